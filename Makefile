@@ -1,0 +1,39 @@
+# tollgate — build, run, test.
+GO      ?= go
+BIN     := bin/tollgate
+PKGS    := ./...
+E2E_DIR := e2e/ts
+
+.PHONY: run build test lint bench deps e2e-deps clean
+
+## run: start the sandbox server (fixtures, embedded Redis, dev identity) on 127.0.0.1:7420
+run:
+	$(GO) run ./cmd/tollgate serve --sandbox
+
+## build: build bin/tollgate
+build:
+	$(GO) build -o $(BIN) ./cmd/tollgate
+
+## test: the whole suite with the race detector, against a real redis-server it starts itself
+test: deps
+	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+## lint: gofmt and go vet
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## deps: install what the tests need when missing (redis-server, the TypeScript SDK client)
+deps: e2e-deps
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (Debian package)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; }
+
+e2e-deps:
+	@if [ -f $(E2E_DIR)/package.json ] && [ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/sdk ]; then \
+		echo "installing the TypeScript SDK client for the end-to-end test"; \
+		cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/internal/testkit"
+)
+
+func TestMain(m *testing.M) { os.Exit(testkit.MainRedis(m)) }
+
+func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testkit.Binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestHelpDocumentsEverySubcommand(t *testing.T) {
+	out, _, code := runBin(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, c := range newRoot().Commands() {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		if !strings.Contains(out, c.Name()) {
+			t.Errorf("tollgate --help does not mention %q", c.Name())
+		}
+		sub, _, code := runBin(t, nil, c.Name(), "--help")
+		if code != 0 || !strings.Contains(sub, "Usage:") {
+			t.Errorf("tollgate %s --help: exit %d", c.Name(), code)
+		}
+	}
+}
+
+func TestBadConfigStopsStartupNamingTheFlag(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"bad addr flag", nil, []string{"serve", "--addr", "nonsense"}, "--addr"},
+		{"bad env twin", []string{"TOLLGATE_TOKEN_TTL=forever"}, []string{"serve"}, "TOLLGATE_TOKEN_TTL"},
+		{"ttl out of range", nil, []string{"serve", "--token-ttl", "48h"}, "--token-ttl"},
+		{"production without redis", nil, []string{"serve", "--production"}, "--redis-url"},
+		{"both modes", nil, []string{"serve", "--production", "--sandbox"}, "--sandbox and --production"},
+		{"unknown flag", nil, []string{"serve", "--nope"}, "unknown flag"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runBin(t, tc.env, tc.args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Fatalf("stderr %q does not name %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableRedisFailsClearly(t *testing.T) {
+	_, stderr, code := runBin(t, nil, "serve", "--addr", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1")
+	if code != exitRefused || !strings.Contains(stderr, "unreachable") {
+		t.Fatalf("exit %d stderr %q", code, stderr)
+	}
+}
+
+// TestStdioBothEras runs the built binary as an MCP stdio server and lists
+// and calls the catalog tools in both protocol eras.
+func TestStdioBothEras(t *testing.T) {
+	bin := testkit.Binary(t)
+	for _, era := range testkit.Eras {
+		t.Run(string(era), func(t *testing.T) {
+			c := testkit.Stdio(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}, testkit.ClientOptions{Era: era}, "stdio")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			lt, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, tool := range lt.Tools {
+				names = append(names, tool.Name)
+			}
+			if !strings.Contains(strings.Join(names, ","), "catalog_search") {
+				t.Fatalf("tools: %v", names)
+			}
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "catalog_search"
+			req.Params.Arguments = map[string]any{"query": "workers"}
+			res, err := c.CallTool(ctx, req)
+			if err != nil || res.IsError {
+				t.Fatalf("catalog_search: %v %+v", err, res)
+			}
+		})
+	}
+}
+
+// TestServeProcessHTTP starts `tollgate serve` and uses it over HTTP with the
+// embedded sandbox Redis.
+func TestServeProcessHTTP(t *testing.T) {
+	p := testkit.Serve(t, testkit.Binary(t), nil)
+	if !strings.Contains(p.Stderr(), "embedded") {
+		t.Fatalf("serve did not print the embedded Redis address:\n%s", p.Stderr())
+	}
+	for _, era := range testkit.Eras {
+		c := testkit.HTTP(t, p.URL+"/mcp", testkit.ClientOptions{Era: era})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "catalog_get"
+		req.Params.Arguments = map[string]any{"id": "cloudflare/registrar:domain.com"}
+		res, err := c.CallTool(ctx, req)
+		cancel()
+		if err != nil || res.IsError {
+			t.Fatalf("%s catalog_get: %v %+v", era, err, res)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/config"
+)
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tollgate",
+		Short: "MCP server: agents provision Cloudflare and Stripe safely",
+		Long: `tollgate is an MCP server that lets AI agents provision real infrastructure
+(Cloudflare accounts, domains, DNS, SSL, API tokens, Worker deployments) and start
+paid Stripe subscriptions without ever holding a standing credential.
+
+Every tool call carries a short-lived, task-scoped token (OAuth 2.0 Token Exchange,
+RFC 8693) bound to a task session in Redis; legal and financial steps stop at a
+human gate; every paid call is held against a per-provider monthly cap before the
+provider is called.
+
+Start the sandbox (fixtures, embedded Redis, dev identity, no network):
+  tollgate serve
+
+Every flag has an environment twin: --redis-url is TOLLGATE_REDIS_URL, and so on.
+Flags win over the environment.
+
+Exit status: 0 success, 1 refusal (reason on stderr), 2 bad usage.`,
+		Version:       app.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usage("%v (see %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(newServe(), newStdio())
+	return root
+}
+
+// serverFlags registers the flags of commands that run a tollgate server and
+// returns a function that builds the validated config after parsing.
+func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
+	d := config.Default()
+	var (
+		sandbox, production bool
+		c                   = d
+	)
+	fs.BoolVar(&sandbox, "sandbox", false, "sandbox mode (the default): fixture providers, embedded Redis unless --redis-url, dev identity")
+	fs.BoolVar(&production, "production", false, "production mode: real Cloudflare and Stripe (credentials from CLOUDFLARE_API_TOKEN and STRIPE_SECRET_KEY), --redis-url required, no dev identity")
+	fs.StringVar(&c.Addr, "addr", d.Addr, "HTTP listen address (host:port)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "public base URL: the token issuer, and with /mcp the canonical resource URL (default http://<addr>)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://, rediss://, unix://, redis+sentinel://h1,h2/master or redis+cluster://h1,h2 (sandbox default: an embedded Redis on a loopback port)")
+	fs.StringSliceVar(&c.AllowedHosts, "allowed-hosts", nil, "Host headers served (DNS-rebinding protection; default: the address and public URL hosts)")
+	fs.StringSliceVar(&c.AllowedOrigins, "allowed-origins", nil, "browser Origins allowed (default: the public URL's origin)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest request body accepted; larger gets 413")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", d.TokenTTL, "lifetime of issued task tokens (never past the subject token's)")
+	fs.StringVar(&c.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error (logs go to stderr)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
+	return func() (config.Config, error) {
+		if err := applyEnv(fs); err != nil {
+			return config.Config{}, err
+		}
+		if sandbox && production {
+			return config.Config{}, usage("--sandbox and --production exclude each other; pick one")
+		}
+		c.Mode = config.Sandbox
+		if production {
+			c.Mode = config.Production
+		}
+		if err := c.Validate(); err != nil {
+			return config.Config{}, &usageError{err}
+		}
+		return c, nil
+	}
+}
+
+// envName is the environment twin of a flag: --redis-url → TOLLGATE_REDIS_URL.
+func envName(flag string) string {
+	return "TOLLGATE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv fills every flag not given on the command line from its
+// environment twin. A bad value names both the variable and the flag.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		v, ok := os.LookupEnv(envName(f.Name))
+		if !ok {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = usage("%s=%q (the twin of --%s): %v", envName(f.Name), v, f.Name, serr)
+		}
+	})
+	return err
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// envHelp is appended to commands' help.
+func envHelp(fs *pflag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment twins:\n")
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		fmt.Fprintf(&b, "  --%-18s %s\n", f.Name, envName(f.Name))
+	})
+	return b.String()
+}

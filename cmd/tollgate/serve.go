@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate-dev/tollgate/internal/app"
+)
+
+func newServe() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve MCP over Streamable HTTP, with the OAuth endpoints and the catalog",
+		Long: `serve runs the HTTP server:
+
+  /mcp          MCP over Streamable HTTP (2026-07-28 and 2025-11-25 clients)
+  /v1/catalog   the service catalog as JSON (?q= searches, ?provider= filters)
+  /healthz      liveness and Redis reachability
+
+Sandbox mode (the default) needs nothing else: it starts an embedded Redis on a
+loopback port (printed at start-up, so the CLI of another process can use it with
+--redis-url) and uses fixture providers. Production mode (--production) needs
+--redis-url and real provider credentials in the environment.
+
+Request bodies are limited (413 beyond --max-body-bytes); Host and Origin are
+checked against allow-lists (DNS-rebinding protection). SIGINT or SIGTERM shut
+down gracefully.`,
+		Args: cobra.NoArgs,
+	}
+	build := serverFlags(cmd.Flags())
+	cmd.Long += envHelp(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := build()
+		if err != nil {
+			return err
+		}
+		log := newLogger(cfg.LogLevel)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		a, err := app.New(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s (%v); pick a free address with --addr", cfg.Addr, err)
+		}
+		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		printBanner(a, ln.Addr().String())
+		select {
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+		case <-ctx.Done():
+			log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+		}
+		return nil
+	}
+	return cmd
+}
+
+// printBanner tells the operator, on stderr, what is running and how to connect.
+func printBanner(a *app.App, addr string) {
+	cfg := a.Cfg
+	redis := cfg.RedactedRedisURL()
+	if a.Redis.Embedded {
+		redis = a.Redis.URL + " (embedded; other tollgate commands can use it with --redis-url)"
+	}
+	fmt.Fprintf(os.Stderr, `tollgate %s — %s mode
+  listening  http://%s
+  MCP        %s
+  catalog    %s/v1/catalog?q=domain
+  redis      %s
+`, app.Version, cfg.Mode, addr, cfg.ResourceURL(), cfg.PublicURL, redis)
+}

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/catalog"
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/redisconn"
+	"github.com/tollgate-dev/tollgate/tools"
+)
+
+// Version is the tollgate version reported to MCP clients.
+const Version = "0.1.0"
+
+// App is one running tollgate: its Redis, its MCP server and HTTP handler.
+type App struct {
+	Cfg     config.Config
+	Log     *slog.Logger
+	Redis   *redisconn.Conn
+	Catalog *catalog.Catalog
+	MCP     *server.MCPServer
+	Tools   []tools.Tool
+}
+
+// New builds an App. cfg must have passed Validate. It connects to Redis
+// (or starts the sandbox's embedded one) and fails when Redis is unreachable.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.RedisURL == "" && cfg.Mode != config.Sandbox {
+		return nil, fmt.Errorf("app: --redis-url is required outside sandbox mode")
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, fmt.Errorf("app: catalog: %w", err)
+	}
+	rc, err := redisconn.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log, Redis: rc, Catalog: cat}
+	a.Tools = []tools.Tool{
+		tools.CatalogSearch(cat),
+		tools.CatalogGet(cat),
+	}
+	a.MCP = server.NewMCPServer("tollgate", Version,
+		server.WithTitle("tollgate"),
+		server.WithInstructions(instructions),
+		server.WithToolCapabilities(false),
+		server.WithElicitation(),
+		server.WithLogging(),
+		server.WithRecovery(),
+		server.WithInputSchemaValidation(),
+		server.WithStrictInputSchemaDefault(),
+	)
+	tools.Register(a.MCP, a.chain(), a.Tools...)
+	return a, nil
+}
+
+// Close releases Redis (and stops the embedded one).
+func (a *App) Close() error { return a.Redis.Close() }
+
+// chain is the middleware every tool runs through, outermost first.
+func (a *App) chain() []tools.Middleware {
+	return []tools.Middleware{tools.Logging(a.Log)}
+}
+
+const instructions = `tollgate provisions Cloudflare and Stripe resources for a human, behind a task-scoped token, human approval gates and a monthly spend cap per provider. Start with catalog_search to see what can be provisioned and what it costs.`
+
+// ServeStdio serves MCP over in/out until ctx ends or in closes. Nothing but
+// protocol messages is ever written to out.
+func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	s := server.NewStdioServer(a.MCP)
+	s.SetErrorLogger(slog.NewLogLogger(a.Log.Handler(), slog.LevelError))
+	return s.Listen(ctx, in, out)
+}
+
+// Handler is the whole HTTP surface.
+func (a *App) Handler() http.Handler { return a.routes() }

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/catalog"
+	"github.com/tollgate-dev/tollgate/internal/httpx"
+)
+
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	mcpHTTP := server.NewStreamableHTTPServer(a.MCP,
+		// Legacy (2025-11-25) clients keep a session id (the default
+		// generating manager, valid across replicas); an event store keeps
+		// their progress notifications from being dropped.
+		server.WithEventStore(server.NewInMemoryEventStore()),
+		server.WithStreamableHTTPLogger(a.Log),
+	)
+	mux.Handle("/mcp", mcpHTTP)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /v1/catalog", a.catalogHTTP)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; MCP is served at /mcp, the catalog at /v1/catalog")
+	})
+	guard := httpx.NewGuard(a.Cfg.AllowedHosts, a.Cfg.AllowedOrigins)
+	return guard.Wrap(httpx.LimitBody(a.Cfg.MaxBodyBytes, mux))
+}
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := a.Redis.Client.Ping(ctx).Err(); err != nil {
+		a.Log.Warn("healthz: redis ping failed", "err", err)
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": "unreachable", "mode": string(a.Cfg.Mode)})
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": "ok", "mode": string(a.Cfg.Mode), "version": Version})
+}
+
+func (a *App) catalogHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	query, provider := q.Get("q"), strings.ToLower(q.Get("provider"))
+	if len(query) > 200 {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "q is longer than 200 characters; search with a few words")
+		return
+	}
+	if provider != "" && provider != "cloudflare" && provider != "stripe" {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "provider must be cloudflare or stripe")
+		return
+	}
+	found := a.Catalog.Search(query, provider)
+	if found == nil {
+		found = []catalog.Service{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{
+		"services": found, "count": len(found), "prices_as_of": a.Catalog.PricesAsOf(),
+	})
+}

@@ -1,0 +1,184 @@
+// Package config is tollgate's one validated configuration. Flags (and their
+// TOLLGATE_* environment twins) fill a Config; Validate refuses a bad value
+// naming the flag and the fix, before anything starts.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Mode is sandbox (fixtures, embedded Redis, dev identity) or production.
+type Mode string
+
+const (
+	Sandbox    Mode = "sandbox"
+	Production Mode = "production"
+)
+
+// Config is the whole configuration of one tollgate process.
+type Config struct {
+	Mode Mode
+
+	// HTTP surface.
+	Addr           string   // listen address, e.g. 127.0.0.1:7420
+	PublicURL      string   // issuer and base of the canonical resource URL; default from Addr
+	AllowedHosts   []string // Host header allow-list (DNS-rebinding protection); default from Addr and PublicURL
+	AllowedOrigins []string // Origin allow-list for browser requests; default the PublicURL origin
+	MaxBodyBytes   int64    // request body limit (413 beyond)
+
+	// Redis: single, Sentinel or Cluster URL. Empty in sandbox mode starts an embedded Redis.
+	RedisURL string
+
+	// Tokens.
+	TokenTTL time.Duration // default lifetime of issued task tokens
+
+	LogLevel string // debug, info, warn, error
+
+	ShutdownTimeout time.Duration
+}
+
+// Default returns the sandbox defaults.
+func Default() Config {
+	return Config{
+		Mode:            Sandbox,
+		Addr:            "127.0.0.1:7420",
+		MaxBodyBytes:    1 << 20,
+		TokenTTL:        10 * time.Minute,
+		LogLevel:        "info",
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// FieldError names the flag that holds a bad value and how to fix it.
+type FieldError struct {
+	Flag string
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	env := "TOLLGATE_" + strings.ToUpper(strings.ReplaceAll(e.Flag, "-", "_"))
+	return fmt.Sprintf("--%s (or %s): %s", e.Flag, env, e.Msg)
+}
+
+// Validate checks every field and fills the defaults derived from others.
+// It returns the first problem as a *FieldError.
+func (c *Config) Validate() error {
+	switch c.Mode {
+	case Sandbox, Production:
+	default:
+		return &FieldError{"mode", fmt.Sprintf("unknown mode %q; use --sandbox (default) or --production", c.Mode)}
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port == "" {
+		return &FieldError{"addr", fmt.Sprintf("%q is not host:port; use e.g. 127.0.0.1:7420", c.Addr)}
+	}
+	if c.PublicURL == "" {
+		h := host
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			h = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(h, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return &FieldError{"public-url", fmt.Sprintf("%q is not an absolute http(s) URL without query; use e.g. https://tollgate.example.com", c.PublicURL)}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Mode == Production {
+		if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+			return &FieldError{"public-url", "production needs an https public URL (tokens are bearer credentials); put tollgate behind TLS"}
+		}
+		if c.RedisURL == "" {
+			return &FieldError{"redis-url", "production needs a shared Redis; give redis://, rediss:// or a Sentinel/Cluster URL"}
+		}
+	}
+	if c.RedisURL != "" {
+		ru, err := url.Parse(c.RedisURL)
+		if err != nil || !validRedisScheme(ru.Scheme) {
+			return &FieldError{"redis-url", fmt.Sprintf("%q is not a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL", redact(c.RedisURL))}
+		}
+	}
+	if len(c.AllowedHosts) == 0 {
+		c.AllowedHosts = defaultHosts(c.Addr, u)
+	}
+	for _, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return &FieldError{"allowed-hosts", fmt.Sprintf("%q is not a host or host:port", h)}
+		}
+	}
+	if len(c.AllowedOrigins) == 0 {
+		c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
+	}
+	for _, o := range c.AllowedOrigins {
+		ou, err := url.Parse(o)
+		if err != nil || ou.Scheme == "" || ou.Host == "" || ou.Path != "" {
+			return &FieldError{"allowed-origins", fmt.Sprintf("%q is not an origin like https://app.example.com", o)}
+		}
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		return &FieldError{"max-body-bytes", fmt.Sprintf("%d is out of range; use 1024..67108864", c.MaxBodyBytes)}
+	}
+	if c.TokenTTL < 30*time.Second || c.TokenTTL > time.Hour {
+		return &FieldError{"token-ttl", fmt.Sprintf("%s is out of range; use 30s..1h (task tokens are short-lived)", c.TokenTTL)}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &FieldError{"log-level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	if c.ShutdownTimeout <= 0 {
+		return &FieldError{"shutdown-timeout", "must be positive, e.g. 10s"}
+	}
+	return nil
+}
+
+// ResourceURL is the canonical MCP resource URL (RFC 8707 / RFC 9728).
+func (c *Config) ResourceURL() string { return c.PublicURL + "/mcp" }
+
+func defaultHosts(addr string, public *url.URL) []string {
+	hosts := []string{public.Host}
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" || isLoopback(host) {
+		for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
+			hosts = append(hosts, h+":"+port)
+		}
+	} else {
+		hosts = append(hosts, net.JoinHostPort(host, port))
+	}
+	return hosts
+}
+
+func isLoopback(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// redact hides a password in a URL for messages.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redacted returns the Redis URL with any password hidden, for logs.
+func (c *Config) RedactedRedisURL() string { return redact(c.RedisURL) }
+
+func validRedisScheme(s string) bool {
+	switch s {
+	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,116 @@
+// Package httpx holds the HTTP guards that stand in front of every tollgate
+// endpoint: a body size limit, the Host/Origin allow-list against DNS
+// rebinding, refusal of tokens in query strings, and JSON error bodies.
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Problem is the JSON body of an HTTP-level refusal.
+type Problem struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// WriteJSON writes v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Fail writes a Problem.
+func Fail(w http.ResponseWriter, status int, code, description string) {
+	WriteJSON(w, status, Problem{Error: code, Description: description})
+}
+
+// LimitBody refuses bodies larger than max with 413. A declared
+// Content-Length over the limit is refused before reading; otherwise the body
+// is read up to max+1 bytes, so a chunked body that turns out longer is
+// refused too, and the handler gets the buffered body.
+func LimitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tooLarge := func() {
+			Fail(w, http.StatusRequestEntityTooLarge, "request_too_large",
+				fmt.Sprintf("the request body is larger than the server's limit of %d bytes; send a smaller request (the operator sets the limit with --max-body-bytes)", max))
+		}
+		if r.ContentLength > max {
+			tooLarge()
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+			_ = r.Body.Close()
+			if err != nil {
+				Fail(w, http.StatusBadRequest, "invalid_request", "the request body could not be read")
+				return
+			}
+			if int64(len(body)) > max {
+				tooLarge()
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Guard checks Host and Origin against allow-lists (DNS-rebinding
+// protection, MCP security best practices) and refuses access tokens in
+// query strings (RFC 6750 §2.3 is not supported: URLs end up in logs).
+type Guard struct {
+	hosts   map[string]bool
+	origins map[string]bool
+}
+
+// NewGuard builds a Guard. Hosts are compared case-insensitively with their
+// port; origins exactly as scheme://host[:port].
+func NewGuard(hosts, origins []string) *Guard {
+	g := &Guard{hosts: map[string]bool{}, origins: map[string]bool{}}
+	for _, h := range hosts {
+		g.hosts[strings.ToLower(h)] = true
+	}
+	for _, o := range origins {
+		g.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	return g
+}
+
+// Wrap applies the guard to next.
+func (g *Guard) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.hosts[strings.ToLower(r.Host)] {
+			Fail(w, http.StatusForbidden, "host_not_allowed",
+				"Host "+quote(r.Host)+" is not served here (DNS-rebinding protection); use the server's address or add the host with --allowed-hosts")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !g.origins[strings.ToLower(o)] {
+			Fail(w, http.StatusForbidden, "origin_not_allowed",
+				"Origin "+quote(o)+" may not call this server; add it with --allowed-origins if it is yours")
+			return
+		}
+		q := r.URL.Query()
+		if q.Has("access_token") || q.Has("token") && strings.HasPrefix(r.URL.Path, "/mcp") {
+			Fail(w, http.StatusBadRequest, "invalid_request",
+				"tokens in the query string are refused (they leak into logs); send Authorization: Bearer <token>")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func quote(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,53 @@
+package tools
+
+import (
+	"context"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/catalog"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+)
+
+type catalogSearchArgs struct {
+	Query    string `json:"query" jsonschema:"words to look for in service ids, names, descriptions and tags; empty lists everything"`
+	Provider string `json:"provider,omitempty" jsonschema:"only services of this provider,enum=cloudflare,enum=stripe"`
+}
+
+type catalogSearchResult struct {
+	Services   []catalog.Service `json:"services"`
+	Count      int               `json:"count"`
+	PricesAsOf string            `json:"prices_as_of"`
+}
+
+// CatalogSearch finds services that can be provisioned, with their prices.
+func CatalogSearch(cat *catalog.Catalog) Tool {
+	return Tool{
+		Def: mcp.NewTool("catalog_search",
+			mcp.WithDescription("Search the catalog of what tollgate can provision (domains, zones, DNS, SSL, API tokens, Workers, Stripe plans). Returns each service with its price in integer minor units, the tool that provisions it, the scopes and the human gates it needs. Calls no provider."),
+			mcp.WithInputSchema[catalogSearchArgs](),
+			mcp.WithOutputSchema[catalogSearchResult](),
+			annotate(true, false, true, false),
+		),
+		Scopes: []string{"catalog:read"},
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a catalogSearchArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			if len(a.Query) > 200 {
+				return Refuse(fault.New(fault.InvalidArgument, "query is longer than 200 characters; search with a few words"), false), nil
+			}
+			p := strings.ToLower(a.Provider)
+			if p != "" && p != "cloudflare" && p != "stripe" {
+				return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider), false), nil
+			}
+			found := cat.Search(a.Query, p)
+			if found == nil {
+				found = []catalog.Service{}
+			}
+			return ok(catalogSearchResult{Services: found, Count: len(found), PricesAsOf: cat.PricesAsOf()}), nil
+		},
+	}
+}

@@ -1,0 +1,98 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Tool is one MCP tool and what the guard needs to know about it.
+type Tool struct {
+	Def     mcp.Tool
+	Scopes  []string // all scopes a token needs to call the tool
+	Gates   []string // human gates the tool may ask (see gates)
+	Paid    bool     // paid tools hold money against a cap before the provider call
+	Handler server.ToolHandlerFunc
+}
+
+// Middleware wraps a tool's handler. It sees the tool's declaration, so a
+// guard can check scopes and gates per tool.
+type Middleware func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc
+
+// Register adds tools to s, each wrapped in chain (the first middleware is
+// the outermost). It panics on a tool without a description, without
+// explicit annotations or scopes, or on a duplicate name: those are
+// programming errors caught at start-up.
+func Register(s *server.MCPServer, chain []Middleware, ts ...Tool) {
+	seen := map[string]bool{}
+	for _, t := range ts {
+		if err := t.check(); err != nil {
+			panic(err)
+		}
+		if seen[t.Def.Name] {
+			panic(fmt.Sprintf("tools: duplicate tool %q", t.Def.Name))
+		}
+		seen[t.Def.Name] = true
+		h := t.Handler
+		for i := len(chain) - 1; i >= 0; i-- {
+			h = chain[i](t, h)
+		}
+		s.AddTool(t.Def, h)
+	}
+}
+
+func (t Tool) check() error {
+	a := t.Def.Annotations
+	switch {
+	case t.Def.Name == "":
+		return fmt.Errorf("tools: a tool has no name")
+	case t.Def.Description == "":
+		return fmt.Errorf("tools: %s has no description", t.Def.Name)
+	case t.Handler == nil:
+		return fmt.Errorf("tools: %s has no handler", t.Def.Name)
+	case a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil:
+		return fmt.Errorf("tools: %s must set every annotation explicitly", t.Def.Name)
+	case *a.ReadOnlyHint && *a.DestructiveHint:
+		return fmt.Errorf("tools: %s cannot be read-only and destructive", t.Def.Name)
+	case *a.ReadOnlyHint && t.Paid:
+		return fmt.Errorf("tools: %s cannot be read-only and paid", t.Def.Name)
+	}
+	return nil
+}
+
+// Names returns the sorted tool names, for listings and tests.
+func Names(ts []Tool) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Def.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// annotate sets all four hints explicitly (mcp.NewTool defaults every tool
+// to destructive and open-world).
+func annotate(readOnly, destructive, idempotent, openWorld bool) mcp.ToolOption {
+	return func(t *mcp.Tool) {
+		t.Annotations.ReadOnlyHint = &readOnly
+		t.Annotations.DestructiveHint = &destructive
+		t.Annotations.IdempotentHint = &idempotent
+		t.Annotations.OpenWorldHint = &openWorld
+	}
+}
+
+type ctxKey int
+
+const toolKey ctxKey = 0
+
+// WithTool records the tool being called in ctx (set by Register's chain).
+func WithTool(ctx context.Context, t Tool) context.Context { return context.WithValue(ctx, toolKey, t) }
+
+// ToolFrom returns the tool being called.
+func ToolFrom(ctx context.Context) (Tool, bool) {
+	t, ok := ctx.Value(toolKey).(Tool)
+	return t, ok
+}
