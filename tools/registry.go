@@ -36,6 +36,9 @@ func Register(s *server.MCPServer, chain []Middleware, ts ...Tool) {
 			panic(fmt.Sprintf("tools: duplicate tool %q", t.Def.Name))
 		}
 		seen[t.Def.Name] = true
+		if err := allowRefusals(&t.Def); err != nil {
+			panic(err)
+		}
 		h := t.Handler
 		for i := len(chain) - 1; i >= 0; i-- {
 			h = chain[i](t, h)

@@ -57,7 +57,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		server.WithElicitation(),
 		server.WithLogging(),
 		server.WithRecovery(),
-		server.WithInputSchemaValidation(),
+		// Schemas are published strict (additionalProperties: false), and
+		// every tool parses its arguments strictly itself, after the guard,
+		// so a bad argument gets a stable code like any other refusal.
 		server.WithStrictInputSchemaDefault(),
 	)
 	tools.Register(a.MCP, a.chain(), a.Tools...)
