@@ -225,32 +225,6 @@ func assertRefusal(t *testing.T, what string, raw json.RawMessage, code string) 
 		t.Fatalf("%s: a protocol error (code %d: %s), want a tool result with isError", what, res.Error.Code, res.Error.Message)
 	}
 	if !res.IsError {
-		t.Errorf("%s: isError is false: %s", what, raw)
-	}
-}
-
-// assertRefusal: a refusal by tollgate itself (tools.Refuse) reaches an SDK
-// client as a tool result with isError and the stable code in
-// structuredContent.error.code, not as a protocol error.
-func assertRefusal(t *testing.T, what string, raw json.RawMessage, code string) {
-	t.Helper()
-	var res callResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("%s: cannot decode result %s: %v", what, raw, err)
-	}
-	if e := res.Error; e != nil && e.Code == -32602 && strings.Contains(e.Message, "output schema") {
-		// Known bug, reported to the lead: the TypeScript SDK checks
-		// structuredContent against the tool's outputSchema even when isError
-		// is set, and the {"error": {...}} body of tools.Refuse does not fit
-		// it, so the client turns the refusal into a protocol error and the
-		// model never sees the code or the message. This skip lifts itself
-		// once refusals fit (or no longer carry structuredContent there).
-		t.Skipf("KNOWN BUG: %s: the TypeScript SDK rejects tollgate's refusal as %d: %s", what, e.Code, e.Message)
-	}
-	if res.Error != nil {
-		t.Fatalf("%s: a protocol error (code %d: %s), want a tool result with isError", what, res.Error.Code, res.Error.Message)
-	}
-	if !res.IsError {
 		t.Fatalf("%s: isError is false: %s", what, raw)
 	}
 	if len(res.StructuredContent) == 0 {
