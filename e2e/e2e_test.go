@@ -30,9 +30,12 @@ func TestTypeScriptSDKClient(t *testing.T) {
 	}{
 		{"http", func(t *testing.T) []string {
 			srv := testkit.Serve(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)})
-			return []string{"--http", srv.URL + "/mcp"}
+			tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "catalog:read"})
+			return []string{"--http", srv.URL + "/mcp", "--header", "Authorization: Bearer " + tok}
 		}},
 		{"stdio", func(t *testing.T) []string {
+			// No token: the sandbox attests the parent (node) and mints a
+			// session for the local OS user.
 			return []string{"--stdio", bin, "--arg", "stdio", "--env", "TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}
 		}},
 	}

@@ -35,7 +35,7 @@ func CatalogGet(cat *catalog.Catalog) Tool {
 			if err != nil {
 				return Refuse(err, false), nil
 			}
-			return ok(s), nil
+			return result(s), nil
 		},
 	}
 }

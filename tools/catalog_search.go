@@ -47,7 +47,7 @@ func CatalogSearch(cat *catalog.Catalog) Tool {
 			if found == nil {
 				found = []catalog.Service{}
 			}
-			return ok(catalogSearchResult{Services: found, Count: len(found), PricesAsOf: cat.PricesAsOf()}), nil
+			return result(catalogSearchResult{Services: found, Count: len(found), PricesAsOf: cat.PricesAsOf()}), nil
 		},
 	}
 }

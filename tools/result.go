@@ -57,5 +57,5 @@ func bind(req mcp.CallToolRequest, v any) error {
 	return nil
 }
 
-// ok returns a result whose structured content is v and whose text is its JSON.
-func ok(v any) *mcp.CallToolResult { return mcp.NewToolResultStructuredOnly(v) }
+// result returns a result whose structured content is v and whose text is its JSON.
+func result(v any) *mcp.CallToolResult { return mcp.NewToolResultStructuredOnly(v) }

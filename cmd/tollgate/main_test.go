@@ -125,8 +125,9 @@ func TestServeProcessHTTP(t *testing.T) {
 	if !strings.Contains(p.Stderr(), "embedded") {
 		t.Fatalf("serve did not print the embedded Redis address:\n%s", p.Stderr())
 	}
+	tok := testkit.TaskToken(t, p.URL, testkit.Grant{})
 	for _, era := range testkit.Eras {
-		c := testkit.HTTP(t, p.URL+"/mcp", testkit.ClientOptions{Era: era})
+		c := testkit.HTTP(t, p.URL+"/mcp", testkit.ClientOptions{Era: era, Headers: testkit.Bearer(tok)})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		req := mcp.CallToolRequest{}
 		req.Params.Name = "catalog_get"

@@ -62,6 +62,13 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest request body accepted; larger gets 413")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", d.TokenTTL, "lifetime of issued task tokens (never past the subject token's)")
 	fs.StringVar(&c.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&c.PolicyFile, "policy", "", "Cedar policy file: which agents may act for whom, their widest scopes and budgets (sandbox default: embedded)")
+	fs.StringVar(&c.IdPIssuer, "idp-issuer", "", "issuer of user (subject) tokens; production")
+	fs.StringVar(&c.IdPAudience, "idp-audience", "", "audience tollgate is registered as at the IdP (default: the public URL)")
+	fs.StringVar(&c.IdPJWKS, "idp-jwks", "", "JWKS file with the IdP's signing keys")
+	fs.StringVar(&c.AttestIssuer, "attest-issuer", "", "issuer of workload attestation JWTs (SPIFFE, Kubernetes, CI OIDC); production")
+	fs.StringVar(&c.AttestAudience, "attest-audience", "", "audience of workload JWTs (default: the public URL)")
+	fs.StringVar(&c.AttestJWKS, "attest-jwks", "", "JWKS file: the workload issuer's trust bundle")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
 	return func() (config.Config, error) {
 		if err := applyEnv(fs); err != nil {

@@ -19,6 +19,11 @@ func newStdio() *cobra.Command {
 stdout; logs go to stderr. It takes the same flags as serve (the HTTP ones are
 ignored). In sandbox mode without --redis-url it starts its own embedded Redis.
 
+The task token comes from TOLLGATE_TOKEN, or TOLLGATE_TOKEN_FILE (re-read on every
+call). In sandbox mode without either, tollgate attests its parent process (the
+MCP client that launched it: uid, executable and its SHA-256) and mints a task
+session for the local OS user; the session id is printed on stderr.
+
 Example client configuration:
   {"command": "tollgate", "args": ["stdio"]}`,
 		Args: cobra.NoArgs,
@@ -38,6 +43,14 @@ Example client configuration:
 			return err
 		}
 		defer a.Close()
+		creds, sid, err := a.StdioCredentials(ctx, os.Getenv)
+		if err != nil {
+			return err
+		}
+		a.Credentials = creds
+		if sid != "" {
+			log.Info("minted a local sandbox session for the parent process", "session", sid)
+		}
 		log.Info("tollgate stdio", "mode", cfg.Mode, "version", app.Version)
 		return a.ServeStdio(ctx, os.Stdin, os.Stdout)
 	}

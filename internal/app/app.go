@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
 	"github.com/tollgate-dev/tollgate/tools"
 )
@@ -26,6 +28,12 @@ type App struct {
 	Catalog *catalog.Catalog
 	MCP     *server.MCPServer
 	Tools   []tools.Tool
+
+	id     *identity
+	cancel context.CancelFunc
+	// Credentials, when set before ServeStdio, yields the stdio caller's
+	// token (see StdioCredentials).
+	Credentials tools.Credentials
 }
 
 // New builds an App. cfg must have passed Validate. It connects to Redis
@@ -46,7 +54,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a := &App{Cfg: cfg, Log: log, Redis: rc, Catalog: cat}
+	if a.id, err = a.buildIdentity(ctx); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.id.runKeys(bg)
 	a.Tools = []tools.Tool{
+		tools.Whoami(time.Now),
 		tools.CatalogSearch(cat),
 		tools.CatalogGet(cat),
 	}
@@ -66,12 +82,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	return a, nil
 }
 
-// Close releases Redis (and stops the embedded one).
-func (a *App) Close() error { return a.Redis.Close() }
+// Close stops background work and releases Redis (and stops the embedded one).
+func (a *App) Close() error {
+	a.cancel()
+	return a.Redis.Close()
+}
 
 // chain is the middleware every tool runs through, outermost first.
 func (a *App) chain() []tools.Middleware {
-	return []tools.Middleware{tools.Logging(a.Log)}
+	return []tools.Middleware{
+		tools.Logging(a.Log),
+		tools.Guard(tools.GuardConfig{
+			Verifier: a.id.access, Sessions: a.id.sessions, Audit: a.Log.With("component", "audit"),
+			Credentials: func(ctx context.Context) (string, error) {
+				if a.Credentials == nil {
+					return "", fault.New(fault.Unauthenticated, "no task token: set TOLLGATE_TOKEN or TOLLGATE_TOKEN_FILE")
+				}
+				return a.Credentials(ctx)
+			},
+		}),
+	}
 }
 
 const instructions = `tollgate provisions Cloudflare and Stripe resources for a human, behind a task-scoped token, human approval gates and a monthly spend cap per provider. Start with catalog_search to see what can be provisioned and what it costs.`

@@ -180,7 +180,11 @@ func TestHTTPGuards(t *testing.T) {
 
 func TestMalformedJSONRPC(t *testing.T) {
 	_, ts := newApp(t)
-	resp, err := http.Post(ts.URL+"/mcp", "application/json", bytes.NewReader([]byte(`{"jsonrpc":"2.0","id":1,"method":`)))
+	req, _ := http.NewRequest("POST", ts.URL+"/mcp", bytes.NewReader([]byte(`{"jsonrpc":"2.0","id":1,"method":`)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+testkit.TaskToken(t, ts.URL, testkit.Grant{}))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,12 +199,14 @@ func TestMalformedJSONRPC(t *testing.T) {
 // and over HTTP in both protocol eras.
 func TestCatalogToolsAllTransports(t *testing.T) {
 	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{})
+	a.Credentials = func(context.Context) (string, error) { return tok, nil }
 	for _, era := range testkit.Eras {
 		t.Run("in-process/"+string(era), func(t *testing.T) {
 			exerciseCatalogTools(t, testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{Era: era}))
 		})
 		t.Run("http/"+string(era), func(t *testing.T) {
-			exerciseCatalogTools(t, testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: era}))
+			exerciseCatalogTools(t, testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: era, Headers: testkit.Bearer(tok)}))
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 )
@@ -21,7 +22,21 @@ func (a *App) routes() http.Handler {
 		server.WithEventStore(server.NewInMemoryEventStore()),
 		server.WithStreamableHTTPLogger(a.Log),
 	)
-	mux.Handle("/mcp", mcpHTTP)
+	mux.Handle("/mcp", a.requireToken(mcpHTTP))
+	mux.Handle("/.well-known/oauth-protected-resource/mcp", server.NewProtectedResourceMetadataHandler(server.ProtectedResourceMetadataConfig{
+		Resource:               a.Cfg.ResourceURL(),
+		AuthorizationServers:   []string{a.Cfg.PublicURL},
+		ScopesSupported:        sts.KnownScopes(),
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           "tollgate",
+	}))
+	mux.HandleFunc("/oauth/token", a.id.sts.Token)
+	mux.HandleFunc("/oauth/introspect", a.id.sts.Introspect)
+	mux.HandleFunc("/oauth/revoke", a.id.sts.Revoke)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", a.id.sts.Metadata)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.id.sts.JWKS)
+	mux.HandleFunc("POST /dev/login", a.devOnly(a.devLogin))
+	mux.HandleFunc("POST /dev/agent-token", a.devOnly(a.devAgentToken))
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/catalog", a.catalogHTTP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -38,6 +38,16 @@ type Config struct {
 
 	LogLevel string // debug, info, warn, error
 
+	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
+	PolicyFile string
+	// The user IdP whose tokens are subject tokens (production; the sandbox
+	// uses its dev IdP): issuer, the audience tollgate is registered as, and
+	// a JWKS file with its keys.
+	IdPIssuer, IdPAudience, IdPJWKS string
+	// The workload issuer whose JWTs attest agents (SPIFFE JWT-SVID,
+	// Kubernetes service-account or CI OIDC), with its trust bundle.
+	AttestIssuer, AttestAudience, AttestJWKS string
+
 	ShutdownTimeout time.Duration
 }
 
@@ -101,6 +111,29 @@ func (c *Config) Validate() error {
 		if err != nil || !validRedisScheme(ru.Scheme) {
 			return &FieldError{"redis-url", fmt.Sprintf("%q is not a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL", redact(c.RedisURL))}
 		}
+	}
+	if c.Mode == Production {
+		if c.PolicyFile == "" {
+			return &FieldError{"policy", "production needs a Cedar policy file saying which agents may act for whom"}
+		}
+		if c.IdPIssuer == "" || c.IdPJWKS == "" {
+			return &FieldError{"idp-issuer", "production needs the user IdP: --idp-issuer and --idp-jwks (a JWKS file)"}
+		}
+		if c.AttestIssuer == "" || c.AttestJWKS == "" {
+			return &FieldError{"attest-issuer", "production needs a workload issuer: --attest-issuer and --attest-jwks (its trust bundle)"}
+		}
+	}
+	if (c.IdPIssuer == "") != (c.IdPJWKS == "") {
+		return &FieldError{"idp-jwks", "--idp-issuer and --idp-jwks go together"}
+	}
+	if (c.AttestIssuer == "") != (c.AttestJWKS == "") {
+		return &FieldError{"attest-jwks", "--attest-issuer and --attest-jwks go together"}
+	}
+	if c.IdPAudience == "" {
+		c.IdPAudience = c.PublicURL
+	}
+	if c.AttestAudience == "" {
+		c.AttestAudience = c.PublicURL
 	}
 	if len(c.AllowedHosts) == 0 {
 		c.AllowedHosts = defaultHosts(c.Addr, u)

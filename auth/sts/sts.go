@@ -1,0 +1,181 @@
+package sts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/auth/policy"
+	"github.com/tollgate-dev/tollgate/sessions"
+)
+
+// Config configures the STS.
+type Config struct {
+	Issuer   string        // tollgate's public URL (iss of every token)
+	Resource string        // the canonical MCP resource URL, the only audience
+	TokenTTL time.Duration // lifetime of issued tokens (never past the subject's)
+	Sandbox  bool          // dev agents (spiffe://tollgate.sandbox/...) are recognised
+	Clock    func() time.Time
+}
+
+// Deps are the STS's collaborators.
+type Deps struct {
+	Signer    *auth.KeyRing           // sts namespace
+	Access    *auth.AccessVerifier    // tollgate task tokens (upstream subjects)
+	Subjects  []*auth.SubjectVerifier // user IdPs (the dev IdP in the sandbox)
+	Attestors []auth.Attestor         // workload attestation by JWT (dev in the sandbox)
+	Policy    *policy.Engine          // who may act for whom
+	Sessions  *sessions.Store         // task sessions
+	Audit     *slog.Logger            // decisions (until the audit trail exists)
+}
+
+// STS issues task tokens.
+type STS struct {
+	cfg  Config
+	deps Deps
+}
+
+// New validates cfg and deps.
+func New(cfg Config, deps Deps) (*STS, error) {
+	switch {
+	case cfg.Issuer == "" || cfg.Resource == "":
+		return nil, errors.New("sts: Config.Issuer and Config.Resource are required")
+	case cfg.TokenTTL <= 0 || cfg.TokenTTL > time.Hour:
+		return nil, fmt.Errorf("sts: Config.TokenTTL %s out of range (0, 1h]", cfg.TokenTTL)
+	case deps.Signer == nil || deps.Signer.Namespace() != auth.NamespaceSTS:
+		return nil, errors.New("sts: Deps.Signer must be an sts KeyRing")
+	case deps.Access == nil || deps.Policy == nil || deps.Sessions == nil:
+		return nil, errors.New("sts: Deps.Access, Deps.Policy and Deps.Sessions are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if deps.Audit == nil {
+		deps.Audit = slog.New(slog.DiscardHandler)
+	}
+	return &STS{cfg: cfg, deps: deps}, nil
+}
+
+// Response is the RFC 8693 §2.2.1 response.
+type Response struct {
+	AccessToken          string                    `json:"access_token"`
+	IssuedTokenType      string                    `json:"issued_token_type"`
+	TokenType            string                    `json:"token_type"`
+	ExpiresIn            int64                     `json:"expires_in"`
+	Scope                string                    `json:"scope"`
+	AuthorizationDetails auth.AuthorizationDetails `json:"authorization_details,omitempty"`
+	SessionID            string                    `json:"session_id"`
+}
+
+// subject is what the subject token established.
+type subject struct {
+	principal string   // sub of the new token (before impersonation)
+	kind      string   // "user", "task" (upstream task token) or "agent" (own attestation)
+	scopes    []string // nil: unrestricted by the subject
+	details   auth.AuthorizationDetails
+	chain     []string    // actors so far, current first (task tokens)
+	mayAct    *auth.Actor // may_act of a user token
+	expiry    time.Time
+	parentSID string      // the upstream session (task tokens)
+	agent     *auth.Agent // the attested agent (own attestation)
+	email     string
+}
+
+// Exchange runs one token exchange.
+func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
+	now := s.cfg.Clock()
+	for _, res := range r.Resources {
+		// RFC 8707: the only resource this server issues tokens for is
+		// itself; an exact match, no prefix or trailing-slash games.
+		if res != s.cfg.Resource {
+			return nil, oauthErr(ErrInvalidTarget, "resource/audience %q is not served here; use %s", trunc(res), s.cfg.Resource)
+		}
+	}
+	sub, err := s.verifySubject(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	var actor *auth.Agent
+	if r.ActorToken != "" {
+		a, err := s.attest(ctx, r.ActorToken)
+		if err != nil {
+			return nil, err
+		}
+		actor = &a
+	}
+
+	g := grant{sub: sub, req: r, now: now}
+	switch {
+	case actor == nil && sub.kind == "agent":
+		if r.Impersonate {
+			return nil, oauthErr(ErrInvalidRequest, "impersonation needs an actor_token: the agent that impersonates")
+		}
+		err = s.selfGrant(&g)
+	case actor == nil:
+		return nil, oauthErr(ErrInvalidRequest, "actor_token is required: the acting agent's attestation (only an agent's own attestation may be exchanged without one)")
+	case r.Impersonate:
+		err = s.impersonationGrant(&g, *actor)
+	default:
+		err = s.delegationGrant(&g, *actor)
+	}
+	if err != nil {
+		s.audit(ctx, "exchange refused", &g, err)
+		return nil, err
+	}
+	if err := s.narrow(&g); err != nil {
+		s.audit(ctx, "exchange refused", &g, err)
+		return nil, err
+	}
+	resp, err := s.issue(ctx, &g)
+	if err != nil {
+		s.audit(ctx, "exchange failed", &g, err)
+		return nil, err
+	}
+	s.audit(ctx, "exchange", &g, nil)
+	return resp, nil
+}
+
+// grant is an exchange being decided.
+type grant struct {
+	req       *Request
+	sub       subject
+	now       time.Time
+	principal string   // sub of the issued token
+	clientID  string   // the acting agent
+	chain     []string // act chain of the issued token, current first
+	policyAs  policy.Agent
+	policyFor policy.Subject
+	policyIDs []string
+	scopes    []string
+	details   auth.AuthorizationDetails
+	expiry    time.Time
+	sid       string
+}
+
+func (s *STS) audit(ctx context.Context, msg string, g *grant, err error) {
+	attrs := []any{
+		"audit", "exchange", "principal", g.principal, "client_id", g.clientID,
+		"actors", g.chain, "scope", g.scopes, "policy_ids", g.policyIDs, "sid", g.sid,
+		"parent_sid", g.sub.parentSID, "impersonate", g.req.Impersonate,
+	}
+	if err != nil {
+		attrs = append(attrs, "decision", "deny", "reason", err.Error())
+		s.deps.Audit.WarnContext(ctx, msg, attrs...)
+		return
+	}
+	attrs = append(attrs, "decision", "allow")
+	s.deps.Audit.InfoContext(ctx, msg, attrs...)
+}
+
+func newJTI() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,60 @@
+package app
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/auth/sts"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/httpx"
+)
+
+// devTTL is the lifetime of dev IdP user tokens and dev agent attestations.
+const devTTL = time.Hour
+
+// devOnly serves h only in sandbox mode and only to loopback callers: the
+// dev IdP hands out identities to whoever asks, which is fine on a laptop
+// and nowhere else.
+func (a *App) devOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		ip := net.ParseIP(host)
+		if a.id.dev == nil || ip == nil || !ip.IsLoopback() {
+			httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; the dev identity exists only in sandbox mode, on loopback")
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			httpx.Fail(w, http.StatusBadRequest, "invalid_request", "the form body is malformed")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// devLogin serves POST /dev/login (email=…[&scope=…]): a user token of the
+// dev IdP, with the sandbox's scopes unless fewer are asked for.
+func (a *App) devLogin(w http.ResponseWriter, r *http.Request) {
+	scopes := sts.KnownScopes()
+	if s := strings.Fields(r.PostForm.Get("scope")); len(s) > 0 {
+		scopes = s
+	}
+	tok, err := a.id.dev.UserToken(r.PostForm.Get("email"), scopes, devTTL)
+	if err != nil {
+		httpx.Fail(w, http.StatusBadRequest, string(fault.CodeOf(err)), fault.PublicOf(err))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "token_type": sts.TokenTypeIDToken, "expires_in": int(devTTL.Seconds())})
+}
+
+// devAgentToken serves POST /dev/agent-token (name=…): a workload
+// attestation for spiffe://tollgate.sandbox/agent/<name>.
+func (a *App) devAgentToken(w http.ResponseWriter, r *http.Request) {
+	tok, err := a.id.dev.AgentToken(r.PostForm.Get("name"), devTTL)
+	if err != nil {
+		httpx.Fail(w, http.StatusBadRequest, string(fault.CodeOf(err)), fault.PublicOf(err))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "token_type": sts.TokenTypeJWT, "expires_in": int(devTTL.Seconds())})
+}

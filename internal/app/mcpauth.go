@@ -1,0 +1,112 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/auth/sts"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/httpx"
+	"github.com/tollgate-dev/tollgate/tools"
+)
+
+// resourceMetadataURL is where RFC 9728 metadata for /mcp lives.
+func (a *App) resourceMetadataURL() string {
+	return a.Cfg.PublicURL + "/.well-known/oauth-protected-resource/mcp"
+}
+
+// requireToken stands in front of /mcp: no valid task token, no MCP
+// (RFC 6750 §3 challenges, RFC 9728 §5.1 resource_metadata). A tools/call
+// for a tool whose scopes the token lacks gets 403 insufficient_scope naming
+// all the scopes the tool needs. Verified claims travel to the tool guard in
+// the request context; the guard re-checks the session on every tool call.
+func (a *App) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call := peekCall(r)
+		tool, known := a.toolByName(call.Params.Name)
+		need := "catalog:read"
+		if call.Method == "tools/call" && known && len(tool.Scopes) > 0 {
+			need = strings.Join(tool.Scopes, " ")
+		}
+		tok, ok := sts.BearerToken(r)
+		if !ok {
+			a.challenge(w, http.StatusUnauthorized, "", need, "send a task token as Authorization: Bearer <token>; get one by token exchange at "+a.Cfg.PublicURL+"/oauth/token")
+			return
+		}
+		c, err := a.id.access.Verify(r.Context(), tok)
+		if err != nil {
+			a.challenge(w, http.StatusUnauthorized, "invalid_token", need, fault.PublicOf(err))
+			return
+		}
+		if call.Method != "tools/call" {
+			// Tool calls are checked by the guard; everything else here, so a
+			// revoked session cannot even list tools.
+			if err := a.id.sessions.Check(r.Context(), c.Subject, c.SessionID, c.ID); err != nil {
+				if fault.CodeOf(err) == fault.Unavailable {
+					httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", fault.PublicOf(err))
+					return
+				}
+				a.challenge(w, http.StatusUnauthorized, "invalid_token", need, fault.PublicOf(err))
+				return
+			}
+		}
+		if call.Method == "tools/call" && known {
+			if missing := tools.MissingScopes(tool, c.Scopes()); len(missing) > 0 {
+				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "),
+					fmt.Sprintf("%s needs scope %s; the token lacks %s", tool.Def.Name, strings.Join(tool.Scopes, " "), strings.Join(missing, " ")))
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(tools.WithClaims(r.Context(), c)))
+	})
+}
+
+// challenge writes an RFC 6750 §3 WWW-Authenticate challenge and a JSON body.
+func (a *App) challenge(w http.ResponseWriter, status int, code, scope, desc string) {
+	v := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, a.resourceMetadataURL(), scope)
+	if code != "" {
+		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, strings.ReplaceAll(desc, `"`, `'`))
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	if code == "" {
+		code = "unauthorized"
+	}
+	httpx.Fail(w, status, code, desc)
+}
+
+// mcpCall is the part of a JSON-RPC request the edge needs.
+type mcpCall struct {
+	Method string `json:"method"`
+	Params struct {
+		Name string `json:"name"`
+	} `json:"params"`
+}
+
+// peekCall reads the JSON-RPC method and tool name of a POST without
+// consuming the body (LimitBody has already bounded and buffered it).
+func peekCall(r *http.Request) mcpCall {
+	var c mcpCall
+	if r.Method != http.MethodPost || r.Body == nil {
+		return c
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil {
+		return c
+	}
+	_ = json.Unmarshal(b, &c)
+	return c
+}
+
+func (a *App) toolByName(name string) (tools.Tool, bool) {
+	for _, t := range a.Tools {
+		if t.Def.Name == name {
+			return t, true
+		}
+	}
+	return tools.Tool{}, false
+}

@@ -1,0 +1,97 @@
+package app
+
+import (
+	"context"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/auth/sts"
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools"
+)
+
+// StdioCredentials decides where a stdio server's task token comes from
+// (SPEC §2): TOLLGATE_TOKEN, else TOLLGATE_TOKEN_FILE (re-read on every
+// call, so a rotated file takes effect at once), else — in sandbox mode
+// only — a session minted for the local OS user, with the parent process
+// (the MCP client that launched us) attested as the agent. It returns the
+// minted session's id ("" when a token was given).
+func (a *App) StdioCredentials(ctx context.Context, getenv func(string) string) (tools.Credentials, string, error) {
+	if tok := getenv("TOLLGATE_TOKEN"); tok != "" {
+		tok = strings.TrimSpace(tok)
+		return func(context.Context) (string, error) { return tok, nil }, "", nil
+	}
+	if path := getenv("TOLLGATE_TOKEN_FILE"); path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, "", fault.Wrap(err, fault.InvalidArgument, "TOLLGATE_TOKEN_FILE "+path+" cannot be read")
+		}
+		return func(context.Context) (string, error) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fault.Wrap(err, fault.Unauthenticated, "TOLLGATE_TOKEN_FILE cannot be read; nothing was done")
+			}
+			return strings.TrimSpace(string(b)), nil
+		}, "", nil
+	}
+	if a.Cfg.Mode != config.Sandbox {
+		return nil, "", fault.New(fault.Unauthenticated, "production stdio needs a task token: set TOLLGATE_TOKEN or TOLLGATE_TOKEN_FILE")
+	}
+	att, err := auth.NewUnixAttestor(auth.UnixAttestorConfig{})
+	if err != nil {
+		return nil, "", err
+	}
+	agent, err := att.Attest(ctx, auth.StdioEvidence())
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := a.id.sts.Mint(ctx, sts.LocalGrant{Principal: localPrincipal(), Agent: agent, Scopes: sts.KnownScopes()})
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := a.id.access.Verify(ctx, resp.AccessToken)
+	if err != nil {
+		return nil, "", err
+	}
+	l := &localToken{a: a, tok: resp.AccessToken, claims: c}
+	return l.get, resp.SessionID, nil
+}
+
+// localToken renews the minted session's token shortly before it expires,
+// for the same session: a revoke of it stays final.
+type localToken struct {
+	a      *App
+	mu     sync.Mutex
+	tok    string
+	claims *auth.Claims
+}
+
+func (l *localToken) get(ctx context.Context) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Until(l.claims.Expiry.Time()) > 30*time.Second {
+		return l.tok, nil
+	}
+	tok, err := l.a.id.sts.Reissue(ctx, l.claims)
+	if err != nil {
+		return "", err
+	}
+	c, err := l.a.id.access.Verify(ctx, tok)
+	if err != nil {
+		return "", err
+	}
+	l.tok, l.claims = tok, c
+	return tok, nil
+}
+
+func localPrincipal() string {
+	name := "local"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return "user:" + name + "@localhost"
+}

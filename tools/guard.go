@@ -1,0 +1,120 @@
+package tools
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+)
+
+// TokenVerifier verifies a task token's signature and registered claims.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (*auth.Claims, error)
+}
+
+// SessionChecker is the per-call session check: active, not expired, jti
+// not revoked, in one Redis round trip (SPEC §5).
+type SessionChecker interface {
+	Check(ctx context.Context, principal, sid, jti string) error
+}
+
+// Credentials yields the caller's task token on transports without HTTP
+// headers (stdio: TOLLGATE_TOKEN, TOLLGATE_TOKEN_FILE or the sandbox's
+// local session).
+type Credentials func(ctx context.Context) (string, error)
+
+// GuardConfig configures the guard.
+type GuardConfig struct {
+	Verifier    TokenVerifier
+	Sessions    SessionChecker
+	Credentials Credentials // used when the request carries no verified claims
+	Audit       *slog.Logger
+}
+
+// Identity is what the guard established about the caller of a tool.
+type Identity struct {
+	Claims *auth.Claims
+}
+
+type identityKey struct{}
+
+// WithClaims records claims verified at the HTTP edge in ctx.
+func WithClaims(ctx context.Context, c *auth.Claims) context.Context {
+	return context.WithValue(ctx, identityKey{}, Identity{Claims: c})
+}
+
+// IdentityFrom returns the caller the guard established.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok && id.Claims != nil
+}
+
+// Guard is steps 1–4 of the pipeline every tool runs through (SPEC §7):
+// a valid token, its live session, the tool's scopes, and the resources the
+// token's authorization_details allow. Every refusal here happens before any
+// provider call, and says so.
+func Guard(cfg GuardConfig) Middleware {
+	if cfg.Audit == nil {
+		cfg.Audit = slog.New(slog.DiscardHandler)
+	}
+	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			c, err := cfg.identify(ctx)
+			if err != nil {
+				cfg.Audit.WarnContext(ctx, "tool call refused", "audit", "tool_call", "tool", t.Def.Name, "decision", "deny", "code", fault.CodeOf(err))
+				return Refuse(err, false), nil
+			}
+			deny := func(err error) (*mcp.CallToolResult, error) {
+				cfg.Audit.WarnContext(ctx, "tool call refused", "audit", "tool_call", "tool", t.Def.Name, "decision", "deny",
+					"code", fault.CodeOf(err), "principal", c.Subject, "client_id", c.ClientID, "sid", c.SessionID, "jti", c.ID)
+				return Refuse(err, false), nil
+			}
+			// Step 2: the session, re-checked in Redis on every call.
+			if err := cfg.Sessions.Check(ctx, c.Subject, c.SessionID, c.ID); err != nil {
+				return deny(err)
+			}
+			// Step 3: scopes.
+			if missing := MissingScopes(t, c.Scopes()); len(missing) > 0 {
+				return deny(fault.Newf(fault.InsufficientScope,
+					"%s needs scope %s; this token lacks %s. Exchange for a token with those scopes",
+					t.Def.Name, strings.Join(t.Scopes, " "), strings.Join(missing, " ")))
+			}
+			cfg.Audit.InfoContext(ctx, "tool call", "audit", "tool_call", "tool", t.Def.Name, "decision", "allow",
+				"principal", c.Subject, "client_id", c.ClientID, "actors", c.Act.Chain(), "sid", c.SessionID, "jti", c.ID)
+			return next(context.WithValue(ctx, identityKey{}, Identity{Claims: c}), req)
+		}
+	}
+}
+
+// identify is step 1: the claims verified at the HTTP edge, or the
+// transport's own credentials verified here.
+func (cfg GuardConfig) identify(ctx context.Context) (*auth.Claims, error) {
+	if id, ok := IdentityFrom(ctx); ok {
+		return id.Claims, nil
+	}
+	if cfg.Credentials == nil {
+		return nil, fault.New(fault.Unauthenticated, "no task token: connect with Authorization: Bearer <token> (HTTP) or TOLLGATE_TOKEN (stdio)")
+	}
+	tok, err := cfg.Credentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Verifier.Verify(ctx, tok)
+}
+
+// MissingScopes returns the scopes t needs that are not in have.
+func MissingScopes(t Tool, have []string) []string {
+	var missing []string
+	for _, s := range t.Scopes {
+		if !slices.Contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
