@@ -58,8 +58,6 @@ func Whoami(clock func() time.Time) Tool {
 	}
 }
 
-
-
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
