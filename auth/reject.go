@@ -12,7 +12,7 @@ import (
 // audit trail and tests can tell rejections apart without parsing English.
 type Reason string
 
-// Token rejections, in the order the verifier checks them.
+// Rejections of tokens and attestations, and refusals to sign.
 const (
 	ReasonOversized       Reason = "oversized"         // larger than the size limit
 	ReasonNotCompact      Reason = "not_compact"       // JSON serialization, JWE, or not three parts

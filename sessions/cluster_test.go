@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 )
@@ -79,6 +80,23 @@ func TestWorksOnRedisCluster(t *testing.T) {
 
 	f := newFixtureOn(t, cc)
 	f.store.scripts = scriptsWithHeader("#!lua\n")
+	exerciseEverything(t, f)
+}
+
+// The sandbox runs on miniredis (embedded, gopher-lua): every script and
+// command must work there too.
+func TestWorksOnMiniredis(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	exerciseEverything(t, newFixtureOn(t, rdb))
+}
+
+// exerciseEverything runs every operation of the Store once, across
+// principals, and checks the outcomes.
+func exerciseEverything(t *testing.T, f *fixture) {
+	t.Helper()
+	ctx := context.Background()
 	tr := f.tree()
 	all := []Session{tr.root, tr.a, tr.b, tr.a1, tr.a2, tr.b1, tr.x, tr.x1, tr.other}
 	for _, s := range all {
@@ -87,8 +105,12 @@ func TestWorksOnRedisCluster(t *testing.T) {
 	brace := f.create("user:m}{x", member(alice, tr.b1.ID))
 	wantCode(t, f.check(brace), "")
 
-	if err := f.store.AddToken(ctx, alice, tr.a1.ID, HashToken("t"), f.clock.Now().Add(time.Hour)); err != nil {
+	later := f.clock.Now().Add(time.Hour)
+	if err := f.store.AddToken(ctx, alice, tr.a1.ID, HashToken("t"), later); err != nil {
 		t.Fatal(err)
+	}
+	if g, err := f.store.Get(ctx, alice, tr.a1.ID); err != nil || !g.Expires.Equal(later) || len(g.TokenHashes) != 1 {
+		t.Fatalf("after AddToken: %+v, %v", g, err)
 	}
 	f.revokeJTI(tr.b, "jti-"+tr.b.ID)
 	wantCode(t, f.check(tr.b), TokenRevoked)
@@ -97,7 +119,7 @@ func TestWorksOnRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := f.store.List(ctx, ListFilter{})
-	if err != nil || len(list) != len(all)+1 {
+	if err != nil || len(list) != len(all)+1 || list[0].ID != tr.a1.ID {
 		t.Fatalf("list: %d sessions, %v", len(list), err)
 	}
 	node, err := f.store.Tree(ctx, alice, tr.root.ID)
@@ -105,7 +127,7 @@ func TestWorksOnRedisCluster(t *testing.T) {
 		t.Fatalf("tree: %+v, %v", node, err)
 	}
 
-	got, err := f.store.Revoke(ctx, alice, tr.root.ID, "cluster")
+	got, err := f.store.Revoke(ctx, alice, tr.root.ID, "everything")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,4 +142,6 @@ func TestWorksOnRedisCluster(t *testing.T) {
 	_, err = f.store.Create(ctx, Session{Principal: bob, Parent: tr.a.ID, ParentPrincipal: alice,
 		Expires: f.clock.Now().Add(time.Minute)})
 	wantCode(t, err, fault.SessionRevoked)
+	f.clock.Advance(time.Hour)
+	wantCode(t, f.check(tr.other), fault.SessionExpired)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,28 +160,7 @@ func shape(n *Node) string {
 
 func rename(s string, names map[string]string) string {
 	for id, name := range names {
-		s = replaceAll(s, id, name)
+		s = strings.ReplaceAll(s, id, name)
 	}
 	return s
-}
-
-func replaceAll(s, old, new string) string {
-	out := ""
-	for {
-		i := index(s, old)
-		if i < 0 {
-			return out + s
-		}
-		out += s[:i] + new
-		s = s[i+len(old):]
-	}
-}
-
-func index(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
