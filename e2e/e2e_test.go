@@ -27,16 +27,28 @@ func TestTypeScriptSDKClient(t *testing.T) {
 	transports := []struct {
 		name string
 		args func(t *testing.T) []string
+		// who checks whoami: the human and the agent of the task token.
+		who func(t *testing.T, principal string, actors []string)
 	}{
 		{"http", func(t *testing.T) []string {
 			srv := testkit.Serve(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)})
 			tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "catalog:read"})
 			return []string{"--http", srv.URL + "/mcp", "--header", "Authorization: Bearer " + tok}
+		}, func(t *testing.T, principal string, actors []string) {
+			if principal != "user:alice@example.com" || len(actors) != 1 || actors[0] != "spiffe://tollgate.sandbox/agent/agent" {
+				t.Errorf("whoami over HTTP: principal %q actors %v", principal, actors)
+			}
 		}},
 		{"stdio", func(t *testing.T) []string {
 			// No token: the sandbox attests the parent (node) and mints a
 			// session for the local OS user.
 			return []string{"--stdio", bin, "--arg", "stdio", "--env", "TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}
+		}, func(t *testing.T, principal string, actors []string) {
+			// The attested parent is node, running the SDK client.
+			if !strings.HasPrefix(principal, "user:") || !strings.HasSuffix(principal, "@localhost") ||
+				len(actors) != 1 || !strings.HasPrefix(actors[0], "unix:uid=") || !strings.Contains(actors[0], ":sha256=") {
+				t.Errorf("whoami over stdio: principal %q actors %v", principal, actors)
+			}
 		}},
 	}
 	for _, tr := range transports {
@@ -51,6 +63,7 @@ func TestTypeScriptSDKClient(t *testing.T) {
 				listTools(),
 				callTool("catalog_search", map[string]any{"query": "domain"}),
 				callTool("catalog_search", map[string]any{"query": "domain", "querry": "typo"}),
+				callTool("whoami", map[string]any{}),
 			}, args...)
 			if out.ProtocolVersion != sdkProtocolVersion {
 				t.Errorf("negotiated protocol version %q, want %q (the SDK's newest)", out.ProtocolVersion, sdkProtocolVersion)
@@ -58,6 +71,16 @@ func TestTypeScriptSDKClient(t *testing.T) {
 			assertCatalogTools(t, out.Results[0])
 			firstID := assertSearchFindsDomains(t, out.Results[1])
 			assertToolError(t, "catalog_search with an unknown argument", out.Results[2])
+			var who callResult
+			decodeResult(t, "whoami", out.Results[3], &who)
+			var w struct {
+				Principal string   `json:"principal"`
+				Actors    []string `json:"actors"`
+			}
+			if err := json.Unmarshal(who.StructuredContent, &w); err != nil || who.IsError {
+				t.Fatalf("whoami: %s", out.Results[3])
+			}
+			tr.who(t, w.Principal, w.Actors)
 
 			if firstID == "" {
 				return
