@@ -305,3 +305,23 @@ func TestDevEndpointsOnlyInSandboxOnLoopback(t *testing.T) {
 		t.Fatalf("bad email: %d", resp.StatusCode)
 	}
 }
+
+// TestRedisDownFailsClosed: with Redis gone the guard cannot prove the
+// session is live, so no tool runs.
+func TestRedisDownFailsClosed(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "catalog:read"})
+	a.Credentials = func(context.Context) (string, error) { return tok, nil }
+	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	if _, res := whoami(t, c); res.IsError {
+		t.Fatal("whoami refused before the outage")
+	}
+	a.Redis.Client.Close()
+	_, res := whoami(t, c)
+	if code := errCode(t, res); code != "unavailable" {
+		t.Fatalf("code %q, want unavailable", code)
+	}
+	if resp := postMCP(t, ts.URL, "Bearer "+tok, listBody); resp.StatusCode != 503 {
+		t.Fatalf("tools/list with Redis down: %d", resp.StatusCode)
+	}
+}
