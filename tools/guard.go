@@ -2,7 +2,6 @@ package tools
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 
@@ -34,7 +33,6 @@ type GuardConfig struct {
 	Verifier    TokenVerifier
 	Sessions    SessionChecker
 	Credentials Credentials // used when the request carries no verified claims
-	Audit       *slog.Logger
 }
 
 // Identity is what the guard established about the caller of a tool.
@@ -60,21 +58,17 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // token's authorization_details allow. Every refusal here happens before any
 // provider call, and says so.
 func Guard(cfg GuardConfig) Middleware {
-	if cfg.Audit == nil {
-		cfg.Audit = slog.New(slog.DiscardHandler)
-	}
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			c, err := cfg.identify(ctx)
+			if rec := Record(ctx); rec != nil {
+				rec.Claims = c
+			}
+			deny := func(err error) (*mcp.CallToolResult, error) { return Refuse(err, false), nil }
 			if err != nil {
-				cfg.Audit.WarnContext(ctx, "tool call refused", "audit", "tool_call", "tool", t.Def.Name, "decision", "deny", "code", fault.CodeOf(err))
-				return Refuse(err, false), nil
+				return deny(err)
 			}
-			deny := func(err error) (*mcp.CallToolResult, error) {
-				cfg.Audit.WarnContext(ctx, "tool call refused", "audit", "tool_call", "tool", t.Def.Name, "decision", "deny",
-					"code", fault.CodeOf(err), "principal", c.Subject, "client_id", c.ClientID, "sid", c.SessionID, "jti", c.ID)
-				return Refuse(err, false), nil
-			}
+			// (The Audit middleware records this call and its outcome.)
 			// Step 2: the session, re-checked in Redis on every call.
 			if err := cfg.Sessions.Check(ctx, c.Subject, c.SessionID, c.ID); err != nil {
 				return deny(err)
@@ -85,8 +79,6 @@ func Guard(cfg GuardConfig) Middleware {
 					"%s needs scope %s; this token lacks %s. Exchange for a token with those scopes",
 					t.Def.Name, strings.Join(t.Scopes, " "), strings.Join(missing, " ")))
 			}
-			cfg.Audit.InfoContext(ctx, "tool call", "audit", "tool_call", "tool", t.Def.Name, "decision", "allow",
-				"principal", c.Subject, "client_id", c.ClientID, "actors", c.Act.Chain(), "sid", c.SessionID, "jti", c.ID)
 			return next(context.WithValue(ctx, identityKey{}, Identity{Claims: c}), req)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/sessions"
 )
 
 // maxFormBytes bounds a token endpoint body (tokens are at most 16 KiB each).
@@ -175,10 +176,14 @@ func (s *STS) Revoke(w http.ResponseWriter, r *http.Request) {
 func (s *STS) RevokeSession(ctx context.Context, principal, sid, reason string) ([]string, error) {
 	ids, err := s.deps.Sessions.Revoke(ctx, principal, sid, reason)
 	if err != nil {
-		s.deps.Audit.WarnContext(ctx, "revoke failed", "audit", "revoke", "principal", principal, "sid", sid, "err", err)
+		s.deps.Audit.WarnContext(ctx, "revoke failed", "principal", principal, "sid", sid, "err", err)
 		return nil, err
 	}
-	s.deps.Audit.InfoContext(ctx, "revoke", "audit", "revoke", "principal", principal, "sid", sid, "revoked", ids, "reason", reason)
+	s.deps.Audit.InfoContext(ctx, "revoke", "principal", principal, "sid", sid, "revoked", ids, "reason", reason)
+	if _, err := s.deps.Trail.Append(context.WithoutCancel(ctx), sessions.Entry{Event: "revoke", Principal: principal, Session: sid,
+		Decision: sessions.DecisionOK, Reason: trunc(reason), Detail: map[string]string{"revoked": strings.Join(ids, " ")}}); err != nil {
+		s.deps.Audit.ErrorContext(ctx, "audit append failed", "err", err)
+	}
 	return ids, nil
 }
 

@@ -106,7 +106,9 @@ func (s *STS) Mint(ctx context.Context, lg LocalGrant) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, "mint", &g, nil)
+	if err := s.audit(ctx, "mint", &g, nil); err != nil {
+		return nil, s.unissue(ctx, &g, err)
+	}
 	return resp, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/auth"
@@ -31,7 +32,13 @@ type Deps struct {
 	Attestors []auth.Attestor         // workload attestation by JWT (dev in the sandbox)
 	Policy    *policy.Engine          // who may act for whom
 	Sessions  *sessions.Store         // task sessions
-	Audit     *slog.Logger            // decisions (until the audit trail exists)
+	Trail     Trail                   // the audit trail: every exchange, decision and revocation
+	Audit     *slog.Logger            // the same decisions as log lines
+}
+
+// Trail records decisions in the audit trail.
+type Trail interface {
+	Append(ctx context.Context, e sessions.Entry) (sessions.Entry, error)
 }
 
 // STS issues task tokens.
@@ -49,8 +56,8 @@ func New(cfg Config, deps Deps) (*STS, error) {
 		return nil, fmt.Errorf("sts: Config.TokenTTL %s out of range (0, 1h]", cfg.TokenTTL)
 	case deps.Signer == nil || deps.Signer.Namespace() != auth.NamespaceSTS:
 		return nil, errors.New("sts: Deps.Signer must be an sts KeyRing")
-	case deps.Access == nil || deps.Policy == nil || deps.Sessions == nil:
-		return nil, errors.New("sts: Deps.Access, Deps.Policy and Deps.Sessions are required")
+	case deps.Access == nil || deps.Policy == nil || deps.Sessions == nil || deps.Trail == nil:
+		return nil, errors.New("sts: Deps.Access, Deps.Policy, Deps.Sessions and Deps.Trail are required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -136,8 +143,19 @@ func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
 		s.audit(ctx, "exchange failed", &g, err)
 		return nil, err
 	}
-	s.audit(ctx, "exchange", &g, nil)
+	if err := s.audit(ctx, "exchange", &g, nil); err != nil {
+		return nil, s.unissue(ctx, &g, err)
+	}
 	return resp, nil
+}
+
+// unissue revokes a session whose exchange could not be recorded: no task
+// token may exist that the audit trail does not know about.
+func (s *STS) unissue(ctx context.Context, g *grant, cause error) error {
+	if _, err := s.deps.Sessions.Revoke(context.WithoutCancel(ctx), g.principal, g.sid, "exchange not recorded in the audit trail"); err != nil {
+		s.deps.Audit.ErrorContext(ctx, "revoking an unrecorded session failed", "sid", g.sid, "err", err)
+	}
+	return &Error{Code: ErrUnavailable, Description: "the audit trail is unavailable; no token was issued, retry shortly", Status: 503, Cause: cause}
 }
 
 // grant is an exchange being decided.
@@ -157,19 +175,42 @@ type grant struct {
 	sid       string
 }
 
-func (s *STS) audit(ctx context.Context, msg string, g *grant, err error) {
-	attrs := []any{
-		"audit", "exchange", "principal", g.principal, "client_id", g.clientID,
-		"actors", g.chain, "scope", g.scopes, "policy_ids", g.policyIDs, "sid", g.sid,
-		"parent_sid", g.sub.parentSID, "impersonate", g.req.Impersonate,
+// audit records an exchange decision, with the policies that decided, in
+// the audit trail and the log. A refusal is recorded best-effort; an
+// allowed exchange that cannot be recorded is an error (see unissue).
+func (s *STS) audit(ctx context.Context, msg string, g *grant, err error) error {
+	e := sessions.Entry{
+		Event: "exchange", Principal: g.principal, Actors: g.chain, ClientID: g.clientID,
+		Session: g.sid, ParentSession: g.sub.parentSID, PolicyIDs: g.policyIDs, Decision: sessions.DecisionAllow,
+		Detail: map[string]string{"scope": strings.Join(g.scopes, " "), "mode": g.mode()},
 	}
+	attrs := []any{"principal", g.principal, "client_id", g.clientID, "actors", g.chain, "scope", g.scopes,
+		"policy_ids", g.policyIDs, "sid", g.sid, "parent_sid", g.sub.parentSID, "mode", g.mode()}
 	if err != nil {
-		attrs = append(attrs, "decision", "deny", "reason", err.Error())
-		s.deps.Audit.WarnContext(ctx, msg, attrs...)
-		return
+		e.Decision = sessions.DecisionDeny
+		var oe *Error
+		if errors.As(err, &oe) {
+			e.Code, e.Reason = oe.Code, trunc(oe.Description)
+		}
+		s.deps.Audit.WarnContext(ctx, msg, append(attrs, "decision", "deny", "reason", err.Error())...)
+		if _, aerr := s.deps.Trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
+			s.deps.Audit.ErrorContext(ctx, "audit append failed", "err", aerr)
+		}
+		return nil
 	}
-	attrs = append(attrs, "decision", "allow")
-	s.deps.Audit.InfoContext(ctx, msg, attrs...)
+	s.deps.Audit.InfoContext(ctx, msg, append(attrs, "decision", "allow")...)
+	_, aerr := s.deps.Trail.Append(ctx, e)
+	return aerr
+}
+
+func (g *grant) mode() string {
+	switch {
+	case g.req.Impersonate:
+		return "impersonation"
+	case g.sub.kind == "agent":
+		return "self"
+	}
+	return "delegation"
 }
 
 func newJTI() (string, error) {

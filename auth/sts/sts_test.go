@@ -33,6 +33,7 @@ type fixture struct {
 	access   *auth.AccessVerifier
 	sessions *sessions.Store
 	rdb      *redis.Client
+	trail    *sessions.Audit
 }
 
 func newFixture(t *testing.T, pol *policy.Engine) *fixture {
@@ -88,12 +89,16 @@ func newFixtureOn(t *testing.T, rdb *redis.Client, pol *policy.Engine) *fixture 
 			t.Fatal(err)
 		}
 	}
-	s, err := sts.New(sts.Config{Issuer: issuer, Resource: resource, TokenTTL: 10 * time.Minute, Sandbox: true},
-		sts.Deps{Signer: signer, Access: access, Subjects: []*auth.SubjectVerifier{sv}, Attestors: []auth.Attestor{at}, Policy: pol, Sessions: store})
+	trail, err := sessions.NewAudit(rdb, sessions.AuditConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, sts: s, dev: dev, idp: idp, access: access, sessions: store, rdb: rdb}
+	s, err := sts.New(sts.Config{Issuer: issuer, Resource: resource, TokenTTL: 10 * time.Minute, Sandbox: true},
+		sts.Deps{Signer: signer, Access: access, Subjects: []*auth.SubjectVerifier{sv}, Attestors: []auth.Attestor{at}, Policy: pol, Sessions: store, Trail: trail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, sts: s, dev: dev, idp: idp, access: access, sessions: store, rdb: rdb, trail: trail}
 }
 
 func (f *fixture) user(email string, scopes ...string) string {
@@ -382,4 +387,33 @@ func (f *fixture) signUserTTL(t *testing.T, c auth.SubjectClaims, ttl time.Durat
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestExchangesAreAudited: allowed and refused exchanges land in the
+// hash-chained trail with the policy that decided.
+func TestExchangesAreAudited(t *testing.T) {
+	f := newFixture(t, nil)
+	resp := f.mustExchange(form(f.user("alice@example.com"), idTok, f.agent("planner")))
+	if _, e := f.exchange(form(f.user("alice@example.com"), idTok, f.agent("blocked"))); e == nil {
+		t.Fatal("blocked agent was allowed")
+	}
+	got, err := f.trail.ForSessions(context.Background(), []string{resp.SessionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := got[resp.SessionID]
+	if len(es) != 1 || es[0].Event != "exchange" || es[0].Decision != "allow" || len(es[0].PolicyIDs) == 0 ||
+		es[0].Principal != "user:alice@example.com" || es[0].ClientID != auth.DevAgentID("planner") {
+		t.Fatalf("exchange entry %+v", es)
+	}
+	var buf strings.Builder
+	if _, err := f.trail.Export(context.Background(), &buf, sessions.ExportFilter{Principal: "user:alice@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"decision":"deny"`) || !strings.Contains(buf.String(), "forbid-blocked-agents") {
+		t.Fatalf("refused exchange not recorded with its policy: %s", buf.String())
+	}
+	if v, err := f.trail.Verify(context.Background(), nil); err != nil || !v.OK {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
 }

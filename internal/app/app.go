@@ -91,9 +91,9 @@ func (a *App) Close() error {
 // chain is the middleware every tool runs through, outermost first.
 func (a *App) chain() []tools.Middleware {
 	return []tools.Middleware{
-		tools.Logging(a.Log),
+		tools.Audit(a.id.trail, a.Log.With("component", "audit")),
 		tools.Guard(tools.GuardConfig{
-			Verifier: a.id.access, Sessions: a.id.sessions, Audit: a.Log.With("component", "audit"),
+			Verifier: a.id.access, Sessions: a.id.sessions,
 			Credentials: func(ctx context.Context) (string, error) {
 				if a.Credentials == nil {
 					return "", fault.New(fault.Unauthenticated, "no task token: set TOLLGATE_TOKEN or TOLLGATE_TOKEN_FILE")

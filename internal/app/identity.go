@@ -17,6 +17,7 @@ import (
 // and the STS.
 type identity struct {
 	signer   *auth.KeyRing
+	trail    *sessions.Audit
 	access   *auth.AccessVerifier
 	sessions *sessions.Store
 	sts      *sts.STS
@@ -57,6 +58,9 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 		return nil, err
 	}
 	if id.sessions, err = sessions.New(rdb, sessions.Config{}); err != nil {
+		return nil, err
+	}
+	if id.trail, err = sessions.NewAudit(rdb, sessions.AuditConfig{}); err != nil {
 		return nil, err
 	}
 
@@ -133,7 +137,7 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 		Issuer: cfg.PublicURL, Resource: cfg.ResourceURL(), TokenTTL: cfg.TokenTTL, Sandbox: cfg.Mode == config.Sandbox,
 	}, sts.Deps{
 		Signer: id.signer, Access: id.access, Subjects: subjects, Attestors: attestors,
-		Policy: pol, Sessions: id.sessions, Audit: a.Log.With("component", "audit"),
+		Policy: pol, Sessions: id.sessions, Trail: id.trail, Audit: a.Log.With("component", "audit"),
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,101 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/sessions"
+)
+
+// Trail is where tool calls are recorded (the hash-chained audit trail).
+type Trail interface {
+	Append(ctx context.Context, e sessions.Entry) (sessions.Entry, error)
+}
+
+// CallRecord collects, while a call runs through the chain, what the audit
+// entry of the call will say. Inner middleware fill it in: the guard who
+// called, the spend steps what was held and charged.
+type CallRecord struct {
+	Claims            *auth.Claims
+	ArgsDigest        string
+	Amount            *money.Money
+	Provider          string
+	ProviderRequestID string
+}
+
+type recordKey struct{}
+
+// Record returns the call's record (nil outside the chain).
+func Record(ctx context.Context) *CallRecord {
+	r, _ := ctx.Value(recordKey{}).(*CallRecord)
+	return r
+}
+
+// Audit is the outermost middleware: it writes one audit entry per tool
+// call, allowed or refused, with the caller, the outcome code and any
+// amount, and logs it. A Go error escaping a handler (a bug) becomes an
+// internal tool error here.
+func Audit(trail Trail, log *slog.Logger) Middleware {
+	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			start := time.Now()
+			rec := &CallRecord{ArgsDigest: argsDigest(req)}
+			ctx = context.WithValue(WithTool(ctx, t), recordKey{}, rec)
+			res, err := next(ctx, req)
+			if err != nil {
+				log.Error("tool handler returned an error", "tool", t.Def.Name, "err", err)
+				res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate (the operator's log has the details); check spend_status before retrying"), false)
+			}
+			e := sessions.Entry{Event: "tool_call", Tool: t.Def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
+				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID}
+			switch {
+			case res != nil && res.IsError:
+				e.Decision, e.Code = sessions.DecisionDeny, string(resultCode(res))
+			case res != nil && res.NeedsInput():
+				e.Code = "input_required"
+			}
+			if c := rec.Claims; c != nil {
+				e.Principal, e.Actors, e.ClientID, e.Session, e.ParentSession, e.JTI =
+					c.Subject, c.Act.Chain(), c.ClientID, c.SessionID, c.ParentSessionID, c.ID
+			}
+			if _, aerr := trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
+				log.Error("audit append failed", "tool", t.Def.Name, "err", aerr)
+			}
+			log.Info("tool call", "tool", t.Def.Name, "decision", e.Decision, "code", e.Code,
+				"principal", e.Principal, "sid", e.Session, "ms", time.Since(start).Milliseconds())
+			return res, nil
+		}
+	}
+}
+
+// argsDigest digests the call's arguments (Go's JSON encoding sorts map
+// keys, so equal arguments give equal digests). Arguments never reach the
+// trail, only this digest.
+func argsDigest(req mcp.CallToolRequest) string {
+	b, err := json.Marshal(req.GetRawArguments())
+	if err != nil {
+		return ""
+	}
+	return sessions.DigestArgs(b)
+}
+
+// resultCode reads the code of a refusal made by Refuse.
+func resultCode(res *mcp.CallToolResult) fault.Code {
+	m, ok := res.StructuredContent.(map[string]any)
+	if !ok {
+		return fault.Internal
+	}
+	b, ok := m["error"].(ErrorBody)
+	if !ok {
+		return fault.Internal
+	}
+	return b.Code
+}

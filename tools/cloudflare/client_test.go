@@ -1,0 +1,155 @@
+package cloudflare
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
+)
+
+const acct = "0123456789abcdef0123456789abcdef"
+
+func TestNewClientConfig(t *testing.T) {
+	ok := Config{APIToken: "t", AccountID: acct}
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		fail bool
+	}{
+		{name: "defaults", mod: func(*Config) {}},
+		{name: "loopback http for the sandbox", mod: func(c *Config) { c.BaseURL = "http://127.0.0.1:8080" }},
+		{name: "localhost http", mod: func(c *Config) { c.BaseURL = "http://localhost:8080/" }},
+		{name: "https elsewhere", mod: func(c *Config) { c.BaseURL = "https://api.example.test/client/v4" }},
+		{name: "plain http off the host", mod: func(c *Config) { c.BaseURL = "http://api.cloudflare.com/client/v4" }, fail: true},
+		{name: "credentials in the url", mod: func(c *Config) { c.BaseURL = "https://u:p@api.cloudflare.com" }, fail: true},
+		{name: "query in the url", mod: func(c *Config) { c.BaseURL = "https://api.cloudflare.com/?x=1" }, fail: true},
+		{name: "relative url", mod: func(c *Config) { c.BaseURL = "/client/v4" }, fail: true},
+		{name: "other scheme", mod: func(c *Config) { c.BaseURL = "ftp://127.0.0.1" }, fail: true},
+		{name: "missing token", mod: func(c *Config) { c.APIToken = "" }, fail: true},
+		{name: "token with a newline", mod: func(c *Config) { c.APIToken = "t\r\nX-Evil: 1" }, fail: true},
+		{name: "missing account", mod: func(c *Config) { c.AccountID = "" }, fail: true},
+		{name: "account with a path", mod: func(c *Config) { c.AccountID = "../zones/0123456789abcdef0123456" }, fail: true},
+		{name: "uppercase account", mod: func(c *Config) { c.AccountID = strings.ToUpper(acct) }, fail: true},
+		{name: "negative timeout", mod: func(c *Config) { c.Timeout = -1 }, fail: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.mod(&cfg)
+			_, err := NewClient(cfg)
+			if tt.fail != (err != nil) {
+				t.Fatalf("NewClient: %v, want failure %v", err, tt.fail)
+			}
+			if err != nil && fault.CodeOf(err) != fault.InvalidArgument {
+				t.Fatalf("code %s", fault.CodeOf(err))
+			}
+		})
+	}
+}
+
+// priceServer answers domain-check with one registrable result priced as given.
+func priceServer(t *testing.T, cost, currency string) *Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"success":true,"errors":[],"messages":[],"result":{"domains":[{"name":"shop.com","registrable":true,"tier":"standard","pricing":{"currency":%q,"registration_cost":%q,"renewal_cost":%q}}]}}`,
+			currency, cost, cost)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Config{BaseURL: srv.URL, APIToken: "t", AccountID: acct, RequestsPerSecond: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPriceParsing(t *testing.T) {
+	tests := []struct {
+		name, cost, currency string
+		want                 money.Money
+		fails                bool
+	}{
+		{name: "documented shape", cost: "11.17", currency: "USD", want: money.USD(1117)},
+		{name: "whole units", cost: "10", currency: "USD", want: money.USD(1000)},
+		{name: "one decimal", cost: "10.5", currency: "USD", want: money.USD(1050)},
+		{name: "float trap 0.1+0.2", cost: "0.30", currency: "USD", want: money.USD(30)},
+		{name: "euro", cost: "9.99", currency: "EUR", want: money.Money{Minor: 999, Currency: "eur"}},
+		{name: "large", cost: "92233720368547758.07", currency: "USD", want: money.USD(9223372036854775807)},
+		{name: "fractional minor units", cost: "11.175", currency: "USD", fails: true},
+		{name: "exponent", cost: "1.1e1", currency: "USD", fails: true},
+		{name: "negative", cost: "-11.17", currency: "USD", fails: true},
+		{name: "zero", cost: "0.00", currency: "USD", fails: true},
+		{name: "overflow", cost: "92233720368547758.08", currency: "USD", fails: true},
+		{name: "comma decimal", cost: "11,17", currency: "USD", fails: true},
+		{name: "empty", cost: "", currency: "USD", fails: true},
+		{name: "unknown currency", cost: "11.17", currency: "XTS", fails: true},
+		{name: "spaces", cost: " 11.17", currency: "USD", fails: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := priceServer(t, tt.cost, tt.currency)
+			a, err := c.CheckDomain(context.Background(), name(t, "shop.com"))
+			if tt.fails {
+				if fault.CodeOf(err) != ProviderError {
+					t.Fatalf("got %+v, %v; want provider_error", a, err)
+				}
+				return
+			}
+			if err != nil || a.Price != tt.want || a.RenewalPrice != tt.want {
+				t.Fatalf("got %+v, %v; want %v", a, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAnswerShapes(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		code   fault.Code
+	}{
+		{name: "success false on 200", status: 200, body: `{"success":false,"errors":[{"code":1,"message":"nope"}],"messages":[],"result":null}`, code: ProviderRefused},
+		{name: "not json", status: 200, body: `<html>`, code: ProviderError},
+		{name: "name omitted", status: 200, body: `{"success":true,"errors":[],"messages":[],"result":{"domains":[]}}`, code: ProviderRefused},
+		{name: "registrable without price", status: 200, body: `{"success":true,"errors":[],"messages":[],"result":{"domains":[{"name":"shop.com","registrable":true,"tier":"standard"}]}}`, code: ProviderError},
+		{name: "redirect is not followed", status: 307, body: ``, code: ProviderError},
+		{name: "4xx with a message", status: 400, body: `{"success":false,"errors":[{"code":1001,"message":"bad\u0007 input"}],"messages":[],"result":null}`, code: ProviderRefused},
+		{name: "4xx not json", status: 404, body: `not found`, code: ProviderRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				if tt.status == 307 {
+					http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", tt.status)
+					return
+				}
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			c, err := NewClient(Config{BaseURL: srv.URL, APIToken: "t", AccountID: acct, RequestsPerSecond: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.CheckDomain(context.Background(), name(t, "shop.com"))
+			if fault.CodeOf(err) != tt.code {
+				t.Fatalf("code %s (%v), want %s", fault.CodeOf(err), err, tt.code)
+			}
+			if strings.ContainsRune(fault.PublicOf(err), '\a') {
+				t.Fatal("a control character from the provider reached the message")
+			}
+			if hits.Load() != 1 {
+				t.Fatalf("server saw %d requests", hits.Load())
+			}
+		})
+	}
+}
