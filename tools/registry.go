@@ -11,10 +11,24 @@ import (
 
 // Tool is one MCP tool and what the guard needs to know about it.
 type Tool struct {
-	Def     mcp.Tool
-	Scopes  []string // all scopes a token needs to call the tool
-	Gates   []string // human gates the tool may ask (see gates)
-	Paid    bool     // paid tools hold money against a cap before the provider call
+	Def    mcp.Tool
+	Scopes []string // all scopes a token needs to call the tool
+	Gates  []string // human gates the tool may ask (see gates)
+
+	// Provider is the provider the tool calls, if any.
+	Provider string
+	// Metered tools reach a provider: rate-limited and loop-guarded (§9.3).
+	Metered bool
+	// Creating tools create or pay for something: idempotent (§9.2).
+	Creating bool
+	// Paid tools hold Quote's amount against the cap before the provider
+	// call (§9.1); the handler reports the charge with Spend.Charged.
+	Paid  bool
+	Quote func(ctx context.Context, req mcp.CallToolRequest) (Quote, error)
+	// Target names the argument holding the domain or zone the call
+	// touches; the pipeline checks it against tollgate:resources (step 4).
+	Target string
+
 	Handler server.ToolHandlerFunc
 }
 
@@ -62,6 +76,8 @@ func (t Tool) check() error {
 		return fmt.Errorf("tools: %s cannot be read-only and destructive", t.Def.Name)
 	case *a.ReadOnlyHint && t.Paid:
 		return fmt.Errorf("tools: %s cannot be read-only and paid", t.Def.Name)
+	case t.Paid && (t.Quote == nil || t.Provider == "" || !t.Creating || !t.Metered):
+		return fmt.Errorf("tools: paid tool %s needs a Quote, a Provider, and must be Creating and Metered", t.Def.Name)
 	}
 	return nil
 }

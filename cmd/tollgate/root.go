@@ -69,6 +69,11 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&c.AttestIssuer, "attest-issuer", "", "issuer of workload attestation JWTs (SPIFFE, Kubernetes, CI OIDC); production")
 	fs.StringVar(&c.AttestAudience, "attest-audience", "", "audience of workload JWTs (default: the public URL)")
 	fs.StringVar(&c.AttestJWKS, "attest-jwks", "", "JWKS file: the workload issuer's trust bundle")
+	fs.StringArrayVar(&c.Caps, "cap", nil, "monthly cap per provider per principal, e.g. --cap stripe=50.00 (repeatable; default 100.00 USD each)")
+	fs.DurationVar(&c.HoldTTL, "hold-ttl", d.HoldTTL, "how long a hold lives if its call never finishes (a crash); then it is released and listed for reconciliation")
+	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
+	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
+	fs.StringVar(&c.CloudflareAccountID, "cloudflare-account", "", "Cloudflare account id for registrations (production; the API token comes from CLOUDFLARE_API_TOKEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
 	return func() (config.Config, error) {
 		if err := applyEnv(fs); err != nil {

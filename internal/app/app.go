@@ -30,6 +30,7 @@ type App struct {
 	Tools   []tools.Tool
 
 	id     *identity
+	money  *moneyParts
 	cancel context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
 	// token (see StdioCredentials).
@@ -58,6 +59,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		rc.Close()
 		return nil, err
 	}
+	if a.money, err = a.buildMoney(ctx); err != nil {
+		rc.Close()
+		return nil, err
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.id.runKeys(bg)
@@ -65,6 +70,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.Whoami(time.Now),
 		tools.CatalogSearch(cat),
 		tools.CatalogGet(cat),
+		tools.SpendStatus(a.money.ledger),
+		tools.DomainCheck(a.money.registrar),
+		tools.DomainRegister(a.money.registrar, a.registerConfig()),
 	}
 	a.MCP = server.NewMCPServer("tollgate", Version,
 		server.WithTitle("tollgate"),
@@ -85,6 +93,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // Close stops background work and releases Redis (and stops the embedded one).
 func (a *App) Close() error {
 	a.cancel()
+	a.money.stop()
 	return a.Redis.Close()
 }
 
@@ -100,6 +109,10 @@ func (a *App) chain() []tools.Middleware {
 				}
 				return a.Credentials(ctx)
 			},
+		}),
+		tools.Pipeline(tools.PipelineConfig{
+			Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
+			Trail: a.id.trail, Log: a.Log.With("component", "pipeline"),
 		}),
 	}
 }

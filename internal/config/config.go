@@ -38,6 +38,14 @@ type Config struct {
 
 	LogLevel string // debug, info, warn, error
 
+	// Money. Caps are per provider per principal per UTC month ("stripe=50.00");
+	// a provider not listed gets the default of 100.00 USD.
+	Caps                []string
+	HoldTTL             time.Duration
+	RateSession         int    // metered calls per minute per task session
+	RateUser            int    // metered calls per minute per principal
+	CloudflareAccountID string // production: the account domains are registered in
+
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
 	PolicyFile string
 	// The user IdP whose tokens are subject tokens (production; the sandbox
@@ -59,6 +67,9 @@ func Default() Config {
 		MaxBodyBytes:    1 << 20,
 		TokenTTL:        10 * time.Minute,
 		LogLevel:        "info",
+		HoldTTL:         15 * time.Minute,
+		RateSession:     60,
+		RateUser:        120,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -162,6 +173,18 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return &FieldError{"log-level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	if c.HoldTTL < time.Minute || c.HoldTTL > 24*time.Hour {
+		return &FieldError{"hold-ttl", fmt.Sprintf("%s is out of range; use 1m..24h (how long a crashed call's hold blocks the cap)", c.HoldTTL)}
+	}
+	if c.RateSession < 1 || c.RateSession > 10000 {
+		return &FieldError{"rate-session", "use 1..10000 calls per minute"}
+	}
+	if c.RateUser < c.RateSession || c.RateUser > 100000 {
+		return &FieldError{"rate-user", "use at least --rate-session and at most 100000 calls per minute"}
+	}
+	if c.Mode == Production && c.CloudflareAccountID == "" {
+		return &FieldError{"cloudflare-account", "production needs the Cloudflare account id domains are registered in"}
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &FieldError{"shutdown-timeout", "must be positive, e.g. 10s"}

@@ -128,7 +128,8 @@ func Parse(s string) (Name, error) {
 	}
 	// Labels that came in as xn-- are only now visible as Unicode: every
 	// Unicode rule runs on the decoded form.
-	for _, l := range strings.Split(mapped, ".") {
+	ulabels := strings.Split(mapped, ".")
+	for i, l := range ulabels {
 		if isASCII(l) {
 			continue
 		}
@@ -142,8 +143,10 @@ func Parse(s string) (Name, error) {
 			return "", err
 		}
 		// UTS #39 §4: a label whose skeleton is pure ASCII is a whole-label
-		// confusable of an ASCII name (Cyrillic "раура" for "paypa").
-		if look, ok := asciiLookalike(l); ok {
+		// confusable of an ASCII name (Cyrillic "раура" for "paypa"). The
+		// TLD is exempt: nobody registers one, and ICANN reviews IDN TLDs
+		// for confusability (Cyrillic .орг would otherwise fail as "opr").
+		if look, ok := asciiLookalike(l); ok && i < len(ulabels)-1 {
 			return "", refuse(s, "its label "+strconv.QuoteToASCII(l)+" looks like the ASCII "+strconv.Quote(look),
 				"lookalike names are refused; send the ASCII name if that is what you mean")
 		}

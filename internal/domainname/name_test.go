@@ -28,6 +28,7 @@ func TestParse(t *testing.T) {
 		{name: "eszett is kept (non-transitional)", in: "straße.de", want: "xn--strae-oqa.de"},
 		{name: "japanese han with hiragana", in: "例え.jp", want: "xn--r8jz45g.jp"},
 		{name: "cyrillic under cyrillic tld", in: "пример.рф", want: "xn--e1afmkfd.xn--p1ai"},
+		{name: "idn tld that skeletons to ascii", in: "пример.орг", want: "xn--e1afmkfd.xn--c1avg"},
 		{name: "253 characters", in: name253, want: Name(name253)},
 
 		{name: "empty", in: "", fails: true},

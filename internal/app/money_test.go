@@ -1,0 +1,147 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+
+	"github.com/tollgate-dev/tollgate/internal/testkit"
+)
+
+func resources(domains ...string) string {
+	b, _ := json.Marshal(domains)
+	return `[{"type":"tollgate:resources","domains":` + string(b) + `}]`
+}
+
+func paidClient(t *testing.T, base string, details string) *client.Client {
+	t.Helper()
+	tok := testkit.TaskToken(t, base, testkit.Grant{Scope: "domain:read domain:register spend:read", Details: details})
+	return testkit.HTTP(t, base+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+}
+
+func TestDomainRegisterHoldsThenCommits(t *testing.T) {
+	a, ts := newApp(t)
+	c := paidClient(t, ts.URL, resources("shop-demo.com"))
+
+	res, err := call(t, c, "domain_check", map[string]any{"domain": "shop-demo.com"})
+	if err != nil || res.IsError {
+		t.Fatalf("domain_check: %v %+v", err, res)
+	}
+	price := structured(t, res)["price"].(map[string]any)["amount_minor"].(float64)
+
+	res, err = call(t, c, "domain_register", map[string]any{"domain": "shop-demo.com"})
+	if err != nil || res.IsError {
+		t.Fatalf("domain_register: %v %+v", err, structured(t, res))
+	}
+	out := structured(t, res)
+	if out["status"] != "registered" || out["charged"].(map[string]any)["amount_minor"].(float64) != price {
+		t.Fatalf("register result %v", out)
+	}
+	// A retry with the same arguments replays: no second charge.
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "shop-demo.com"})
+	if res.IsError {
+		t.Fatalf("replay: %+v", structured(t, res))
+	}
+	charges := a.FakeCloudflare().Charges()
+	if len(charges) != 1 {
+		t.Fatalf("fixture charges %d, want 1", len(charges))
+	}
+
+	res, _ = call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
+	ps := structured(t, res)["providers"].([]any)[0].(map[string]any)
+	if ps["spent"].(map[string]any)["amount_minor"].(float64) != price || ps["held"].(map[string]any)["amount_minor"].(float64) != 0 {
+		t.Fatalf("spend_status %v", ps)
+	}
+}
+
+func TestDomainRegisterRefusals(t *testing.T) {
+	a, ts := newApp(t)
+	c := paidClient(t, ts.URL, resources("shop-demo.com"))
+	tests := []struct {
+		name, domain, code string
+	}{
+		{"a domain the token does not name", "other-demo.com", "resource_forbidden"},
+		{"cyrillic look-alike", "shop-dеmo.com", "lookalike_domain"},
+		{"uppercase variant", "Shop-Demo.com", "lookalike_domain"},
+		{"trailing-dot variant", "shop-demo.com.", "lookalike_domain"},
+		{"zero-width joiner", "shop\u200d-demo.com", "lookalike_domain"},
+		{"shell metacharacters", "shop-demo.com;rm -rf /", "invalid_domain"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := call(t, c, "domain_register", map[string]any{"domain": tc.domain})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := errCode(t, res); code != tc.code {
+				t.Fatalf("code %q, want %q: %v", code, tc.code, structured(t, res))
+			}
+			if e := structured(t, res)["error"].(map[string]any); e["provider_called"] != false {
+				t.Fatalf("provider_called: %v", e)
+			}
+		})
+	}
+	if n := len(a.FakeCloudflare().Requests()); n != 0 {
+		t.Fatalf("refused calls reached the provider %d times", n)
+	}
+	// No resources at all: a paid call is refused.
+	bare := paidClient(t, ts.URL, "")
+	res, _ := call(t, bare, "domain_register", map[string]any{"domain": "shop-demo.com"})
+	if code := errCode(t, res); code != "resource_forbidden" {
+		t.Fatalf("token without tollgate:resources: %q", code)
+	}
+}
+
+func TestRacingRegistrationsStopAtTheCap(t *testing.T) {
+	a, ts := newApp(t)
+	// .com costs 11.17 in the sandbox: 8 fit under 100.00, the 9th does not.
+	var names []string
+	for i := range 12 {
+		names = append(names, fmt.Sprintf("race-%02d.com", i))
+	}
+	c := paidClient(t, ts.URL, resources(names...))
+	var wg sync.WaitGroup
+	codes := make([]string, len(names))
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := call(t, c, "domain_register", map[string]any{"domain": n})
+			if err != nil {
+				codes[i] = "error"
+				return
+			}
+			codes[i] = errCode(t, res)
+		}()
+	}
+	wg.Wait()
+	ok, capped := 0, 0
+	for _, c := range codes {
+		switch c {
+		case "":
+			ok++
+		case "cap_exceeded":
+			capped++
+		default:
+			t.Errorf("unexpected code %q", c)
+		}
+	}
+	charges := a.FakeCloudflare().Charges()
+	var total int64
+	for _, ch := range charges {
+		total += ch.Price.Minor
+	}
+	if ok != len(charges) || total > 10000 || ok == 0 || capped == 0 {
+		t.Fatalf("ok %d capped %d charges %d total %d", ok, capped, len(charges), total)
+	}
+	res, _ := call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
+	ps := structured(t, res)["providers"].([]any)[0].(map[string]any)
+	if int64(ps["spent"].(map[string]any)["amount_minor"].(float64)) != total {
+		t.Fatalf("spend_status %v disagrees with the fixture's %d", ps, total)
+	}
+	_ = context.Background
+}

@@ -1,0 +1,69 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/internal/domainname"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+)
+
+// Registrar is the Cloudflare Registrar as the domain tools use it.
+type Registrar interface {
+	CheckDomain(ctx context.Context, name domainname.Name) (cloudflare.Availability, error)
+	Register(ctx context.Context, name domainname.Name, years int) (cloudflare.Registration, error)
+	RegistrationStatus(ctx context.Context, name domainname.Name) (cloudflare.Status, error)
+}
+
+type domainCheckArgs struct {
+	Domain string `json:"domain" jsonschema:"the domain to check, e.g. shop.example"`
+}
+
+type domainCheckResult struct {
+	Domain       string       `json:"domain"`
+	Available    bool         `json:"available"`
+	Reason       string       `json:"reason,omitempty"`
+	Price        *money.Money `json:"price,omitempty" jsonschema:"first year, integer minor units"`
+	RenewalPrice *money.Money `json:"renewal_price,omitempty"`
+	MinYears     int          `json:"min_years"`
+}
+
+// DomainCheck asks the Registrar whether a domain can be registered and at
+// what exact price. It buys nothing.
+func DomainCheck(reg Registrar) Tool {
+	return Tool{
+		Def: mcp.NewTool("domain_check",
+			mcp.WithDescription("Check at Cloudflare Registrar whether a domain can be registered and its exact at-cost price (integer minor units). Buys nothing. The domain must be one this task's token names, when it names any."),
+			mcp.WithInputSchema[domainCheckArgs](),
+			mcp.WithOutputSchema[domainCheckResult](),
+			annotate(true, false, true, true),
+		),
+		Scopes:   []string{"domain:read"},
+		Provider: "cloudflare",
+		Metered:  true,
+		Target:   "domain",
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a domainCheckArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			name, ok := TargetFrom(ctx)
+			if !ok {
+				return Refuse(fault.New(fault.Internal, "no checked domain"), false), nil
+			}
+			av, err := reg.CheckDomain(ctx, name)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			out := domainCheckResult{Domain: string(av.Name), Available: av.Available, Reason: av.Reason, MinYears: av.MinYears}
+			if av.Available {
+				p, r := av.Price, av.RenewalPrice
+				out.Price, out.RenewalPrice = &p, &r
+			}
+			return result(out), nil
+		},
+	}
+}

@@ -1,0 +1,163 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+)
+
+// RegisterConfig paces the registration status polling.
+type RegisterConfig struct {
+	PollEvery time.Duration // default 2s
+	MaxPolls  int           // default 60
+}
+
+type domainRegisterArgs struct {
+	Domain         string      `json:"domain" jsonschema:"the domain to register; it must be named in this task's tollgate:resources"`
+	Years          json.Number `json:"years,omitempty" jsonschema:"registration term in whole years (default the TLD's minimum)"`
+	IdempotencyKey string      `json:"idempotency_key,omitempty" jsonschema:"optional; a retry with the same key returns the first result and never charges twice"`
+}
+
+type domainRegisterResult struct {
+	Domain         string      `json:"domain"`
+	Status         string      `json:"status" jsonschema:"registered, or pending when Cloudflare has not finished yet"`
+	Years          int         `json:"years"`
+	Charged        money.Money `json:"charged"`
+	RegistrationID string      `json:"registration_id,omitempty"`
+}
+
+// DomainRegister registers one domain the task's token names, after
+// holding its exact price against the monthly cap.
+func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = 2 * time.Second
+	}
+	if cfg.MaxPolls <= 0 {
+		cfg.MaxPolls = 60
+	}
+	years := func(a domainRegisterArgs, av cloudflare.Availability) (int, error) {
+		if a.Years == "" {
+			return max(av.MinYears, 1), nil
+		}
+		n, err := a.Years.Int64()
+		if err != nil || n < 1 || n > 10 {
+			return 0, fault.Newf(fault.InvalidArgument, "years must be a whole number from 1 to 10, got %s; nothing was charged", a.Years)
+		}
+		return int(n), nil
+	}
+	return Tool{
+		Def: mcp.NewTool("domain_register",
+			mcp.WithDescription("Register a domain at Cloudflare Registrar at its at-cost price. The domain must be named in this task's tollgate:resources; the price is held against the monthly cap before Cloudflare is called and committed when the registration completes. Sends progress notifications while Cloudflare works. Retries with the same arguments or idempotency_key never charge twice."),
+			mcp.WithInputSchema[domainRegisterArgs](),
+			mcp.WithOutputSchema[domainRegisterResult](),
+			annotate(false, false, true, true),
+		),
+		Scopes:   []string{"domain:register"},
+		Gates:    []string{"purchase"},
+		Provider: "cloudflare",
+		Metered:  true,
+		Creating: true,
+		Paid:     true,
+		Target:   "domain",
+		Quote: func(ctx context.Context, req mcp.CallToolRequest) (Quote, error) {
+			var a domainRegisterArgs
+			if err := bind(req, &a); err != nil {
+				return Quote{}, err
+			}
+			name, _ := TargetFrom(ctx)
+			av, err := reg.CheckDomain(ctx, name)
+			if err != nil {
+				return Quote{}, err
+			}
+			y, err := years(a, av)
+			if err != nil {
+				return Quote{}, err
+			}
+			cost, err := av.Cost(y)
+			if err != nil {
+				return Quote{}, err
+			}
+			return Quote{Amount: cost, Item: fmt.Sprintf("%s for %d year(s)", name, y), Detail: y}, nil
+		},
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a domainRegisterArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			name, _ := TargetFrom(ctx)
+			sp := SpendFrom(ctx)
+			y, _ := sp.Quote.Detail.(int)
+			progress(ctx, req, 0, 3, "registering "+string(name)+" at Cloudflare")
+			r, err := reg.Register(ctx, name, y)
+			if err != nil {
+				return Refuse(err, true), nil
+			}
+			charged := sp.Held
+			if r.PriceReported && r.Price.Currency == sp.Held.Currency && r.Price.Minor <= sp.Held.Minor {
+				charged = r.Price
+			}
+			status := r.Status
+			for i := 0; !terminal(status) && i < cfg.MaxPolls; i++ {
+				progress(ctx, req, 1, 3, fmt.Sprintf("waiting for Cloudflare (%s)", status))
+				select {
+				case <-ctx.Done():
+					// The registration may still complete: count the held
+					// amount as spent rather than lose track of it.
+					sp.Charged(charged, r.RayID)
+					return Refuse(fault.New(fault.Unavailable, "the call was cancelled while Cloudflare was registering "+string(name)+"; the held price was counted as spent. Check spend_status and domain_check before retrying."), true), nil
+				case <-time.After(cfg.PollEvery):
+				}
+				st, err := reg.RegistrationStatus(ctx, name)
+				if err != nil {
+					continue
+				}
+				if st.State == cloudflare.StateActionRequired {
+					return Refuse(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. Nothing was charged.", name, st.Action), true), nil
+				}
+				status = st.State
+			}
+			switch status {
+			case cloudflare.StateSucceeded:
+				sp.Charged(charged, r.RayID)
+				progress(ctx, req, 3, 3, string(name)+" registered")
+				return result(domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged, RegistrationID: r.ID}), nil
+			case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
+				return Refuse(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status), true), nil
+			}
+			// Still working: Cloudflare has the order, so the price counts.
+			sp.Charged(charged, r.RayID)
+			return result(domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged, RegistrationID: r.ID}), nil
+		},
+	}
+}
+
+func terminal(s cloudflare.State) bool {
+	switch s {
+	case cloudflare.StateSucceeded, cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
+		return true
+	}
+	return false
+}
+
+// progress sends an MCP progress notification when the caller asked for
+// them (a progress token in _meta). Over HTTP some may be dropped.
+func progress(ctx context.Context, req mcp.CallToolRequest, done, total float64, msg string) {
+	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+		return
+	}
+	s := server.ServerFromContext(ctx)
+	if s == nil {
+		return
+	}
+	_ = s.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+		"progressToken": req.Params.Meta.ProgressToken, "progress": done, "total": total, "message": msg,
+	})
+}

@@ -1,0 +1,84 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/gates/spend"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
+)
+
+// SpendReader reads the ledger for spend_status.
+type SpendReader interface {
+	Status(ctx context.Context, principal, provider string) (spend.Status, error)
+	BudgetStatus(ctx context.Context, principal, session, provider string, limit money.Money) (spent, held, remaining money.Money, err error)
+}
+
+type spendStatusArgs struct {
+	Provider string `json:"provider,omitempty" jsonschema:"only this provider,enum=cloudflare,enum=stripe"`
+}
+
+type providerSpend struct {
+	Provider  string      `json:"provider"`
+	Month     string      `json:"month" jsonschema:"UTC calendar month, e.g. 2026-11"`
+	Spent     money.Money `json:"spent"`
+	Held      money.Money `json:"held"`
+	Cap       money.Money `json:"cap"`
+	Remaining money.Money `json:"remaining"`
+	// The task budget of this token (tollgate:spend), when it has one.
+	TaskBudget          *money.Money `json:"task_budget,omitempty"`
+	TaskBudgetRemaining *money.Money `json:"task_budget_remaining,omitempty"`
+}
+
+type spendStatusResult struct {
+	Principal string          `json:"principal"`
+	Providers []providerSpend `json:"providers"`
+}
+
+// SpendStatus reports month-to-date spend, holds and cap per provider, and
+// the task budget left.
+func SpendStatus(ledger SpendReader) Tool {
+	return Tool{
+		Def: mcp.NewTool("spend_status",
+			mcp.WithDescription("Month-to-date spend, money held for calls in flight, the monthly cap and what remains, per provider (UTC calendar month), plus this task's budget left when its token has one. Amounts are integer minor units. Calls no provider."),
+			mcp.WithInputSchema[spendStatusArgs](),
+			mcp.WithOutputSchema[spendStatusResult](),
+			annotate(true, false, true, false),
+		),
+		Scopes: []string{"spend:read"},
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a spendStatusArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			providers := spend.Providers()
+			if a.Provider != "" {
+				if !spend.KnownProvider(a.Provider) {
+					return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider), false), nil
+				}
+				providers = []string{a.Provider}
+			}
+			id, _ := IdentityFrom(ctx)
+			c := id.Claims
+			out := spendStatusResult{Principal: c.Subject, Providers: []providerSpend{}}
+			for _, p := range providers {
+				st, err := ledger.Status(ctx, c.Subject, p)
+				if err != nil {
+					return Refuse(err, false), nil
+				}
+				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent, Held: st.Held, Cap: st.Cap, Remaining: st.Remaining}
+				if limit, ok := c.AuthorizationDetails.Budget(p); ok {
+					_, _, left, err := ledger.BudgetStatus(ctx, c.Subject, c.SessionID, p, limit)
+					if err != nil {
+						return Refuse(err, false), nil
+					}
+					ps.TaskBudget, ps.TaskBudgetRemaining = &limit, &left
+				}
+				out.Providers = append(out.Providers, ps)
+			}
+			return result(out), nil
+		},
+	}
+}

@@ -1,0 +1,144 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/gates/spend"
+	"github.com/tollgate-dev/tollgate/internal/domainname"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/sessions"
+)
+
+// target is step 4: the domain argument, checked against the token's
+// tollgate:resources. A paid call needs the domain named there; a free one
+// is limited only when the token names domains.
+func (p *pipelineCall) target(args map[string]any) (domainname.Name, error) {
+	raw, _ := args[p.t.Target].(string)
+	if raw == "" {
+		return "", fault.Newf(fault.InvalidArgument, "%s is required; nothing was charged", p.t.Target)
+	}
+	named, limited := p.c.AuthorizationDetails.Domains()
+	if !limited {
+		if p.t.Paid {
+			return "", fault.Newf(fault.ResourceForbidden,
+				"this task token names no domains, so it may not pay for %q; exchange for a token whose authorization_details name it (tollgate:resources). Nothing was charged.", raw)
+		}
+		return domainname.Parse(raw)
+	}
+	allowed := make([]domainname.Name, 0, len(named))
+	for _, d := range named {
+		n, err := domainname.Parse(d)
+		if err != nil {
+			continue
+		}
+		allowed = append(allowed, n)
+	}
+	return domainname.Allowed(raw, allowed)
+}
+
+// hold is step 8: quote, then hold the amount against the principal's
+// monthly cap and every task budget along the session chain, in one
+// atomic ledger call. The hold is audited before any provider call; if it
+// cannot be audited it is released and the call refused.
+func (p *pipelineCall) hold(ctx context.Context, req mcp.CallToolRequest, idem *idemRun) (*Spend, error) {
+	q, err := p.t.Quote(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	budgets, err := p.budgets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	holdID := idem.out.Fence
+	h, err := p.cfg.Ledger.Hold(ctx, spend.HoldRequest{
+		HoldID: holdID, Principal: p.c.Subject, Provider: p.t.Provider, Amount: q.Amount,
+		Budgets: budgets, Tool: p.t.Def.Name, Description: q.Item,
+	})
+	if err != nil {
+		return nil, err
+	}
+	amt := h.Amount
+	p.rec.Amount, p.rec.Provider = &amt, p.t.Provider
+	if err := p.audit(ctx, "hold", h.ID, amt, ""); err != nil {
+		_ = p.cfg.Ledger.Release(context.WithoutCancel(ctx), p.c.Subject, h.ID, "hold not recorded in the audit trail")
+		return nil, fault.Wrap(err, fault.Unavailable, "the audit trail is unavailable, so nothing was bought; nothing was charged. Retry shortly")
+	}
+	return &Spend{Quote: q, HoldID: h.ID, Held: h.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(idem.out.Key, p.t.Provider)}, nil
+}
+
+// budgets lists the tollgate:spend budgets for the tool's provider along
+// the session chain, innermost first: a child's spending also counts
+// against every ancestor's budget (SPEC §4.2).
+func (p *pipelineCall) budgets(ctx context.Context) ([]spend.Budget, error) {
+	var out []spend.Budget
+	if m, ok := p.c.AuthorizationDetails.Budget(p.t.Provider); ok {
+		out = append(out, spend.Budget{Session: p.c.SessionID, Max: m})
+	}
+	parent := p.c.ParentSessionID
+	for depth := 0; parent != "" && depth < auth.MaxDelegationDepth; depth++ {
+		s, err := p.cfg.Sessions.Get(ctx, p.c.Subject, parent)
+		if err != nil {
+			if fault.CodeOf(err) == fault.NotFound {
+				break // a parent of another principal keeps its own ledger
+			}
+			return nil, err
+		}
+		if len(s.AuthorizationDetails) > 0 {
+			ds, err := auth.ParseAuthorizationDetails(s.AuthorizationDetails)
+			if err != nil {
+				return nil, fault.Wrap(err, fault.Internal, "a parent session's budget cannot be read; nothing was charged")
+			}
+			if m, ok := ds.Budget(p.t.Provider); ok {
+				out = append(out, spend.Budget{Session: s.ID, Max: m})
+			}
+		}
+		parent = s.Parent
+	}
+	return out, nil
+}
+
+// settle is step 10: commit what the provider charged, or release.
+func (p *pipelineCall) settle(ctx context.Context, sp *Spend, res *mcp.CallToolResult) error {
+	ctx = context.WithoutCancel(ctx)
+	if res.IsError || sp.charged == nil {
+		reason := "no charge reported"
+		if res.IsError {
+			reason = string(resultCode(res))
+		}
+		if err := p.cfg.Ledger.Release(ctx, p.c.Subject, sp.HoldID, reason); err != nil {
+			p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", err)
+		}
+		p.rec.Amount = nil
+		_ = p.audit(ctx, "release", sp.HoldID, sp.Held, reason)
+		return nil
+	}
+	actual := *sp.charged
+	p.rec.Amount, p.rec.ProviderRequestID = &actual, sp.requestID
+	if err := p.cfg.Ledger.Commit(ctx, p.c.Subject, sp.HoldID, actual); err != nil {
+		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.HoldID, "amount", actual, "err", err)
+		_ = p.audit(ctx, "commit", sp.HoldID, actual, "commit failed: "+string(fault.CodeOf(err)))
+		return fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
+			"the provider charged %s but the ledger could not record it; the hold stays listed for reconciliation (tollgate spend holds). Do not retry.", actual))
+	}
+	return p.audit(ctx, "commit", sp.HoldID, actual, "")
+}
+
+func (p *pipelineCall) audit(ctx context.Context, event, holdID string, amount money.Money, reason string) error {
+	e := sessions.Entry{Event: event, Tool: p.t.Def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
+		ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
+		ArgsDigest: p.rec.ArgsDigest, Decision: sessions.DecisionOK, Reason: reason, Provider: p.t.Provider,
+		ProviderRequestID: p.rec.ProviderRequestID, Amount: &amount, Detail: map[string]string{"hold": holdID}}
+	if reason != "" && event == "release" {
+		e.Decision = sessions.DecisionDeny
+	}
+	_, err := p.cfg.Trail.Append(ctx, e)
+	if err != nil {
+		p.cfg.Log.Error("audit append failed", "event", event, "hold", holdID, "err", err)
+	}
+	return err
+}
