@@ -25,10 +25,16 @@ func TestMain(m *testing.M) { os.Exit(testkit.MainRedis(m)) }
 // on a loopback listener whose address matches the configured public URL.
 func newApp(t *testing.T) (*app.App, *httptest.Server) {
 	t.Helper()
+	return newAppOn(t, testkit.RedisURL(t))
+}
+
+// newAppOn is newApp on a given Redis.
+func newAppOn(t *testing.T, redisURL string) (*app.App, *httptest.Server) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := config.Default()
 	cfg.Addr = ts.Listener.Addr().String()
-	cfg.RedisURL = testkit.RedisURL(t)
+	cfg.RedisURL = redisURL
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

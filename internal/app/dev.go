@@ -58,3 +58,19 @@ func (a *App) devAgentToken(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "token_type": sts.TokenTypeJWT, "expires_in": int(devTTL.Seconds())})
 }
+
+// devCloudflareCharges serves GET /dev/cloudflare/charges: what the
+// sandbox's fake Cloudflare has charged, so a script (or a test across
+// processes) can compare spend_status with the provider's own record.
+func (a *App) devCloudflareCharges(w http.ResponseWriter, r *http.Request) {
+	type charge struct {
+		Domain string `json:"domain"`
+		Years  int    `json:"years"`
+		Price  any    `json:"price"`
+	}
+	out := []charge{}
+	for _, c := range a.money.fakeCF.Charges() {
+		out = append(out, charge{Domain: c.Domain, Years: c.Years, Price: c.Price})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"charges": out})
+}

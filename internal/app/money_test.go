@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -143,5 +142,128 @@ func TestRacingRegistrationsStopAtTheCap(t *testing.T) {
 	if int64(ps["spent"].(map[string]any)["amount_minor"].(float64)) != total {
 		t.Fatalf("spend_status %v disagrees with the fixture's %d", ps, total)
 	}
-	_ = context.Background
+}
+
+func TestDomainRegisterProviderFailures(t *testing.T) {
+	a, ts := newApp(t)
+	fake := a.FakeCloudflare()
+	c := paidClient(t, ts.URL, resources("fail-demo.com", "slow-demo.com", "act-demo.com", "taken-demo.com", "years-demo.com", "key-demo.com", "key2-demo.com"))
+	spent := func() float64 {
+		res, _ := call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
+		ps := structured(t, res)["providers"].([]any)[0].(map[string]any)
+		if h := ps["held"].(map[string]any)["amount_minor"].(float64); h != 0 {
+			t.Fatalf("a hold was left behind: %v", ps)
+		}
+		return ps["spent"].(map[string]any)["amount_minor"].(float64)
+	}
+
+	fake.FailNext(1, 500)
+	res, _ := call(t, c, "domain_register", map[string]any{"domain": "fail-demo.com"})
+	// The check (the quote) hit the 500: refused before any hold.
+	if code := errCode(t, res); code != "provider_error" {
+		t.Fatalf("5xx: code %q", code)
+	}
+	if spent() != 0 {
+		t.Fatal("a 5xx was charged")
+	}
+
+	fake.ActionRequired("act-demo.com")
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "act-demo.com"})
+	if code := errCode(t, res); code != "action_required" {
+		t.Fatalf("action_required: code %q %v", code, structured(t, res))
+	}
+	fake.Unavailable("taken-demo.com")
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "taken-demo.com"})
+	if code := errCode(t, res); code != "domain_unavailable" {
+		t.Fatalf("unavailable domain: code %q", code)
+	}
+	if spent() != 0 {
+		t.Fatal("a refused registration was charged")
+	}
+
+	for _, years := range []any{0, -1, 1.5, "two", 11, json.Number("1e309"), json.Number("99999999999999999999")} {
+		res, err := call(t, c, "domain_register", map[string]any{"domain": "years-demo.com", "years": years})
+		if err != nil {
+			continue // a JSON encoder may refuse 1e309 itself
+		}
+		if code := errCode(t, res); code != "invalid_argument" {
+			t.Fatalf("years %v: code %q", years, code)
+		}
+	}
+
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "key-demo.com", "idempotency_key": "k-1"})
+	if res.IsError {
+		t.Fatalf("register with a key: %v", structured(t, res))
+	}
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "key2-demo.com", "idempotency_key": "k-1"})
+	if code := errCode(t, res); code != "idempotency_conflict" {
+		t.Fatalf("same key, other arguments: code %q", code)
+	}
+	if got := len(fake.Charges()); got != 1 {
+		t.Fatalf("charges %d, want 1", got)
+	}
+}
+
+func TestLoopGuardStopsARepeatedRefusal(t *testing.T) {
+	a, ts := newApp(t)
+	c := paidClient(t, ts.URL, resources("loop-demo.com"))
+	a.FakeCloudflare().FailNext(3, 503)
+	for i := 0; i < 3; i++ {
+		res, _ := call(t, c, "domain_check", map[string]any{"domain": "loop-demo.com"})
+		if code := errCode(t, res); code != "provider_error" {
+			t.Fatalf("call %d: code %q", i, code)
+		}
+	}
+	before := len(a.FakeCloudflare().Requests())
+	res, _ := call(t, c, "domain_check", map[string]any{"domain": "loop-demo.com"})
+	if code := errCode(t, res); code != "loop_detected" {
+		t.Fatalf("4th identical call: code %q", code)
+	}
+	if len(a.FakeCloudflare().Requests()) != before {
+		t.Fatal("the loop-detected call reached the provider")
+	}
+}
+
+// TestRedisStoppedMidRun: with its redis-server stopped (SIGSTOP: it
+// hangs), paid calls are refused and nothing reaches the provider; when it
+// continues, the same client's calls work again.
+func TestRedisStoppedMidRun(t *testing.T) {
+	srv, err := testkit.StartRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	a, ts := newAppOn(t, srv.URL)
+	c := paidClient(t, ts.URL, resources("outage-a.com", "outage-b.com", "outage-c.com"))
+	if res, _ := call(t, c, "domain_register", map[string]any{"domain": "outage-a.com"}); res.IsError {
+		t.Fatalf("before the outage: %v", structured(t, res))
+	}
+	refusedWhileDown := func(domain string) {
+		t.Helper()
+		before := len(a.FakeCloudflare().Requests())
+		res, err := call(t, c, "domain_register", map[string]any{"domain": domain})
+		if err == nil && !res.IsError {
+			t.Fatal("a paid call succeeded with Redis down")
+		}
+		if err == nil {
+			if e := structured(t, res)["error"].(map[string]any); e["provider_called"] != false || e["code"] != "unavailable" {
+				t.Fatalf("refusal: %v", e)
+			}
+		}
+		if got := len(a.FakeCloudflare().Requests()); got != before {
+			t.Fatalf("%d provider calls while Redis was down", got-before)
+		}
+	}
+
+	// A Redis that hangs: every step times out and refuses.
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	refusedWhileDown("outage-b.com")
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := call(t, c, "domain_register", map[string]any{"domain": "outage-b.com"}); err != nil || res.IsError {
+		t.Fatalf("after Redis resumed: %v %v", err, res)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,22 @@ func (r *RedisServer) Kill() {
 		_ = r.cmd.Process.Kill()
 		_ = r.cmd.Wait()
 	}
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing
+// answers, like a Redis that hangs. Resume (SIGCONT) brings it back with
+// its data.
+func (r *RedisServer) Pause() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmd.Process.Signal(syscall.SIGSTOP)
+}
+
+// Resume continues a paused server.
+func (r *RedisServer) Resume() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmd.Process.Signal(syscall.SIGCONT)
 }
 
 // Restart starts redis-server again on the same address after Kill.
