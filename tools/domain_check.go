@@ -23,12 +23,12 @@ type domainCheckArgs struct {
 }
 
 type domainCheckResult struct {
-	Domain       string       `json:"domain"`
-	Available    bool         `json:"available"`
-	Reason       string       `json:"reason,omitempty"`
-	Price        *money.Money `json:"price,omitempty" jsonschema:"first year, integer minor units"`
-	RenewalPrice *money.Money `json:"renewal_price,omitempty"`
-	MinYears     int          `json:"min_years"`
+	Domain       string        `json:"domain"`
+	Available    bool          `json:"available"`
+	Reason       string        `json:"reason,omitempty"`
+	Price        *money.Amount `json:"price,omitempty" jsonschema:"the first year"`
+	RenewalPrice *money.Amount `json:"renewal_price,omitempty" jsonschema:"each further year"`
+	MinYears     int           `json:"min_years"`
 }
 
 // DomainCheck asks the Registrar whether a domain can be registered and at
@@ -60,7 +60,7 @@ func DomainCheck(reg Registrar) Tool {
 			}
 			out := domainCheckResult{Domain: string(av.Name), Available: av.Available, Reason: av.Reason, MinYears: av.MinYears}
 			if av.Available {
-				p, r := av.Price, av.RenewalPrice
+				p, r := av.Price.Amount(), av.RenewalPrice.Amount()
 				out.Price, out.RenewalPrice = &p, &r
 			}
 			return result(out), nil

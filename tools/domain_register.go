@@ -27,11 +27,11 @@ type domainRegisterArgs struct {
 }
 
 type domainRegisterResult struct {
-	Domain         string      `json:"domain"`
-	Status         string      `json:"status" jsonschema:"registered, or pending when Cloudflare has not finished yet"`
-	Years          int         `json:"years"`
-	Charged        money.Money `json:"charged"`
-	RegistrationID string      `json:"registration_id,omitempty"`
+	Domain         string       `json:"domain"`
+	Status         string       `json:"status" jsonschema:"registered, or pending when Cloudflare has not finished yet"`
+	Years          int          `json:"years"`
+	Charged        money.Amount `json:"charged"`
+	RegistrationID string       `json:"registration_id,omitempty"`
 }
 
 // DomainRegister registers one domain the task's token names, after
@@ -128,13 +128,13 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 			case cloudflare.StateSucceeded:
 				sp.Charged(charged, r.RayID)
 				progress(ctx, req, 3, 3, string(name)+" registered")
-				return result(domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged, RegistrationID: r.ID}), nil
+				return result(domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged.Amount(), RegistrationID: r.ID}), nil
 			case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
 				return Refuse(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status), true), nil
 			}
 			// Still working: Cloudflare has the order, so the price counts.
 			sp.Charged(charged, r.RayID)
-			return result(domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged, RegistrationID: r.ID}), nil
+			return result(domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged.Amount(), RegistrationID: r.ID}), nil
 		},
 	}
 }

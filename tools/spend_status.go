@@ -21,15 +21,15 @@ type spendStatusArgs struct {
 }
 
 type providerSpend struct {
-	Provider  string      `json:"provider"`
-	Month     string      `json:"month" jsonschema:"UTC calendar month, e.g. 2026-11"`
-	Spent     money.Money `json:"spent"`
-	Held      money.Money `json:"held"`
-	Cap       money.Money `json:"cap"`
-	Remaining money.Money `json:"remaining"`
+	Provider  string       `json:"provider"`
+	Month     string       `json:"month" jsonschema:"UTC calendar month, e.g. 2026-11"`
+	Spent     money.Amount `json:"spent"`
+	Held      money.Amount `json:"held"`
+	Cap       money.Amount `json:"cap"`
+	Remaining money.Amount `json:"remaining"`
 	// The task budget of this token (tollgate:spend), when it has one.
-	TaskBudget          *money.Money `json:"task_budget,omitempty"`
-	TaskBudgetRemaining *money.Money `json:"task_budget_remaining,omitempty"`
+	TaskBudget          *money.Amount `json:"task_budget,omitempty"`
+	TaskBudgetRemaining *money.Amount `json:"task_budget_remaining,omitempty"`
 }
 
 type spendStatusResult struct {
@@ -68,13 +68,13 @@ func SpendStatus(ledger SpendReader) Tool {
 				if err != nil {
 					return Refuse(err, false), nil
 				}
-				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent, Held: st.Held, Cap: st.Cap, Remaining: st.Remaining}
+				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent.Amount(), Held: st.Held.Amount(), Cap: st.Cap.Amount(), Remaining: st.Remaining.Amount()}
 				if limit, ok := c.AuthorizationDetails.Budget(p); ok {
 					_, _, left, err := ledger.BudgetStatus(ctx, c.Subject, c.SessionID, p, limit)
 					if err != nil {
 						return Refuse(err, false), nil
 					}
-					ps.TaskBudget, ps.TaskBudgetRemaining = &limit, &left
+					ps.TaskBudget, ps.TaskBudgetRemaining = money.AmountPtr(&limit), money.AmountPtr(&left)
 				}
 				out.Providers = append(out.Providers, ps)
 			}

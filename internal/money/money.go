@@ -124,3 +124,26 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 	m.Minor, m.Currency = v, strings.ToLower(raw.Currency)
 	return nil
 }
+
+// Amount is Money as tool results show it. Result types use it (rather
+// than Money) so that their generated output schemas describe every field
+// sent, display included.
+type Amount struct {
+	Minor    int64  `json:"amount_minor" jsonschema:"integer minor units (cents)"`
+	Currency string `json:"currency"`
+	Display  string `json:"display" jsonschema:"human-readable, e.g. 10.44 USD"`
+}
+
+// Amount returns m's wire form.
+func (m Money) Amount() Amount {
+	return Amount{Minor: m.Minor, Currency: m.Currency, Display: m.String()}
+}
+
+// AmountPtr is Amount of a pointer, nil for nil.
+func AmountPtr(m *Money) *Amount {
+	if m == nil {
+		return nil
+	}
+	a := m.Amount()
+	return &a
+}
