@@ -103,20 +103,19 @@ func (m Money) MarshalJSON() ([]byte, error) {
 	}{m.Minor, m.Currency, m.String()})
 }
 
-// UnmarshalJSON accepts the object form; amount_minor must be an integer.
+// UnmarshalJSON accepts the object form; amount_minor must be a JSON
+// integer (not a string, a fraction or an exponent).
 func (m *Money) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		Minor    json.Number `json:"amount_minor"`
-		Currency string      `json:"currency"`
+		Minor    json.RawMessage `json:"amount_minor"`
+		Currency string          `json:"currency"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return fmt.Errorf("money: %w", err)
 	}
-	v, err := strconv.ParseInt(raw.Minor.String(), 10, 64)
+	v, err := strconv.ParseInt(string(raw.Minor), 10, 64)
 	if err != nil {
-		return fmt.Errorf("money: amount_minor %q is not an integer number of minor units", raw.Minor)
+		return fmt.Errorf("money: amount_minor %s is not an integer number of minor units", raw.Minor)
 	}
 	if _, ok := exponent[strings.ToLower(raw.Currency)]; !ok {
 		return fmt.Errorf("money: unsupported currency %q", raw.Currency)
