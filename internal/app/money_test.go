@@ -1,12 +1,16 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
@@ -69,6 +73,8 @@ func TestDomainRegisterRefusals(t *testing.T) {
 		{"trailing-dot variant", "shop-demo.com.", "lookalike_domain"},
 		{"zero-width joiner", "shop\u200d-demo.com", "lookalike_domain"},
 		{"shell metacharacters", "shop-demo.com;rm -rf /", "invalid_domain"},
+		{"254 characters", strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 59) + ".com", "invalid_domain"},
+		{"missing TLD", "shopdemo", "invalid_domain"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -265,5 +271,36 @@ func TestRedisStoppedMidRun(t *testing.T) {
 	}
 	if res, err := call(t, c, "domain_register", map[string]any{"domain": "outage-b.com"}); err != nil || res.IsError {
 		t.Fatalf("after Redis resumed: %v %v", err, res)
+	}
+}
+
+func TestDomainRegisterSendsProgress(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "domain:register", Details: resources("progress-demo.com")})
+	a.Credentials = func(context.Context) (string, error) { return tok, nil }
+	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	var mu sync.Mutex
+	var got []string
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationProgress) {
+			mu.Lock()
+			got = append(got, fmt.Sprint(n.Params.AdditionalFields["message"]))
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "domain_register"
+	req.Params.Arguments = map[string]any{"domain": "progress-demo.com"}
+	req.Params.Meta = &mcp.Meta{ProgressToken: "p1"}
+	res, err := c.CallTool(ctx, req)
+	if err != nil || res.IsError {
+		t.Fatalf("%v %+v", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) < 2 || !strings.Contains(got[len(got)-1], "registered") {
+		t.Fatalf("progress notifications: %q", got)
 	}
 }
