@@ -14,13 +14,18 @@ import (
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
-// RegisterConfig paces the registration status polling.
+// RegisterConfig configures domain_register.
 type RegisterConfig struct {
-	PollEvery time.Duration // default 2s
+	PollEvery time.Duration // registration status polling; default 2s
 	MaxPolls  int           // default 60
+	// ConfirmAbove: purchases at or above it ask the human first (the
+	// purchase gate); zero asks for every purchase.
+	ConfirmAbove money.Money
+	Ledger       SpendReader // month-to-date spend, shown in the purchase gate
 }
 
 type domainRegisterArgs struct {
+	gated
 	Domain         string      `json:"domain" jsonschema:"the domain to register; it must be named in this task's tollgate:resources"`
 	Years          json.Number `json:"years,omitempty" jsonschema:"registration term in whole years (default the TLD's minimum)"`
 	IdempotencyKey string      `json:"idempotency_key,omitempty" jsonschema:"optional; a retry with the same key returns the first result and never charges twice"`
@@ -67,6 +72,9 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 		Creating: true,
 		Paid:     true,
 		Target:   "domain",
+		Ask: func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error) {
+			return purchaseAsk(ctx, cfg.Ledger, cfg.ConfirmAbove, "cloudflare", q)
+		},
 		Quote: func(ctx context.Context, req mcp.CallToolRequest) (Quote, error) {
 			var a domainRegisterArgs
 			if err := bind(req, &a); err != nil {

@@ -52,6 +52,7 @@ type PipelineConfig struct {
 	Loop     LoopGuard
 	Sessions SessionReader
 	Trail    Trail
+	Gates    GateConfig
 	Log      *slog.Logger
 }
 
@@ -112,11 +113,12 @@ func Pipeline(cfg PipelineConfig) Middleware {
 }
 
 type pipelineCall struct {
-	cfg  PipelineConfig
-	t    Tool
-	c    *auth.Claims
-	rec  *CallRecord
-	loop loopguard.Call
+	cfg        PipelineConfig
+	t          Tool
+	c          *auth.Claims
+	rec        *CallRecord
+	loop       loopguard.Call
+	gateDigest string // the arguments' digest, without idempotency_key and approval_id
 }
 
 func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next server.ToolHandlerFunc) (*mcp.CallToolResult, error) {
@@ -129,10 +131,11 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		}
 		ctx = context.WithValue(ctx, targetKey{}, name)
 	}
-	digest, err := argsDigestWithout(args, "idempotency_key")
+	digest, err := argsDigestWithout(args, "idempotency_key", "approval_id")
 	if err != nil {
 		return p.refuse(ctx, err)
 	}
+	p.gateDigest = digest
 	// Step 5: loop guard and rate limit for calls that reach a provider.
 	p.loop = loopguard.Call{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.Def.Name, Digest: digest}
 	if p.t.Metered {
@@ -160,11 +163,28 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		}
 		idem = &idemRun{key: key, out: out}
 	}
-	// Step 7 (human gates) arrives with the gates issue.
+	// A paid call is quoted first: the purchase gate shows the exact price.
+	var q *Quote
+	if p.t.Paid {
+		qq, err := p.t.Quote(ctx, req)
+		if err != nil {
+			p.abort(ctx, idem)
+			return p.refuse(ctx, err)
+		}
+		q = &qq
+	}
+	// Step 7: human gates. Asking ends this round; the retry starts over.
+	if res, err := p.gate(ctx, req, q); err != nil || res != nil {
+		p.abort(ctx, idem)
+		if err != nil {
+			return p.refuse(ctx, err)
+		}
+		return res, nil
+	}
 	// Step 8: hold the quoted amount before any paid provider call.
 	var sp *Spend
 	if p.t.Paid {
-		sp, err = p.hold(ctx, req, idem)
+		sp, err = p.hold(ctx, *q, idem)
 		if err != nil {
 			p.abort(ctx, idem)
 			return p.refuse(ctx, err)

@@ -28,6 +28,9 @@ type Tool struct {
 	// Target names the argument holding the domain or zone the call
 	// touches; the pipeline checks it against tollgate:resources (step 4).
 	Target string
+	// Ask returns the human gates this call needs (step 7), given the
+	// quote of a paid call; none means go on.
+	Ask func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error)
 
 	Handler server.ToolHandlerFunc
 }

@@ -41,15 +41,11 @@ func (p *pipelineCall) target(args map[string]any) (domainname.Name, error) {
 	return domainname.Allowed(raw, allowed)
 }
 
-// hold is step 8: quote, then hold the amount against the principal's
+// hold is step 8: hold the quoted amount against the principal's
 // monthly cap and every task budget along the session chain, in one
 // atomic ledger call. The hold is audited before any provider call; if it
 // cannot be audited it is released and the call refused.
-func (p *pipelineCall) hold(ctx context.Context, req mcp.CallToolRequest, idem *idemRun) (*Spend, error) {
-	q, err := p.t.Quote(ctx, req)
-	if err != nil {
-		return nil, err
-	}
+func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend, error) {
 	budgets, err := p.budgets(ctx)
 	if err != nil {
 		return nil, err

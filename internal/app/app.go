@@ -31,6 +31,7 @@ type App struct {
 
 	id     *identity
 	money  *moneyParts
+	gates  *gateParts
 	cancel context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
 	// token (see StdioCredentials).
@@ -60,6 +61,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	if a.money, err = a.buildMoney(ctx); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	if a.gates, err = a.buildGates(ctx); err != nil {
+		a.money.stop()
 		rc.Close()
 		return nil, err
 	}
@@ -112,7 +118,7 @@ func (a *App) chain() []tools.Middleware {
 		}),
 		tools.Pipeline(tools.PipelineConfig{
 			Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
-			Trail: a.id.trail, Log: a.Log.With("component", "pipeline"),
+			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"),
 		}),
 	}
 }

@@ -82,12 +82,14 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 	return m, nil
 }
 
-// registerConfig paces registration polling: fast against the fixture.
+// registerConfig configures domain_register; polling is fast against the
+// fixture.
 func (a *App) registerConfig() tools.RegisterConfig {
+	rc := tools.RegisterConfig{PollEvery: 2 * time.Second, MaxPolls: 60, ConfirmAbove: a.gates.confirm, Ledger: a.money.ledger}
 	if a.Cfg.Mode == config.Sandbox {
-		return tools.RegisterConfig{PollEvery: 20 * time.Millisecond, MaxPolls: 50}
+		rc.PollEvery, rc.MaxPolls = 20*time.Millisecond, 50
 	}
-	return tools.RegisterConfig{PollEvery: 2 * time.Second, MaxPolls: 60}
+	return rc
 }
 
 // sharedSecret returns a 32-byte secret every replica on this Redis shares:

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/money"
 )
 
 // Mode is sandbox (fixtures, embedded Redis, dev identity) or production.
@@ -45,6 +47,7 @@ type Config struct {
 	RateSession         int    // metered calls per minute per task session
 	RateUser            int    // metered calls per minute per principal
 	CloudflareAccountID string // production: the account domains are registered in
+	ConfirmAbove        string // purchases at or above this (USD) ask the human first
 
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
 	PolicyFile string
@@ -68,6 +71,7 @@ func Default() Config {
 		TokenTTL:        10 * time.Minute,
 		LogLevel:        "info",
 		HoldTTL:         15 * time.Minute,
+		ConfirmAbove:    "20.00",
 		RateSession:     60,
 		RateUser:        120,
 		ShutdownTimeout: 10 * time.Second,
@@ -182,6 +186,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateUser < c.RateSession || c.RateUser > 100000 {
 		return &FieldError{"rate-user", "use at least --rate-session and at most 100000 calls per minute"}
+	}
+	if _, err := money.Parse(c.ConfirmAbove, "usd"); err != nil {
+		return &FieldError{"confirm-above", fmt.Sprintf("%q is not an amount like 20.00 (USD): %v", c.ConfirmAbove, err)}
 	}
 	if c.Mode == Production && c.CloudflareAccountID == "" {
 		return &FieldError{"cloudflare-account", "production needs the Cloudflare account id domains are registered in"}

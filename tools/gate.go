@@ -1,0 +1,292 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/gates/human"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/sessions"
+)
+
+// Gate refusal codes.
+const (
+	GateDeclined     fault.Code = "gate_declined"
+	GateCancelled    fault.Code = "gate_cancelled"
+	AnswerInvalid    fault.Code = "answer_invalid"
+	ApprovalRequired fault.Code = "approval_required"
+)
+
+// Sealer seals and opens the requestState of a multi-round-trip gate.
+type Sealer interface {
+	Seal(ctx context.Context, st human.State) (string, error)
+	Open(ctx context.Context, token string, want human.Binding) (human.State, error)
+}
+
+// ApprovalStore holds approvals for clients that cannot elicit, and for
+// URL-mode flows completed on tollgate's own pages.
+type ApprovalStore interface {
+	Create(ctx context.Context, a human.Approval) (human.Approval, error)
+	Consume(ctx context.Context, id string, want human.Binding) (human.Approval, error)
+}
+
+// ConsentStore remembers terms acceptance and billing setup.
+type ConsentStore interface {
+	Remember(ctx context.Context, principal, provider string, kind human.Kind, version string) error
+	Has(ctx context.Context, principal, provider string, kind human.Kind, version string) (bool, error)
+}
+
+// GateConfig configures step 7.
+type GateConfig struct {
+	Sealer    Sealer
+	Approvals ApprovalStore
+	Consents  ConsentStore
+	// ApprovalURL renders the page where a human decides an approval.
+	ApprovalURL func(id string) string
+}
+
+// Ask is one human gate a call needs.
+type Ask struct {
+	Kind    human.Kind
+	Message string            // what the human is asked, with every fact they decide on
+	Fields  map[string]string // the same facts, structured (item, price, provider, month_to_date, …)
+	// Remember, when set, records the consent on accept so it is not asked
+	// again (terms with their version, billing setup).
+	Remember *Consent
+}
+
+// Consent is a remembered agreement of a principal with a provider.
+type Consent struct {
+	Provider string
+	Version  string
+}
+
+// gated is embedded in the arguments of every gated tool: the approval a
+// client without elicitation retries with.
+type gated struct {
+	ApprovalID string `json:"approval_id,omitempty" jsonschema:"only after an approval_required refusal: the approval id, once a human approved it"`
+}
+
+// approveSchema is the form every form gate shows: one explicit yes.
+var approveSchema = map[string]any{
+	"type": "object",
+	"properties": map[string]any{
+		"approve": map[string]any{"type": "boolean", "title": "Approve", "description": "true to go ahead; anything else does nothing"},
+	},
+	"required": []string{"approve"},
+}
+
+// gate is step 7: ask the human, or check their answer. It returns a
+// result to send instead of running the call (input_required or a
+// refusal), or nil to go on.
+func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quote) (*mcp.CallToolResult, error) {
+	if p.t.Ask == nil {
+		return nil, nil
+	}
+	asks, err := p.t.Ask(ctx, req, q)
+	if err != nil || len(asks) == 0 {
+		return nil, err
+	}
+	g := p.cfg.Gates
+	b := human.Binding{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.Def.Name, ArgsDigest: p.gateDigest}
+	args := req.GetArguments()
+
+	// A client without elicitation comes back with an approved approval.
+	if id, _ := args["approval_id"].(string); id != "" {
+		ap, err := g.Approvals.Consume(ctx, id, b)
+		if err != nil {
+			p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
+			return nil, err
+		}
+		p.auditGate(ctx, asks, sessions.DecisionAllow, "approved:"+ap.DecidedBy)
+		return nil, p.remember(ctx, asks)
+	}
+
+	// The retry of a multi-round-trip call: only state this server sealed
+	// for exactly this principal, session, tool and arguments, used once,
+	// proves that a human answered (an agent can put inputResponses into
+	// its first call).
+	if req.Params.RequestState != "" {
+		st, err := g.Sealer.Open(ctx, req.Params.RequestState, b)
+		if err != nil {
+			p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
+			return nil, err
+		}
+		for _, sg := range st.Gates {
+			if err := p.checkAnswer(ctx, req, sg, st, b); err != nil {
+				p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
+				return nil, err
+			}
+		}
+		p.auditGate(ctx, asks, sessions.DecisionAllow, "accepted")
+		return nil, p.remember(ctx, asks)
+	}
+	if len(req.Params.InputResponses) > 0 {
+		p.auditGate(ctx, asks, sessions.DecisionDeny, "answer_without_state")
+		return nil, fault.New(human.StateInvalid, "an answer arrived without the request state this server issued; a human has to answer the question this server asks. Nothing was done.")
+	}
+
+	// First call: ask.
+	if !canElicit(ctx, asks) {
+		return nil, p.approvalRequired(ctx, asks, b)
+	}
+	st := human.State{Binding: b}
+	builder := server.NewInputRequestBuilder("")
+	for i, a := range asks {
+		id := fmt.Sprintf("%s_%d", a.Kind, i)
+		hg := human.Gate{ID: id, Kind: a.Kind, Summary: a.Message}
+		params := mcp.ElicitationParams{Mode: mcp.ElicitationModeForm, Message: a.Message, RequestedSchema: approveSchema}
+		if a.Kind.URLMode() {
+			if st.Approval != "" {
+				return nil, fault.New(fault.Internal, "a call can ask at most one URL-mode gate; nothing was done")
+			}
+			ap, err := g.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: a.Message, Fields: a.Fields})
+			if err != nil {
+				return nil, err
+			}
+			st.Approval = ap.ID
+			// The URL carries only an opaque id; the page checks who the
+			// human is.
+			params = mcp.ElicitationParams{Mode: mcp.ElicitationModeURL, Message: a.Message, ElicitationID: ap.ID, URL: g.ApprovalURL(ap.ID)}
+		}
+		st.Gates = append(st.Gates, hg)
+		builder.Elicit(id, params)
+	}
+	state, err := g.Sealer.Seal(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	p.auditGate(ctx, asks, "asked", "")
+	return builder.RequestState(state).ToolResult(), nil
+}
+
+// checkAnswer reads the human's answer to one sealed gate.
+func (p *pipelineCall) checkAnswer(ctx context.Context, req mcp.CallToolRequest, sg human.Gate, st human.State, b human.Binding) error {
+	ans := server.ElicitationResponse(req.Params.InputResponses, sg.ID)
+	if ans == nil {
+		return fault.Newf(AnswerInvalid, "no answer to the %s question; nothing was done", sg.Kind)
+	}
+	switch ans.Action {
+	case mcp.ElicitationResponseActionDecline:
+		return fault.Newf(GateDeclined, "the human declined (%s); nothing was done or charged", sg.Kind)
+	case mcp.ElicitationResponseActionCancel:
+		return fault.Newf(GateCancelled, "the human cancelled (%s); nothing was done or charged", sg.Kind)
+	case mcp.ElicitationResponseActionAccept:
+	default:
+		return fault.Newf(AnswerInvalid, "the answer to the %s question is neither accept, decline nor cancel; nothing was done", sg.Kind)
+	}
+	if sg.Kind.URLMode() {
+		// URL mode: the page recorded the decision; accept only says the
+		// human is done there.
+		if _, err := p.cfg.Gates.Approvals.Consume(ctx, st.Approval, b); err != nil {
+			return err
+		}
+		return nil
+	}
+	m, ok := ans.Content.(map[string]any)
+	if !ok || len(m) != 1 {
+		return fault.Newf(AnswerInvalid, "the answer to the %s question does not match its form (one field, approve); nothing was done", sg.Kind)
+	}
+	if v, ok := m["approve"].(bool); !ok || !v {
+		return fault.Newf(GateDeclined, "the human did not approve (%s); nothing was done or charged", sg.Kind)
+	}
+	return nil
+}
+
+// approvalRequired parks the call as an approval a human decides on
+// tollgate's page or with the CLI; the agent retries with approval_id.
+func (p *pipelineCall) approvalRequired(ctx context.Context, asks []Ask, b human.Binding) error {
+	a := asks[0]
+	msg, fields := a.Message, map[string]string{}
+	for _, x := range asks {
+		for k, v := range x.Fields {
+			fields[k] = v
+		}
+	}
+	if len(asks) > 1 {
+		for _, x := range asks[1:] {
+			msg += "\n\n" + x.Message
+		}
+	}
+	ap, err := p.cfg.Gates.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: msg, Fields: fields})
+	if err != nil {
+		return err
+	}
+	p.auditGate(ctx, asks, "asked", "approval:"+ap.ID)
+	url := p.cfg.Gates.ApprovalURL(ap.ID)
+	return &fault.Error{Code: ApprovalRequired, Public: fmt.Sprintf(
+		"a human must approve this first: open %s (or run `tollgate approvals approve %s`), then call %s again with the same arguments plus approval_id %q. Nothing was done or charged.",
+		url, ap.ID, p.t.Def.Name, ap.ID), Cause: approvalDetails{ID: ap.ID, URL: url}}
+}
+
+type approvalDetails struct{ ID, URL string }
+
+func (d approvalDetails) Error() string { return "approval " + d.ID }
+func (d approvalDetails) Details() any {
+	return map[string]string{"approval_id": d.ID, "approval_url": d.URL, "cli": "tollgate approvals approve " + d.ID}
+}
+
+func (p *pipelineCall) remember(ctx context.Context, asks []Ask) error {
+	for _, a := range asks {
+		if a.Remember == nil {
+			continue
+		}
+		if err := p.cfg.Gates.Consents.Remember(ctx, p.c.Subject, a.Remember.Provider, a.Kind, a.Remember.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pipelineCall) auditGate(ctx context.Context, asks []Ask, decision, reason string) {
+	for _, a := range asks {
+		e := sessions.Entry{Event: "gate", Tool: p.t.Def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
+			ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
+			ArgsDigest: p.rec.ArgsDigest, Decision: decision, Code: string(a.Kind), Reason: reason, Detail: shown(a)}
+		if _, err := p.cfg.Trail.Append(context.WithoutCancel(ctx), e); err != nil {
+			p.cfg.Log.Error("audit append failed", "event", "gate", "err", err)
+		}
+	}
+}
+
+// shown is what the human was shown, for the audit trail.
+func shown(a Ask) map[string]string {
+	d := map[string]string{"message": trunc(a.Message, 900)}
+	for k, v := range a.Fields {
+		d[k] = trunc(v, 200)
+	}
+	return d
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// canElicit reports whether the client declared the elicitation modes the
+// asks need, on this request (2026-07-28) or its session (2025-11-25).
+func canElicit(ctx context.Context, asks []Ask) bool {
+	var caps *mcp.ClientCapabilities
+	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.ClientCapabilities != nil {
+		caps = info.ClientCapabilities
+	} else if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
+		c := s.GetClientCapabilities()
+		caps = &c
+	}
+	if caps == nil || caps.Elicitation == nil {
+		return false
+	}
+	e := caps.Elicitation
+	for _, a := range asks {
+		// A bare elicitation capability means form mode (MCP 2025-11-25).
+		if a.Kind.URLMode() && e.URL == nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,29 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tollgate-dev/tollgate/gates/human"
+	"github.com/tollgate-dev/tollgate/internal/money"
+)
+
+// purchaseAsk is the purchase gate (SPEC §8): asked for purchases at or
+// above the confirmation threshold, showing the item, the exact price, the
+// provider and the month-to-date spend there.
+func purchaseAsk(ctx context.Context, ledger SpendReader, above money.Money, provider string, q *Quote) ([]Ask, error) {
+	if q == nil || (above.Minor > 0 && above.Currency == q.Amount.Currency && q.Amount.Minor < above.Minor) {
+		return nil, nil
+	}
+	id, _ := IdentityFrom(ctx)
+	st, err := ledger.Status(ctx, id.Claims.Subject, provider)
+	if err != nil {
+		return nil, err
+	}
+	msg := fmt.Sprintf("Approve a purchase at %s: %s for %s.\nMonth to date (%s) at %s: %s spent, %s held, cap %s, %s left.",
+		provider, q.Item, q.Amount, st.Month, provider, st.Spent, st.Held, st.Cap, st.Remaining)
+	return []Ask{{Kind: human.Purchase, Message: msg, Fields: map[string]string{
+		"item": q.Item, "price": q.Amount.String(), "provider": provider,
+		"month_to_date": st.Spent.String(), "held": st.Held.String(), "cap": st.Cap.String(),
+	}}}, nil
+}
