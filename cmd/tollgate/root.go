@@ -74,6 +74,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
+	fs.StringVar(&c.WorkersSubdomain, "workers-subdomain", "", "the Cloudflare account's workers.dev subdomain, for preview URLs")
 	fs.StringVar(&c.CloudflareAccountID, "cloudflare-account", "", "Cloudflare account id for registrations (production; the API token comes from CLOUDFLARE_API_TOKEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
 	return func() (config.Config, error) {

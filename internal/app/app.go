@@ -79,6 +79,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.SpendStatus(a.money.ledger),
 		tools.DomainCheck(a.money.registrar),
 		tools.DomainRegister(a.money.registrar, a.registerConfig()),
+		tools.DeployPreview(a.money.registrar, tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
+		tools.DeployPromote(a.money.registrar),
 	}
 	a.MCP = server.NewMCPServer("tollgate", Version,
 		server.WithTitle("tollgate"),

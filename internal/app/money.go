@@ -112,3 +112,14 @@ func sharedSecret(ctx context.Context, rdb redis.UniversalClient, key string) ([
 // FakeCloudflare is the sandbox's fake Cloudflare (nil in production), for
 // tests that assert what reached the provider.
 func (a *App) FakeCloudflare() *fakecf.Fake { return a.money.fakeCF }
+
+// workersSubdomain is the account's workers.dev subdomain for preview URLs.
+func (a *App) workersSubdomain() string {
+	if a.Cfg.WorkersSubdomain != "" {
+		return a.Cfg.WorkersSubdomain
+	}
+	if a.Cfg.Mode == config.Sandbox {
+		return "tollgate-sandbox"
+	}
+	return ""
+}

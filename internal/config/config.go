@@ -48,6 +48,7 @@ type Config struct {
 	RateUser            int    // metered calls per minute per principal
 	CloudflareAccountID string // production: the account domains are registered in
 	ConfirmAbove        string // purchases at or above this (USD) ask the human first
+	WorkersSubdomain    string // the account's workers.dev subdomain, for preview URLs
 
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
 	PolicyFile string

@@ -1,0 +1,89 @@
+package tools
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+)
+
+// Workers is the Cloudflare Workers API as the deploy tools use it.
+type Workers interface {
+	UploadScript(ctx context.Context, name string, body []byte) (cloudflare.Script, error)
+	GetScript(ctx context.Context, name string) ([]byte, cloudflare.Script, error)
+}
+
+// DeployConfig configures the deploy tools.
+type DeployConfig struct {
+	// WorkersSubdomain is the account's workers.dev subdomain, for preview
+	// URLs; empty leaves the URL out.
+	WorkersSubdomain string
+}
+
+type deployPreviewArgs struct {
+	Name   string `json:"name" jsonschema:"the Worker's production name, e.g. shop (lowercase letters, digits, hyphens)"`
+	Script string `json:"script" jsonschema:"the Worker's ES module source"`
+}
+
+type deployPreviewResult struct {
+	Name        string `json:"name"`
+	PreviewID   string `json:"preview_id" jsonschema:"pass it to deploy_promote"`
+	PreviewName string `json:"preview_name"`
+	URL         string `json:"url,omitempty"`
+	SHA256      string `json:"sha256"`
+	Size        int    `json:"size"`
+}
+
+// previewID names a preview by its content, so uploading the same script
+// again is the same preview (idempotent by construction).
+func previewID(script []byte) string {
+	sum := sha256.Sum256(script)
+	return hex.EncodeToString(sum[:6])
+}
+
+// DeployPreview uploads a Worker under a preview name; production is not
+// touched.
+func DeployPreview(w Workers, cfg DeployConfig) Tool {
+	return Tool{
+		Def: mcp.NewTool("deploy_preview",
+			mcp.WithDescription("Upload a Worker script under a preview name (production is not touched) and return the preview id and URL. Uploading the same script again gives the same preview. Promote it with deploy_promote, which asks a human first."),
+			mcp.WithInputSchema[deployPreviewArgs](),
+			mcp.WithOutputSchema[deployPreviewResult](),
+			annotate(false, false, true, true),
+		),
+		Scopes:   []string{"deploy:preview"},
+		Provider: "cloudflare",
+		Metered:  true,
+		Creating: true,
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a deployPreviewArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			if err := cloudflare.ValidateScriptName(a.Name); err != nil {
+				return Refuse(err, false), nil
+			}
+			body := []byte(a.Script)
+			id := previewID(body)
+			name := cloudflare.PreviewName(a.Name, id)
+			if name == "" {
+				return Refuse(fault.Newf(fault.InvalidArgument, "no preview name can be made from %q; nothing was uploaded", a.Name), false), nil
+			}
+			progress(ctx, req, 0, 1, "uploading "+name)
+			s, err := w.UploadScript(ctx, name, body)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			progress(ctx, req, 1, 1, "uploaded "+name)
+			out := deployPreviewResult{Name: a.Name, PreviewID: id, PreviewName: name, SHA256: s.SHA256, Size: s.Size}
+			if cfg.WorkersSubdomain != "" {
+				out.URL = "https://" + name + "." + cfg.WorkersSubdomain + ".workers.dev"
+			}
+			return result(out), nil
+		},
+	}
+}

@@ -1,0 +1,131 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/gates/human"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+)
+
+type deployPromoteArgs struct {
+	gated
+	Name      string `json:"name" jsonschema:"the Worker's production name"`
+	PreviewID string `json:"preview_id" jsonschema:"the preview_id deploy_preview returned"`
+}
+
+type deployPromoteResult struct {
+	Name           string `json:"name"`
+	PreviewID      string `json:"preview_id"`
+	SHA256         string `json:"sha256"`
+	Size           int    `json:"size"`
+	PreviousSHA256 string `json:"previous_sha256,omitempty"`
+}
+
+// promotion is what a promote would change, read before the gate.
+type promotion struct {
+	name, preview    string
+	newBody, oldBody []byte
+	newS, oldS       cloudflare.Script
+	hadOld           bool
+}
+
+func readPromotion(ctx context.Context, w Workers, req mcp.CallToolRequest) (*promotion, error) {
+	var a deployPromoteArgs
+	if err := bind(req, &a); err != nil {
+		return nil, err
+	}
+	if err := cloudflare.ValidateScriptName(a.Name); err != nil {
+		return nil, err
+	}
+	if a.PreviewID == "" {
+		return nil, fault.New(fault.InvalidArgument, "preview_id is required: the id deploy_preview returned; nothing was changed")
+	}
+	p := &promotion{name: a.Name, preview: cloudflare.PreviewName(a.Name, a.PreviewID)}
+	if p.preview == "" {
+		return nil, fault.Newf(fault.InvalidArgument, "preview_id %q is not one deploy_preview returns; nothing was changed", a.PreviewID)
+	}
+	var err error
+	if p.newBody, p.newS, err = w.GetScript(ctx, p.preview); err != nil {
+		if fault.CodeOf(err) == fault.NotFound {
+			return nil, fault.Newf(fault.NotFound, "there is no preview %s of %s; upload it with deploy_preview first. Nothing was changed", a.PreviewID, a.Name)
+		}
+		return nil, err
+	}
+	// The preview id is its content's hash: what the human approves is
+	// exactly what goes live.
+	if previewID(p.newBody) != a.PreviewID {
+		return nil, fault.Newf(fault.InvalidArgument, "preview %s no longer holds the script it was made from; upload it again with deploy_preview. Nothing was changed", a.PreviewID)
+	}
+	p.oldBody, p.oldS, err = w.GetScript(ctx, a.Name)
+	switch {
+	case err == nil:
+		p.hadOld = true
+	case fault.CodeOf(err) != fault.NotFound:
+		return nil, err
+	}
+	return p, nil
+}
+
+// DeployPromote makes a preview the production script, after a human has
+// seen exactly what changes (the production gate).
+func DeployPromote(w Workers) Tool {
+	return Tool{
+		Def: mcp.NewTool("deploy_promote",
+			mcp.WithDescription("Promote a preview (from deploy_preview) to the production Worker. A human is asked first and shown what changes: the script's name, size and hash, old and new, and the first changed lines. Declined: nothing changes."),
+			mcp.WithInputSchema[deployPromoteArgs](),
+			mcp.WithOutputSchema[deployPromoteResult](),
+			annotate(false, true, true, true),
+		),
+		Scopes:   []string{"deploy:production"},
+		Gates:    []string{string(human.Production)},
+		Provider: "cloudflare",
+		Metered:  true,
+		Creating: true,
+		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
+			p, err := readPromotion(ctx, w, req)
+			if err != nil {
+				return nil, err
+			}
+			return []Ask{productionAsk(p)}, nil
+		},
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			p, err := readPromotion(ctx, w, req)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			progress(ctx, req, 0, 1, "promoting "+p.preview+" to "+p.name)
+			s, err := w.UploadScript(ctx, p.name, p.newBody)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			progress(ctx, req, 1, 1, p.name+" is live")
+			out := deployPromoteResult{Name: p.name, PreviewID: strings.TrimPrefix(p.preview, p.name+"-preview-"), SHA256: s.SHA256, Size: s.Size}
+			if p.hadOld {
+				out.PreviousSHA256 = p.oldS.SHA256
+			}
+			return result(out), nil
+		},
+	}
+}
+
+// productionAsk shows what the promotion changes.
+func productionAsk(p *promotion) Ask {
+	summary, lines := cloudflare.Diff(p.oldBody, p.newBody, 12)
+	old := "none (a new Worker)"
+	if p.hadOld {
+		old = fmt.Sprintf("%d bytes, sha256 %s", p.oldS.Size, p.oldS.SHA256)
+	}
+	newer := fmt.Sprintf("%d bytes, sha256 %s", p.newS.Size, p.newS.SHA256)
+	msg := fmt.Sprintf("Promote to production: Worker %q.\nNow: %s\nNew: %s (preview %s)\n%s", p.name, old, newer, p.preview, summary)
+	if len(lines) > 0 {
+		msg += "\nFirst changed lines:\n" + strings.Join(lines, "\n")
+	}
+	return Ask{Kind: human.Production, Message: msg, Fields: map[string]string{
+		"script": p.name, "preview": p.preview, "old": old, "new": newer, "change": summary,
+	}}
+}
