@@ -74,3 +74,14 @@ func (a *App) devCloudflareCharges(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"charges": out})
 }
+
+// devCloudflareScripts serves GET /dev/cloudflare/scripts: the sandbox's
+// Worker scripts by name with their SHA-256, so a script can see what is
+// live.
+func (a *App) devCloudflareScripts(w http.ResponseWriter, r *http.Request) {
+	out := map[string]string{}
+	for name, s := range a.money.fakeCF.Scripts() {
+		out[name] = s.SHA256
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"scripts": out})
+}
