@@ -116,7 +116,13 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 			return nil, err
 		}
 		for _, sg := range st.Gates {
-			if err := p.checkAnswer(ctx, req, sg, st, b); err != nil {
+			err := p.checkAnswer(ctx, req, sg, st, b)
+			if fault.CodeOf(err) == human.ApprovalPending && sg.Kind.URLMode() {
+				// The client said done before the human finished on the
+				// page: ask again, with fresh state for the same approval.
+				return p.reask(ctx, st)
+			}
+			if err != nil {
 				p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
 				return nil, err
 			}
@@ -161,6 +167,24 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 	}
 	p.auditGate(ctx, asks, "asked", "")
 	return builder.RequestState(state).ToolResult(), nil
+}
+
+// reask repeats the questions of a used state under new state (the
+// approval a URL-mode gate waits on stays the same).
+func (p *pipelineCall) reask(ctx context.Context, st human.State) (*mcp.CallToolResult, error) {
+	builder := server.NewInputRequestBuilder("")
+	for _, g := range st.Gates {
+		params := mcp.ElicitationParams{Mode: mcp.ElicitationModeForm, Message: g.Summary, RequestedSchema: approveSchema}
+		if g.Kind.URLMode() {
+			params = mcp.ElicitationParams{Mode: mcp.ElicitationModeURL, Message: g.Summary, ElicitationID: st.Approval, URL: p.cfg.Gates.ApprovalURL(st.Approval)}
+		}
+		builder.Elicit(g.ID, params)
+	}
+	next, err := p.cfg.Gates.Sealer.Seal(ctx, human.State{Binding: st.Binding, Gates: st.Gates, Approval: st.Approval})
+	if err != nil {
+		return nil, err
+	}
+	return builder.RequestState(next).ToolResult(), nil
 }
 
 // checkAnswer reads the human's answer to one sealed gate.

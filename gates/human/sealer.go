@@ -153,6 +153,9 @@ func (s *Sealer) Seal(_ context.Context, st State) (string, error) {
 	out := make([]byte, headerLen+nonceLen, headerLen+nonceLen+len(pt)+gcmTagLen)
 	out[0] = tokenVersion
 	copy(out[1:headerLen], k.tag(st.Binding))
+	// NIST SP 800-38D §8.2.2: random 96-bit nonces; §8.3 allows 2^32 of
+	// them per key, far beyond the gates one deployment asks before an
+	// operator rotates the key.
 	_, _ = rand.Read(out[headerLen : headerLen+nonceLen])
 	out = k.aead.Seal(out, out[headerLen:headerLen+nonceLen], pt, additionalData(out[:headerLen]))
 	tok := base64.RawURLEncoding.EncodeToString(out)
@@ -179,7 +182,8 @@ func (s *Sealer) Seal(_ context.Context, st State) (string, error) {
 //   - state_replayed: genuine, and already opened once.
 //
 // A Redis error or timeout is fault.Unavailable: the answer is not
-// accepted. Every refusal but Unavailable costs no Redis round trip or one;
+// accepted, and the state may have been marked used, so the caller asks
+// again rather than retry with it. Every refusal but Unavailable costs no Redis round trip or one;
 // success costs exactly one.
 func (s *Sealer) Open(ctx context.Context, token string, want Binding) (State, error) {
 	if err := want.validate(); err != nil {
@@ -199,7 +203,8 @@ func (s *Sealer) Open(ctx context.Context, token string, want Binding) (State, e
 	if err != nil {
 		return State{}, refuse(errStateInvalid)
 	}
-	// Authentic from here on: this deployment sealed it.
+	// Authentic from here on: this deployment sealed it. SPEC §8: the
+	// state is bound to principal, session, tool and arguments digest.
 	if !hmac.Equal(header[1:], k.tag(want)) {
 		return State{}, refuse(errStateMismatch)
 	}
@@ -210,6 +215,8 @@ func (s *Sealer) Open(ctx context.Context, token string, want Binding) (State, e
 	if p.Binding != want {
 		return State{}, refuse(errStateMismatch)
 	}
+	// SPEC §8: a late accept after expiry is refused; the expiry instant
+	// itself is expired.
 	now := s.cfg.Now()
 	expires := time.UnixMilli(p.Expires)
 	if !now.Before(expires) {
@@ -240,6 +247,7 @@ func (s *Sealer) Open(ctx context.Context, token string, want Binding) (State, e
 		}
 		return State{}, refuse(errStateStale)
 	}
+	// SPEC §8: single-use, recorded server-side.
 	if !set.Val() {
 		return State{}, refuse(errStateReplayed)
 	}

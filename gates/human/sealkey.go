@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -61,12 +62,12 @@ func deriveKey(stored string) (*sealKey, error) {
 // bindings share an encoding.
 func (k *sealKey) tag(b Binding) []byte {
 	m := hmac.New(sha256.New, k.bind)
+	var buf []byte
 	for _, f := range []string{b.Principal, b.Session, b.Tool, b.ArgsDigest} {
-		var n [4]byte
-		n[0], n[1], n[2], n[3] = byte(len(f)>>24), byte(len(f)>>16), byte(len(f)>>8), byte(len(f))
-		m.Write(n[:])
-		m.Write([]byte(f))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(f)))
+		buf = append(buf, f...)
 	}
+	m.Write(buf)
 	return m.Sum(nil)
 }
 
