@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.Whoami(time.Now),
 		tools.CatalogSearch(cat),
 		tools.CatalogGet(cat),
+		tools.PlanQuote(tools.QuoteConfig{Catalog: cat, Ledger: a.money.ledger, ConfirmAbove: a.gates.confirm, Tools: a.toolByName}),
 		tools.SpendStatus(a.money.ledger),
 		tools.DomainCheck(a.money.registrar),
 		tools.DomainRegister(a.money.registrar, a.registerConfig()),

@@ -304,3 +304,33 @@ func TestDomainRegisterSendsProgress(t *testing.T) {
 		t.Fatalf("progress notifications: %q", got)
 	}
 }
+
+func TestPlanQuoteCallsNoProvider(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "catalog:read domain:register spend:read",
+		Details: `[{"type":"tollgate:resources","domains":["plan-demo.com"]},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"20.00","currency":"usd"}]`})
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+	res, err := call(t, c, "plan_quote", map[string]any{"actions": []any{
+		map[string]any{"tool": "domain_register", "arguments": map[string]any{"domain": "plan-demo.com"}},
+		map[string]any{"tool": "domain_register", "arguments": map[string]any{"domain": "plan-demo.io"}},
+		map[string]any{"tool": "deploy_promote", "arguments": map[string]any{"name": "shop"}},
+	}})
+	if err != nil || res.IsError {
+		t.Fatalf("plan_quote: %v %v", err, res)
+	}
+	q := structured(t, res)
+	p := q["providers"].([]any)[0].(map[string]any)
+	if p["provider"] != "cloudflare" || p["total"].(map[string]any)["amount_minor"].(float64) != 1117+5000 || p["fits_task_budget"] != false || q["fits"] != false {
+		t.Fatalf("quote %v", q)
+	}
+	gates := fmt.Sprint(q["gates"])
+	if !strings.Contains(gates, "purchase") || !strings.Contains(gates, "production") {
+		t.Fatalf("gates %v", q["gates"])
+	}
+	if !strings.Contains(fmt.Sprint(q["missing_scopes"]), "deploy:production") {
+		t.Fatalf("missing scopes %v", q["missing_scopes"])
+	}
+	if n := len(a.FakeCloudflare().Requests()); n != 0 {
+		t.Fatalf("plan_quote made %d provider calls", n)
+	}
+}
