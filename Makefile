@@ -23,6 +23,14 @@ lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+## bench: the guard against a guard-less baseline, one table from one run against a redis-server it starts
+## itself (see BENCHMARKS.md), then the hot paths' Go benchmarks (benchstat-friendly). Not part of make test.
+BENCHFLAGS ?=
+bench:
+	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+	$(GO) run ./bench/cmd/tollgate-bench $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./auth ./sessions ./gates/spend
+
 ## deps: install what the tests need when missing (redis-server, the TypeScript SDK client)
 deps: e2e-deps
 	@command -v redis-server >/dev/null 2>&1 || { \

@@ -59,12 +59,51 @@ func (r *runner) exchangesAndMemory(ctx context.Context) error {
 		return err
 	}
 	created := max(live, 1)
+	sess, entry, err := r.recordSizes(ctx)
+	if err != nil {
+		return err
+	}
 	r.rows = append(r.rows, row{what: "memory", how: fmt.Sprintf("%s live sessions", thousands(live)),
 		note: fmt.Sprintf("bench process RSS %s (%s before the sessions; Go heap in use %s, was %s); "+
-			"Redis used_memory %s (was %s: +%s B per session, its audit entries included); redis-server RSS %s",
+			"Redis used_memory %s (was %s: +%s B per session, its audit entries included; "+
+			"a session hash is about %s B, an audit entry about %s B); redis-server RSS %s",
 			mib(rss1), mib(rss0), mib(int64(heap1)), mib(int64(heap0)),
-			mib(mem1), mib(mem0), thousands((mem1-mem0)/created), mib(rssBytes(r.redis.Pid())))})
+			mib(mem1), mib(mem0), thousands((mem1-mem0)/created), thousands(sess), thousands(entry),
+			mib(rssBytes(r.redis.Pid())))})
 	return nil
+}
+
+// recordSizes samples MEMORY USAGE of session hashes, and of the audit
+// stream per entry.
+func (r *runner) recordSizes(ctx context.Context) (session, entry int64, err error) {
+	keys, _, err := r.admin.Scan(ctx, 0, "tg:{*}:sess:*", 1000).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	var total, n int64
+	for _, k := range keys[:min(len(keys), 100)] {
+		b, err := r.admin.MemoryUsage(ctx, k).Result()
+		if err != nil {
+			return 0, 0, err
+		}
+		total, n = total+b, n+1
+	}
+	if n > 0 {
+		session = total / n
+	}
+	const stream = "tg:audit:{chain}"
+	entries, err := r.admin.XLen(ctx, stream).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := r.admin.MemoryUsage(ctx, stream, 0).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	if entries > 0 {
+		entry = b / entries
+	}
+	return session, entry, nil
 }
 
 func heapInUse() uint64 {

@@ -74,6 +74,12 @@ func (r *runner) floor(ctx context.Context) error {
 			return err
 		}
 		r.rows = append(r.rows, sampleRow(p.what, "sequential", s, p.note))
+		switch p.what {
+		case "floor: Redis round trip":
+			r.floorRTT = s.pct(50)
+		case "floor: token verify":
+			r.floorVerify = s.pct(50)
+		}
 	}
 	return nil
 }

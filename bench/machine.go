@@ -77,3 +77,17 @@ func mib(b int64) string {
 	}
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
+
+// loadAverage is the 1-minute load average (/proc/loadavg): other work on
+// the machine shows here, and in the numbers.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "n/a"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "n/a"
+	}
+	return f[0]
+}

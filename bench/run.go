@@ -11,7 +11,7 @@ import (
 )
 
 // Options size the run. The zero value of a field takes its default, sized
-// so that the whole run takes about two minutes on two cores.
+// so that the whole run takes about a minute on two idle cores.
 type Options struct {
 	Out      io.Writer // the table (stdout)
 	Progress io.Writer // what is being measured now (stderr)
@@ -20,7 +20,7 @@ type Options struct {
 	InProcessCalls  int // calls per in-process configuration (20,000)
 	HTTPCalls       int // calls per HTTP configuration (6,000)
 	SequentialCalls int // calls per configuration made one at a time (4,000)
-	Rounds          int // the configurations take turns this many times (3)
+	Rounds          int // the configurations take turns this many times (5)
 	Warmup          int // unmeasured calls per configuration first (500)
 
 	ExchangesSequential int // timed exchanges, one at a time (500)
@@ -50,7 +50,7 @@ func (o *Options) defaults() {
 	def(&o.InProcessCalls, 20000)
 	def(&o.HTTPCalls, 6000)
 	def(&o.SequentialCalls, 4000)
-	def(&o.Rounds, 3)
+	def(&o.Rounds, 5)
 	def(&o.Warmup, 500)
 	def(&o.ExchangesSequential, 500)
 	def(&o.ExchangesConcurrent, 3000)
@@ -79,6 +79,9 @@ type runner struct {
 	trips *tripCounter
 	rows  []row
 	calls *callSetup
+	// floor is the p50 of one Redis round trip and one token verify, the
+	// least a guarded call can add (set by the floor phase).
+	floorRTT, floorVerify time.Duration
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -102,14 +105,20 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	defer r.sys.close()
+	defer func() {
+		if r.calls != nil {
+			r.calls.close()
+		}
+	}()
 	r.sys.app.Redis.Client.AddHook(r.trips)
 	m := describeMachine(ctx, r.admin)
+	load0 := loadAverage()
 
 	phases := []struct {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"token exchanges and 10,000 live sessions", r.exchangesAndMemory},
+		{fmt.Sprintf("token exchanges and %s live sessions", thousands(int64(o.Sessions))), r.exchangesAndMemory},
 		{"the floor: one round trip, one verify, one check, one append", r.floor},
 		{"tool calls, guarded and bare", r.toolCalls},
 		{"CPU profile of the guarded in-process path", r.profile},
@@ -124,12 +133,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		r.progress("%s: %.1fs", p.name, time.Since(t0).Seconds())
 	}
-	if r.calls != nil {
-		r.calls.close()
-	}
-
 	fmt.Fprintf(o.Out, "tollgate bench, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(o.Out, "machine: %s\n", m)
+	fmt.Fprintf(o.Out, "machine: %s; load average %s at the start, %s at the end\n", m, load0, loadAverage())
 	fmt.Fprintf(o.Out, "run: tool calls with %d workers and one at a time, %d rounds taking turns, %d warm-up calls each; whole run %.0fs\n\n",
 		o.Workers, o.Rounds, o.Warmup, time.Since(start).Seconds())
 	printTable(o.Out, r.rows)

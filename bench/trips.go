@@ -7,8 +7,9 @@ import (
 )
 
 // roundTrips counts the Redis round trips of one unpaid call (catalog_get,
-// over HTTP and in process) and one paid call (domain_register over HTTP,
-// against the sandbox's fake Cloudflare), one call at a time.
+// over HTTP and in process), one paid call (domain_register over HTTP,
+// against the sandbox's fake Cloudflare) and one token exchange, one at a
+// time.
 func (r *runner) roundTrips(ctx context.Context) error {
 	cs, err := r.setupCalls(ctx)
 	if err != nil {
@@ -56,6 +57,21 @@ func (r *runner) roundTrips(ctx context.Context) error {
 		return err
 	}
 	r.rows = append(r.rows, tripRow("paid domain_register, HTTP", rep))
+
+	// An exchange, for comparison: it creates a session and audits.
+	user, actor, err := r.sys.devTokens(ctx, "bench-trips@example.com", "bench")
+	if err != nil {
+		return err
+	}
+	form := exchangeForm(user, actor, "catalog:read", "")
+	rep, err = countTrips(ctx, r.trips, r.admin, r.o.TripCalls, func(int) error {
+		_, err := r.sys.exchange(ctx, form)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.rows = append(r.rows, tripRow("token exchange, HTTP", rep))
 	return nil
 }
 

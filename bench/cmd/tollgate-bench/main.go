@@ -20,7 +20,7 @@ func main() {
 	flag.IntVar(&o.InProcessCalls, "calls-inprocess", 20000, "calls per in-process configuration")
 	flag.IntVar(&o.HTTPCalls, "calls-http", 6000, "calls per HTTP configuration")
 	flag.IntVar(&o.SequentialCalls, "calls-sequential", 4000, "calls per configuration made one at a time")
-	flag.IntVar(&o.Rounds, "rounds", 3, "the configurations take turns this many times")
+	flag.IntVar(&o.Rounds, "rounds", 5, "the configurations take turns this many times")
 	flag.IntVar(&o.Warmup, "warmup", 500, "unmeasured calls per configuration first")
 	flag.IntVar(&o.ExchangesSequential, "exchanges-seq", 500, "timed sequential token exchanges")
 	flag.IntVar(&o.ExchangesConcurrent, "exchanges-concurrent", 3000, "timed concurrent token exchanges")
