@@ -102,6 +102,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // Close stops background work and releases Redis (and stops the embedded one).
 func (a *App) Close() error {
 	a.cancel()
+	a.id.calls.Close()
 	a.money.stop()
 	return a.Redis.Close()
 }
@@ -109,9 +110,11 @@ func (a *App) Close() error {
 // chain is the middleware every tool runs through, outermost first.
 func (a *App) chain() []tools.Middleware {
 	return []tools.Middleware{
-		tools.Audit(a.id.trail, a.Log.With("component", "audit")),
+		// Tool calls are recorded in the background (a few ms); holds,
+		// commits, gates and exchanges synchronously, before they count.
+		tools.Audit(a.id.calls, a.Log.With("component", "audit")),
 		tools.Guard(tools.GuardConfig{
-			Verifier: a.id.access, Sessions: a.id.sessions,
+			Verifier: a.id.verifier, Sessions: a.id.sessions,
 			Credentials: func(ctx context.Context) (string, error) {
 				if a.Credentials == nil {
 					return "", fault.New(fault.Unauthenticated, "no task token: set TOLLGATE_TOKEN or TOLLGATE_TOKEN_FILE")

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -17,12 +18,15 @@ import (
 // and the STS.
 type identity struct {
 	signer   *auth.KeyRing
+	verifier *auth.CachedVerifier // access tokens on the call path: each verified once per replica
 	trail    *sessions.Audit
+	calls    *sessions.Batcher // tool_call entries, written in the background
 	access   *auth.AccessVerifier
 	sessions *sessions.Store
 	sts      *sts.STS
 	dev      *auth.DevSigner // sandbox only
 	rings    []*auth.KeyRing
+	subjects []*auth.SubjectVerifier // user-token verifiers, for the approvals page's sign-in
 }
 
 func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
@@ -57,12 +61,16 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 	}); err != nil {
 		return nil, err
 	}
+	id.verifier = auth.NewCachedVerifier(id.access, 0, nil)
 	if id.sessions, err = sessions.New(rdb, sessions.Config{}); err != nil {
 		return nil, err
 	}
 	if id.trail, err = sessions.NewAudit(rdb, sessions.AuditConfig{}); err != nil {
 		return nil, err
 	}
+	id.calls = id.trail.NewBatcher(5*time.Millisecond, func(err error, lost int) {
+		a.Log.Error("audit: tool_call entries could not be written", "lost", lost, "err", err)
+	})
 
 	var subjects []*auth.SubjectVerifier
 	var attestors []auth.Attestor
@@ -133,6 +141,7 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 	}
 	a.Log.Info("exchange policy loaded", "policy", pol.Name(), "digest", pol.Digest())
 
+	id.subjects = subjects
 	id.sts, err = sts.New(sts.Config{
 		Issuer: cfg.PublicURL, Resource: cfg.ResourceURL(), TokenTTL: cfg.TokenTTL, Sandbox: cfg.Mode == config.Sandbox,
 	}, sts.Deps{

@@ -37,7 +37,7 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 			a.challenge(w, http.StatusUnauthorized, "", need, "send a task token as Authorization: Bearer <token>; get one by token exchange at "+a.Cfg.PublicURL+"/oauth/token")
 			return
 		}
-		c, err := a.id.access.Verify(r.Context(), tok)
+		c, err := a.id.verifier.Verify(r.Context(), tok)
 		if err != nil {
 			a.challenge(w, http.StatusUnauthorized, "invalid_token", need, fault.PublicOf(err))
 			return
