@@ -131,6 +131,11 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		}
 		ctx = context.WithValue(ctx, targetKey{}, name)
 	}
+	// Read-only tools that reach no provider skip the rest: nothing to
+	// rate-limit, remember, ask or hold.
+	if !p.t.Metered && !p.t.Creating && !p.t.Paid && p.t.Ask == nil {
+		return next(ctx, req)
+	}
 	digest, err := argsDigestWithout(args, "idempotency_key", "approval_id")
 	if err != nil {
 		return p.refuse(ctx, err)
