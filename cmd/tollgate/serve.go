@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/config"
 )
 
 func newServe() *cobra.Command {
@@ -90,4 +91,14 @@ func printBanner(a *app.App, addr string) {
   catalog    %s/v1/catalog?q=domain
   redis      %s
 `, app.Version, cfg.Mode, addr, cfg.ResourceURL(), cfg.PublicURL, redis)
+	if cfg.Mode == config.Sandbox {
+		fmt.Fprintf(os.Stderr, `
+Get a task token (the sandbox's dev identity) and connect a client:
+  USER=$(tollgate dev login --user you@example.com)
+  AGENT=$(tollgate dev agent-token --agent my-agent)
+  TOKEN=$(tollgate token exchange --subject-token "$USER" --actor-token "$AGENT" --token-only)
+  then send "Authorization: Bearer $TOKEN" to %s,
+  or let your MCP client launch "tollgate stdio" (it mints a local session itself).
+`, cfg.ResourceURL())
+	}
 }
