@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -165,7 +166,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 	if err != nil {
 		return nil, err
 	}
-	p.auditGate(ctx, asks, "asked", "")
+	p.auditGate(ctx, asks, "", "asked")
 	return builder.RequestState(state).ToolResult(), nil
 }
 
@@ -239,7 +240,7 @@ func (p *pipelineCall) approvalRequired(ctx context.Context, asks []Ask, b human
 	if err != nil {
 		return err
 	}
-	p.auditGate(ctx, asks, "asked", "approval:"+ap.ID)
+	p.auditGate(ctx, asks, "", "asked: approval "+ap.ID)
 	url := p.cfg.Gates.ApprovalURL(ap.ID)
 	return &fault.Error{Code: ApprovalRequired, Public: fmt.Sprintf(
 		"a human must approve this first: open %s (or run `tollgate approvals approve %s`), then call %s again with the same arguments plus approval_id %q. Nothing was done or charged.",
@@ -278,11 +279,16 @@ func (p *pipelineCall) auditGate(ctx context.Context, asks []Ask, decision, reas
 
 // shown is what the human was shown, for the audit trail.
 func shown(a Ask) map[string]string {
-	d := map[string]string{"message": trunc(a.Message, 900)}
+	d := map[string]string{"message": trunc(oneLine(a.Message), 900)}
 	for k, v := range a.Fields {
-		d[k] = trunc(v, 200)
+		d[k] = trunc(oneLine(v), 200)
 	}
 	return d
+}
+
+// oneLine flattens text for the audit trail, which stores single lines.
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " / ")
 }
 
 func trunc(s string, n int) string {

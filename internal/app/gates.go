@@ -5,6 +5,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
@@ -45,3 +46,6 @@ func (a *App) gateConfig() tools.GateConfig {
 
 // Approvals is the approvals store (for the page, the CLI and tests).
 func (a *App) Approvals() *human.Approvals { return a.gates.approvals }
+
+// Trail is the audit trail.
+func (a *App) Trail() *sessions.Audit { return a.id.trail }

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/internal/testkit"
+	"github.com/tollgate-dev/tollgate/sessions"
 )
 
 // human plays the person answering elicitations.
@@ -248,5 +249,25 @@ func TestApprovalFallback(t *testing.T) {
 	res, _ = call(t, c, "domain_register", map[string]any{"domain": "approve-too.io", "approval_id": id})
 	if code := errCode(t, res); code != "approval_mismatch" && code != "approval_used" {
 		t.Fatalf("approval for another domain: %q", code)
+	}
+}
+
+// TestGatesAreAudited: what the human was asked, and the answer, are in
+// the audit trail.
+func TestGatesAreAudited(t *testing.T) {
+	a, ts := newApp(t)
+	tok := gatedToken(t, ts.URL, "audited.io")
+	h := &human{action: mcp.ElicitationResponseActionDecline}
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok), Elicit: h})
+	if res, _ := call(t, c, "domain_register", map[string]any{"domain": "audited.io"}); errCode(t, res) != "gate_declined" {
+		t.Fatal("not declined")
+	}
+	var buf strings.Builder
+	if _, err := a.Trail().Export(context.Background(), &buf, sessions.ExportFilter{Principal: "user:alice@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `"reason":"asked"`) || !strings.Contains(out, `"code":"purchase"`) || !strings.Contains(out, "50.00 USD") || !strings.Contains(out, `"decision":"deny"`) {
+		t.Fatalf("gate entries missing from the trail:\n%s", out)
 	}
 }

@@ -39,6 +39,13 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("POST /dev/agent-token", a.devOnly(a.devAgentToken))
 	mux.HandleFunc("GET /dev/cloudflare/charges", a.devOnly(a.devCloudflareCharges))
 	mux.HandleFunc("GET /dev/cloudflare/scripts", a.devOnly(a.devCloudflareScripts))
+	ap := a.newApprovalsPage()
+	mux.Handle("GET /approvals", ap.handle(ap.list))
+	mux.Handle("GET /approvals/login", ap.handle(ap.loginForm))
+	mux.Handle("POST /approvals/login", ap.handle(ap.login))
+	mux.Handle("POST /approvals/logout", ap.handle(ap.logout))
+	mux.Handle("GET /approvals/{id}", ap.handle(ap.show))
+	mux.Handle("POST /approvals/{id}", ap.handle(ap.decide))
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/catalog", a.catalogHTTP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

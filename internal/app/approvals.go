@@ -1,0 +1,539 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/gates/human"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/sessions"
+)
+
+// The approvals page (SPEC §8): where a human signs in as the principal and
+// approves or denies what an agent without elicitation asked for.
+//
+// Session: after sign-in the browser holds tg_approvals =
+// b64url(principal) "|" expiry (unix s) "|" session id (128 random bits)
+// "|" b64url(HMAC-SHA256). The HMAC key is derived from a 32-byte secret
+// shared by every replica through Redis (tg:secret:approvals), so any
+// replica accepts any replica's cookie; nothing is stored per session. The
+// cookie is HttpOnly, SameSite=Strict, Path=/approvals, Secure behind an
+// https public URL, and lives at most an hour (never past the user token it
+// was made from).
+//
+// CSRF: every form carries a human.CSRF synchronizer token (HMAC over issue
+// time and what it is bound to, under a second key derived from the same
+// secret): the decision form's is bound to the cookie's session id and the
+// approval id, the sign-out form's to the session id. Sign-in has no session
+// yet, so GET /approvals/login sets a pre-session cookie
+// (tg_approvals_login, 128 random bits, 10 minutes) and the form's token is
+// bound to it: a cross-site page can neither read nor set that cookie, so it
+// cannot sign a victim in as someone else (login CSRF). Net/http's
+// CrossOriginProtection (Sec-Fetch-Site / Origin) stands in front of every
+// POST as a second line.
+const (
+	approvalsCookie      = "tg_approvals"
+	approvalsLoginCookie = "tg_approvals_login"
+	approvalsPath        = "/approvals"
+	approvalsSessionTTL  = time.Hour
+	approvalsLoginTTL    = 10 * time.Minute
+	approvalsSecretKey   = "tg:secret:approvals"
+	// maxCookie bounds a cookie before it is parsed: a principal is at most
+	// 1 KiB, base64 makes it 4/3 of that.
+	maxCookie = 2048
+	// maxUserToken bounds a pasted token before it is verified.
+	maxUserToken = 16 << 10
+)
+
+// approvalsPage serves /approvals. Its keys come from Redis on first use
+// (and again after a failure), so a replica that starts while Redis is
+// briefly away still serves the page once it is back.
+type approvalsPage struct {
+	a     *App
+	views *views
+	now   func() time.Time
+	cop   *http.CrossOriginProtection
+
+	mu   sync.Mutex
+	keys *pageKeys
+}
+
+// pageKeys are the page's two keys, derived from the shared secret.
+type pageKeys struct {
+	cookie []byte
+	csrf   *human.CSRF
+}
+
+// pageSession is a signed-in human.
+type pageSession struct {
+	principal string
+	expires   time.Time
+	id        string
+}
+
+func (a *App) newApprovalsPage() *approvalsPage {
+	return &approvalsPage{a: a, views: newViews(), now: time.Now, cop: http.NewCrossOriginProtection()}
+}
+
+// handle wraps a page handler: the security headers on every answer, and
+// cross-origin POSTs refused before the handler runs.
+func (p *approvalsPage) handle(h http.HandlerFunc) http.Handler {
+	return pageHeaders(p.cop.Handler(h))
+}
+
+func (p *approvalsPage) loadKeys(ctx context.Context) (*pageKeys, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keys != nil {
+		return p.keys, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	secret, err := sharedSecret(ctx, p.a.Redis.Client, approvalsSecretKey)
+	if err != nil {
+		return nil, err
+	}
+	// One secret, two keys: a session cookie's MAC is never a CSRF token's.
+	csrf, err := human.NewCSRF(derive(secret, "tollgate approvals csrf key v1"))
+	if err != nil {
+		return nil, err
+	}
+	p.keys = &pageKeys{cookie: derive(secret, "tollgate approvals cookie key v1"), csrf: csrf}
+	return p.keys, nil
+}
+
+func derive(secret []byte, label string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+func (k *pageKeys) mac(payload string) []byte {
+	m := hmac.New(sha256.New, k.cookie)
+	m.Write([]byte("tollgate approvals session v1\x00"))
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+// seal renders s as a cookie value.
+func (k *pageKeys) seal(s pageSession) string {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(s.principal)) + "|" +
+		strconv.FormatInt(s.expires.Unix(), 10) + "|" + s.id
+	return payload + "|" + base64.RawURLEncoding.EncodeToString(k.mac(payload))
+}
+
+// open returns the session in a cookie value, or false for anything not
+// sealed by seal under this key, or expired at now.
+func (k *pageKeys) open(v string, now time.Time) (pageSession, bool) {
+	if len(v) > maxCookie {
+		return pageSession{}, false
+	}
+	parts := strings.Split(v, "|")
+	if len(parts) != 4 {
+		return pageSession{}, false
+	}
+	sum, err := base64.RawURLEncoding.Strict().DecodeString(parts[3])
+	// OWASP session management: authenticate the whole value in constant
+	// time before reading any of it.
+	if err != nil || !hmac.Equal(sum, k.mac(strings.Join(parts[:3], "|"))) {
+		return pageSession{}, false
+	}
+	p, err := base64.RawURLEncoding.Strict().DecodeString(parts[0])
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || err2 != nil || len(p) == 0 || parts[2] == "" {
+		return pageSession{}, false
+	}
+	s := pageSession{principal: string(p), expires: time.Unix(exp, 0), id: parts[2]}
+	if !now.Before(s.expires) {
+		return pageSession{}, false
+	}
+	return s, true
+}
+
+// current is the signed-in human of r. errNoSession when there is none;
+// any other error means the keys could not be loaded (fail closed).
+func (p *approvalsPage) current(r *http.Request) (*pageKeys, pageSession, error) {
+	k, err := p.loadKeys(r.Context())
+	if err != nil {
+		return nil, pageSession{}, err
+	}
+	c, err := r.Cookie(approvalsCookie)
+	if err != nil {
+		return k, pageSession{}, errNoSession
+	}
+	s, ok := k.open(c.Value, p.now())
+	if !ok {
+		return k, pageSession{}, errNoSession
+	}
+	return k, s, nil
+}
+
+var errNoSession = errors.New("approvals: not signed in")
+
+// signedIn is current for GET pages: without a session it redirects to the
+// sign-in page, which comes back here.
+func (p *approvalsPage) signedIn(w http.ResponseWriter, r *http.Request) (*pageKeys, pageSession, bool) {
+	k, s, err := p.current(r)
+	switch {
+	case errors.Is(err, errNoSession):
+		http.Redirect(w, r, approvalsPath+"/login?next="+url.QueryEscape(safeNext(r.URL.Path)), http.StatusSeeOther)
+		return nil, pageSession{}, false
+	case err != nil:
+		p.unavailable(w, err)
+		return nil, pageSession{}, false
+	}
+	return k, s, true
+}
+
+// safeNext returns v when it is a clean path of this page, else the list.
+// Nothing else is ever a redirect target: no scheme, host, "//", backslash,
+// control character, query or dot segment (no open redirect).
+func safeNext(v string) string {
+	const fallback = approvalsPath
+	if v == "" || len(v) > 512 || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") {
+		return fallback
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == 0x7f || c == '\\' || c >= 0x80 {
+			return fallback
+		}
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.RawPath != "" || path.Clean(u.Path) != u.Path {
+		return fallback
+	}
+	if u.Path != approvalsPath && !strings.HasPrefix(u.Path, approvalsPath+"/") {
+		return fallback
+	}
+	return u.Path
+}
+
+func (p *approvalsPage) secure() bool { return strings.HasPrefix(p.a.Cfg.PublicURL, "https://") }
+
+func (p *approvalsPage) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: approvalsPath, MaxAge: int(maxAge.Seconds()),
+		HttpOnly: true, Secure: p.secure(), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func (p *approvalsPage) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: approvalsPath, MaxAge: -1,
+		HttpOnly: true, Secure: p.secure(), SameSite: http.SameSiteStrictMode})
+}
+
+// randomID is 128 bits from crypto/rand, base64url.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// devSignIn reports whether sign-in by e-mail is offered: the dev IdP's
+// rule (devOnly), sandbox mode and a loopback caller.
+func (p *approvalsPage) devSignIn(r *http.Request) bool {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	return p.a.id.dev != nil && ip != nil && ip.IsLoopback()
+}
+
+// loginNonce is the pre-session cookie's value, when well formed.
+func loginNonce(r *http.Request) string {
+	c, err := r.Cookie(approvalsLoginCookie)
+	if err != nil || len(c.Value) != 22 {
+		return ""
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(c.Value); err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// loginForm serves GET /approvals/login.
+func (p *approvalsPage) loginForm(w http.ResponseWriter, r *http.Request) {
+	k, err := p.loadKeys(r.Context())
+	if err != nil {
+		p.unavailable(w, err)
+		return
+	}
+	p.renderLogin(w, r, k, http.StatusOK, safeNext(r.URL.Query().Get("next")), "")
+}
+
+func (p *approvalsPage) renderLogin(w http.ResponseWriter, r *http.Request, k *pageKeys, status int, next, problem string) {
+	nonce := loginNonce(r)
+	if nonce == "" {
+		nonce = randomID()
+	}
+	// Refreshed on every form, so the token below always has a live cookie.
+	p.setCookie(w, approvalsLoginCookie, nonce, approvalsLoginTTL)
+	p.views.render(w, status, "login", loginView{
+		Title: "Sign in", CSRF: k.csrf.Token("login|"+nonce, p.now()), Next: next,
+		Dev: p.devSignIn(r), Problem: problem,
+	})
+}
+
+// login serves POST /approvals/login: email= (sandbox, loopback) or token=
+// (a user token of the configured IdP), plus csrf= and next=.
+func (p *approvalsPage) login(w http.ResponseWriter, r *http.Request) {
+	k, err := p.loadKeys(r.Context())
+	if err != nil {
+		p.unavailable(w, err)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		p.message(w, http.StatusBadRequest, "Bad request", "The form could not be read. Nothing was done.")
+		return
+	}
+	nonce := loginNonce(r)
+	if nonce == "" || !k.csrf.Check("login|"+nonce, r.PostForm.Get("csrf"), p.now(), approvalsLoginTTL) {
+		p.forbidden(w)
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	email, tok := strings.TrimSpace(r.PostForm.Get("email")), strings.TrimSpace(r.PostForm.Get("token"))
+	method := "token"
+	switch {
+	case (email == "") == (tok == ""):
+		p.renderLogin(w, r, k, http.StatusBadRequest, next, "Give either an e-mail address (sandbox) or a user token, not both.")
+		return
+	case email != "":
+		if !p.devSignIn(r) {
+			p.renderLogin(w, r, k, http.StatusForbidden, next, "Sign-in by e-mail exists only in sandbox mode, on this machine. Paste a user token of your identity provider.")
+			return
+		}
+		// Dev login: the dev IdP mints a user token for the address, which
+		// is then verified like any other.
+		if tok, err = p.a.id.dev.UserToken(email, nil, approvalsSessionTTL); err != nil {
+			p.renderLogin(w, r, k, http.StatusBadRequest, next, fault.PublicOf(err))
+			return
+		}
+		method = "dev"
+	case len(tok) > maxUserToken:
+		p.renderLogin(w, r, k, http.StatusBadRequest, next, "That token is too long to be a user token.")
+		return
+	}
+	claims, err := p.verifyUser(r.Context(), tok)
+	if err != nil {
+		if fault.CodeOf(err) == fault.Unavailable {
+			p.unavailable(w, err)
+			return
+		}
+		p.a.Log.Warn("approvals page: sign-in refused", "method", method, "reason", auth.ReasonOf(err), "err", err)
+		p.renderLogin(w, r, k, http.StatusUnauthorized, next,
+			"The token was refused ("+string(auth.ReasonOf(err))+"): "+fault.PublicOf(err))
+		return
+	}
+	now := p.now()
+	exp := now.Add(approvalsSessionTTL)
+	if claims.Expiry != nil && claims.Expiry.Time().Before(exp) {
+		exp = claims.Expiry.Time()
+	}
+	s := pageSession{principal: claims.Principal(), expires: exp, id: randomID()}
+	p.clearCookie(w, approvalsLoginCookie)
+	p.setCookie(w, approvalsCookie, k.seal(s), exp.Sub(now))
+	p.a.Log.Info("approvals page: signed in", "principal", s.principal, "method", method)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// verifyUser verifies a user token with the app's subject verifiers (the
+// dev IdP's in sandbox mode, the configured IdP's). A key-store outage
+// anywhere refuses with fault.Unavailable; otherwise the most specific
+// refusal is returned (one from the verifier whose issuer matched).
+func (p *approvalsPage) verifyUser(ctx context.Context, tok string) (*auth.SubjectClaims, error) {
+	var best error
+	for _, v := range p.a.id.subjects {
+		c, err := v.Verify(ctx, tok)
+		if err == nil {
+			return c, nil
+		}
+		if fault.CodeOf(err) == fault.Unavailable || auth.ReasonOf(err) == auth.ReasonKeysUnavailable {
+			return nil, fault.Wrap(err, fault.Unavailable, "the identity keys could not be read; nothing was done. Retry shortly.")
+		}
+		if best == nil || auth.ReasonOf(best) == auth.ReasonWrongIssuer || auth.ReasonOf(best) == auth.ReasonWrongTyp {
+			best = err
+		}
+	}
+	if best == nil {
+		best = fault.Wrap(&auth.Rejection{Reason: auth.ReasonWrongIssuer, Detail: "no identity provider is configured"},
+			fault.Unauthenticated, "no identity provider is configured (--idp-issuer); ask the operator.")
+	}
+	return nil, best
+}
+
+// logout serves POST /approvals/logout.
+func (p *approvalsPage) logout(w http.ResponseWriter, r *http.Request) {
+	k, s, err := p.current(r)
+	if err != nil && !errors.Is(err, errNoSession) {
+		p.unavailable(w, err)
+		return
+	}
+	if err != nil || r.ParseForm() != nil || !k.csrf.Check(s.id+"|logout", r.PostForm.Get("csrf"), p.now(), approvalsSessionTTL) {
+		p.forbidden(w)
+		return
+	}
+	p.clearCookie(w, approvalsCookie)
+	http.Redirect(w, r, approvalsPath+"/login", http.StatusSeeOther)
+}
+
+// list serves GET /approvals: the principal's pending approvals.
+func (p *approvalsPage) list(w http.ResponseWriter, r *http.Request) {
+	k, s, ok := p.signedIn(w, r)
+	if !ok {
+		return
+	}
+	items, err := p.a.gates.approvals.List(r.Context(), s.principal, true)
+	if err != nil {
+		p.storeError(w, err)
+		return
+	}
+	p.views.render(w, http.StatusOK, "list", listView{
+		Title: "Pending approvals", Principal: s.principal, Logout: k.csrf.Token(s.id+"|logout", p.now()),
+		Items: items,
+	})
+}
+
+// show serves GET /approvals/{id}: exactly what the agent asked, with
+// Approve and Deny while it is pending.
+func (p *approvalsPage) show(w http.ResponseWriter, r *http.Request) {
+	k, s, ok := p.signedIn(w, r)
+	if !ok {
+		return
+	}
+	ap, ok := p.own(w, r, s)
+	if !ok {
+		return
+	}
+	v := detailView{Title: "Approval", Principal: s.principal, Logout: k.csrf.Token(s.id+"|logout", p.now()),
+		Approval: ap, Fields: fieldRows(ap.Fields)}
+	if ap.Status == human.StatusPending {
+		v.CSRF = k.csrf.Token(s.id+"|"+ap.ID, p.now())
+	}
+	p.views.render(w, http.StatusOK, "detail", v)
+}
+
+// own returns the approval named in the path when it is the signed-in
+// principal's. Unknown ids and other principals' approvals get the same
+// 404, which says nothing about the approval.
+func (p *approvalsPage) own(w http.ResponseWriter, r *http.Request, s pageSession) (human.Approval, bool) {
+	ap, err := p.a.gates.approvals.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		p.storeError(w, err)
+		return human.Approval{}, false
+	}
+	// SPEC §8: the page authenticates the human as the principal.
+	if ap.Binding.Principal != s.principal {
+		p.notFound(w)
+		return human.Approval{}, false
+	}
+	return ap, true
+}
+
+// decide serves POST /approvals/{id} (decision=approve|deny, csrf=).
+func (p *approvalsPage) decide(w http.ResponseWriter, r *http.Request) {
+	k, s, err := p.current(r)
+	if err != nil && !errors.Is(err, errNoSession) {
+		p.unavailable(w, err)
+		return
+	}
+	id := r.PathValue("id")
+	// OWASP CSRF: a state change needs the token of this session and this
+	// approval; without a session there is no valid token.
+	if err != nil || r.ParseForm() != nil || !k.csrf.Check(s.id+"|"+id, r.PostForm.Get("csrf"), p.now(), approvalsSessionTTL) {
+		p.forbidden(w)
+		return
+	}
+	var approve bool
+	switch r.PostForm.Get("decision") {
+	case "approve":
+		approve = true
+	case "deny":
+	default:
+		p.message(w, http.StatusBadRequest, "Bad request", "The decision must be approve or deny. Nothing was done.")
+		return
+	}
+	if _, ok := p.own(w, r, s); !ok {
+		return
+	}
+	by := "page:" + s.principal
+	ap, err := p.a.gates.approvals.Decide(r.Context(), id, s.principal, approve, by)
+	if err != nil {
+		switch fault.CodeOf(err) {
+		case human.ApprovalExpired:
+			p.message(w, http.StatusGone, "Expired", "This approval expired before it was decided, so nothing was done and nothing will be. The agent has to ask again.")
+		case human.ApprovalDecided:
+			p.message(w, http.StatusConflict, "Already decided", "This approval was already decided; that decision stands and nothing was changed.")
+		default:
+			p.storeError(w, err)
+		}
+		return
+	}
+	p.a.auditDecision(r.Context(), ap, by)
+	if approve {
+		p.message(w, http.StatusOK, "Approved", "Approved. The agent can now retry.")
+		return
+	}
+	p.message(w, http.StatusOK, "Denied", "Denied. Nothing will be done.")
+}
+
+// auditDecision records a human's decision on an approval in the audit
+// trail. A failed append is logged: the decision is already recorded.
+func (a *App) auditDecision(ctx context.Context, ap human.Approval, by string) {
+	if _, err := a.id.trail.Append(context.WithoutCancel(ctx), ApprovalDecisionEntry(ap, by)); err != nil {
+		a.Log.Error("audit append failed", "event", "gate", "approval", ap.ID, "err", err)
+	}
+	a.Log.Info("approval decided", "approval", ap.ID, "principal", ap.Binding.Principal, "status", ap.Status, "by", by)
+}
+
+// ApprovalDecisionEntry is the audit entry of a human's decision on an
+// approval (ap as Decide returned it), made on the page or with the CLI; by
+// says who and how. It records what the human was shown, on one line.
+func ApprovalDecisionEntry(ap human.Approval, by string) sessions.Entry {
+	decision := sessions.DecisionDeny
+	if ap.Status == human.StatusApproved {
+		decision = sessions.DecisionAllow
+	}
+	detail := map[string]string{"approval_id": ap.ID, "decided_by": auditText(by, 256),
+		"message": auditText(ap.Summary, 900), "gate_digest": auditText(ap.Binding.ArgsDigest, 200)}
+	for _, n := range slices.Sorted(maps.Keys(ap.Fields)) {
+		if len(detail) >= 32 {
+			break
+		}
+		if _, taken := detail[n]; !taken {
+			detail[n] = auditText(ap.Fields[n], 200)
+		}
+	}
+	return sessions.Entry{Event: "gate", Principal: ap.Binding.Principal, Session: ap.Binding.Session,
+		Tool: ap.Binding.Tool, Decision: decision, Code: string(ap.Kind), Reason: "approval:" + string(ap.Status),
+		Detail: detail}
+}
+
+// auditText makes s one printable line of at most n bytes, as the trail
+// wants: control characters (the summary's newlines) become spaces.
+func auditText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"bytes"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/gates/human"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+)
+
+// pageHeaders sets the approvals page's response headers on every answer,
+// redirects and refusals included.
+func pageHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		// Decisions and sign-in must never be served from a cache.
+		h.Set("Cache-Control", "no-store")
+		// Clickjacking: no one may frame the Approve button.
+		h.Set("X-Frame-Options", "DENY")
+		// No script at all; forms post only back here.
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		// Approval ids in URLs do not leak to other sites.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// views are the page's templates. html/template escapes everything an
+// agent wrote (the summary, the fields) for its place in the page.
+type views struct{ t *template.Template }
+
+func newViews() *views {
+	funcs := template.FuncMap{
+		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"firstLine": func(s string) string { l, _, _ := strings.Cut(s, "\n"); return l },
+		"kind":      kindLabel,
+	}
+	return &views{t: template.Must(template.New("page").Funcs(funcs).Parse(pageTemplates))}
+}
+
+// render writes the named page, buffered, so a template error is a clean
+// 500 and never half a page.
+func (v *views) render(w http.ResponseWriter, status int, name string, data any) {
+	var b bytes.Buffer
+	if err := v.t.ExecuteTemplate(&b, name, data); err != nil {
+		http.Error(w, "internal error; nothing was done", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+type loginView struct {
+	Title, Principal, CSRF, Next, Problem string
+	Dev                                   bool
+}
+
+type listView struct {
+	Title, Principal, Logout string
+	Items                    []human.Approval
+}
+
+type detailView struct {
+	Title, Principal, Logout, CSRF string
+	Approval                       human.Approval
+	Fields                         []fieldRow
+}
+
+type messageView struct{ Title, Principal, Text string }
+
+type fieldRow struct{ Name, Value string }
+
+// fieldRows are an approval's fields in name order.
+func fieldRows(m map[string]string) []fieldRow {
+	rows := make([]fieldRow, 0, len(m))
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		rows = append(rows, fieldRow{Name: strings.ReplaceAll(n, "_", " "), Value: m[n]})
+	}
+	return rows
+}
+
+func kindLabel(k human.Kind) string {
+	switch k {
+	case human.Authentication:
+		return "Sign-in at a provider"
+	case human.Terms:
+		return "Terms of service"
+	case human.Billing:
+		return "Billing setup"
+	case human.Production:
+		return "Change to production"
+	case human.Purchase:
+		return "Purchase"
+	case human.CapRaise:
+		return "Spend cap raise"
+	}
+	return string(k)
+}
+
+// storeError answers a refusal or failure of the approvals store.
+func (p *approvalsPage) storeError(w http.ResponseWriter, err error) {
+	switch fault.CodeOf(err) {
+	case fault.NotFound, human.ApprovalForbidden:
+		p.notFound(w)
+	case fault.Unavailable:
+		p.unavailable(w, err)
+	case fault.InvalidArgument:
+		p.message(w, http.StatusBadRequest, "Bad request", fault.PublicOf(err))
+	default:
+		p.a.Log.Error("approvals page: store failed", "err", err)
+		p.message(w, http.StatusInternalServerError, "Error", "Something went wrong; nothing was done. Retry, or ask the operator.")
+	}
+}
+
+func (p *approvalsPage) notFound(w http.ResponseWriter) {
+	p.message(w, http.StatusNotFound, "Not found", "There is no such approval for you. Check the link, or sign in as the person the agent acts for.")
+}
+
+func (p *approvalsPage) forbidden(w http.ResponseWriter) {
+	p.message(w, http.StatusForbidden, "Refused", "This form was not sent from this page's current session, or it is too old. Nothing was done. Open the page again and retry.")
+}
+
+func (p *approvalsPage) unavailable(w http.ResponseWriter, err error) {
+	p.a.Log.Warn("approvals page: unavailable", "err", err)
+	p.message(w, http.StatusServiceUnavailable, "Unavailable", "tollgate cannot reach its store right now; nothing was done. Retry shortly.")
+}
+
+func (p *approvalsPage) message(w http.ResponseWriter, status int, title, text string) {
+	p.views.render(w, status, "message", messageView{Title: title, Text: text})
+}
+
+const pageTemplates = `
+{{define "head"}}<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · tollgate approvals</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+header{display:flex;justify-content:space-between;align-items:baseline;border-bottom:1px solid #ccc;margin-bottom:1.5rem}
+h1{font-size:1.4rem}
+pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f4;padding:1rem;border-radius:4px;font:15px/1.5 ui-monospace,monospace}
+table{border-collapse:collapse;width:100%;margin:1rem 0}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}
+th{width:12rem;font-weight:600}
+button{font:inherit;padding:.5rem 1.4rem;margin-right:.6rem;border-radius:4px;border:1px solid #555;cursor:pointer}
+.approve{background:#1d6b32;color:#fff;border-color:#1d6b32}
+.deny{background:#fff;color:#8b1a1a;border-color:#8b1a1a}
+.problem{background:#fbeaea;border:1px solid #d99;padding:.6rem 1rem;border-radius:4px}
+.muted{color:#666;font-size:.9rem}
+input,textarea{font:inherit;width:100%;box-sizing:border-box;padding:.4rem}
+form.inline{display:inline}
+</style></head><body>
+<header><strong>tollgate approvals</strong>{{with .Principal}}<span class="muted">signed in as {{.}}</span>{{end}}</header>
+{{end}}
+
+{{define "foot"}}</body></html>
+{{end}}
+
+{{define "signout"}}{{if .Logout}}<form class="inline" method="post" action="/approvals/logout"><input type="hidden" name="csrf" value="{{.Logout}}"><button type="submit">Sign out</button></form>{{end}}{{end}}
+
+{{define "login"}}{{template "head" .}}
+<h1>Sign in to decide approvals</h1>
+<p>Sign in as the person the agent acts for. You will see only the approvals asked on your behalf.</p>
+{{with .Problem}}<p class="problem">{{.}}</p>{{end}}
+{{if .Dev}}
+<form method="post" action="/approvals/login">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
+<p><label>E-mail (sandbox dev login)<br><input type="email" name="email" autocomplete="email" required></label></p>
+<p><button type="submit">Sign in</button></p>
+</form>
+<p class="muted">Or paste a user token instead:</p>
+{{end}}
+<form method="post" action="/approvals/login">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
+<p><label>User token (an ID token of your identity provider)<br><textarea name="token" rows="5" autocomplete="off" spellcheck="false" required></textarea></label></p>
+<p><button type="submit">Sign in with token</button></p>
+</form>
+{{template "foot"}}{{end}}
+
+{{define "list"}}{{template "head" .}}
+<h1>Pending approvals</h1>
+{{if .Items}}<table>
+<tr><th>What</th><th>Asked</th><th>Expires</th></tr>
+{{range .Items}}<tr><td><a href="/approvals/{{.ID}}">{{kind .Kind}}: {{firstLine .Summary}}</a><br><span class="muted">{{.Binding.Tool}}</span></td><td>{{when .Created}}</td><td>{{when .Expires}}</td></tr>
+{{end}}</table>
+{{else}}<p>Nothing is waiting for you.</p>{{end}}
+<div>{{template "signout" .}}</div>
+{{template "foot"}}{{end}}
+
+{{define "detail"}}{{template "head" .}}
+{{with .Approval}}
+<h1>{{kind .Kind}}</h1>
+<p>An agent acting for you asked:</p>
+<pre>{{.Summary}}</pre>
+{{end}}
+{{if .Fields}}<table>
+{{range .Fields}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
+{{end}}</table>{{end}}
+{{with .Approval}}<table>
+<tr><th>tool</th><td>{{.Binding.Tool}}</td></tr>
+<tr><th>task session</th><td>{{.Binding.Session}}</td></tr>
+<tr><th>asked</th><td>{{when .Created}}</td></tr>
+<tr><th>expires</th><td>{{when .Expires}}</td></tr>
+<tr><th>status</th><td>{{.Status}}{{with .DecidedBy}} ({{.}}){{end}}</td></tr>
+</table>{{end}}
+{{if .CSRF}}
+<form method="post" action="/approvals/{{.Approval.ID}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<button class="approve" type="submit" name="decision" value="approve">Approve</button>
+<button class="deny" type="submit" name="decision" value="deny">Deny</button>
+</form>
+<p class="muted">Approve lets the agent make exactly this call once. Deny means nothing is done.</p>
+{{else}}<p>This approval is {{.Approval.Status}}; it can no longer be decided here.</p>{{end}}
+<p><a href="/approvals">All pending approvals</a></p>
+<div>{{template "signout" .}}</div>
+{{template "foot"}}{{end}}
+
+{{define "message"}}{{template "head" .}}
+<h1>{{.Title}}</h1>
+<p>{{.Text}}</p>
+<p><a href="/approvals">Pending approvals</a></p>
+{{template "foot"}}{{end}}
+`
