@@ -80,6 +80,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.SpendStatus(a.money.ledger),
 		tools.DomainCheck(a.money.registrar),
 		tools.DomainRegister(a.money.registrar, a.registerConfig()),
+		tools.DNSList(a.money.registrar),
+		tools.DNSUpsert(a.money.registrar),
+		tools.DNSDelete(a.money.registrar),
+		tools.SSLConfigure(a.money.registrar),
 		tools.DeployPreview(a.money.registrar, tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
 		tools.DeployPromote(a.money.registrar),
 	}

@@ -1,0 +1,233 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/internal/domainname"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+)
+
+// Zones is the Cloudflare zone API as the DNS and SSL tools use it.
+type Zones interface {
+	ZoneForDomain(ctx context.Context, name domainname.Name) (cloudflare.Zone, error)
+	ListDNS(ctx context.Context, zoneID string) ([]cloudflare.Record, error)
+	UpsertDNS(ctx context.Context, zoneID string, in cloudflare.RecordInput) (cloudflare.Record, bool, error)
+	DeleteDNS(ctx context.Context, zoneID, id string) error
+	ConfigureSSL(ctx context.Context, zoneID string, s cloudflare.SSLSettings) (cloudflare.SSLSettings, error)
+}
+
+// zoneOf resolves the call's checked zone (step 4) to its Cloudflare zone.
+func zoneOf(ctx context.Context, z Zones) (cloudflare.Zone, error) {
+	name, ok := TargetFrom(ctx)
+	if !ok {
+		return cloudflare.Zone{}, fault.New(fault.Internal, "no checked zone; nothing was changed")
+	}
+	return z.ZoneForDomain(ctx, name)
+}
+
+type dnsRecord struct {
+	ID       string    `json:"id"`
+	Type     string    `json:"type"`
+	Name     string    `json:"name"`
+	Content  string    `json:"content"`
+	TTL      int       `json:"ttl" jsonschema:"seconds; 1 means automatic"`
+	Proxied  bool      `json:"proxied"`
+	Modified time.Time `json:"modified,omitzero"`
+}
+
+func toRecord(r cloudflare.Record) dnsRecord {
+	return dnsRecord{ID: r.ID, Type: r.Type, Name: r.Name, Content: r.Content, TTL: r.TTL, Proxied: r.Proxied, Modified: r.Modified}
+}
+
+type dnsListArgs struct {
+	Zone string `json:"zone" jsonschema:"the zone (domain), e.g. shop.example; it must be one this task's token names"`
+}
+
+type dnsListResult struct {
+	Zone    string      `json:"zone"`
+	Records []dnsRecord `json:"records"`
+}
+
+// DNSList lists a zone's DNS records.
+func DNSList(z Zones) Tool {
+	return Tool{
+		Def: mcp.NewTool("dns_list",
+			mcp.WithDescription("List the DNS records of a zone the task's token names. Changes nothing."),
+			mcp.WithInputSchema[dnsListArgs](),
+			mcp.WithOutputSchema[dnsListResult](),
+			annotate(true, false, true, true),
+		),
+		Scopes: []string{"dns:read"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a dnsListArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			zone, err := zoneOf(ctx, z)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			recs, err := z.ListDNS(ctx, zone.ID)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			out := dnsListResult{Zone: string(zone.Name), Records: []dnsRecord{}}
+			for _, r := range recs {
+				out.Records = append(out.Records, toRecord(r))
+			}
+			return result(out), nil
+		},
+	}
+}
+
+type dnsUpsertArgs struct {
+	Zone    string      `json:"zone" jsonschema:"the zone (domain) the record belongs to; it must be one this task's token names"`
+	Type    string      `json:"type" jsonschema:"A, AAAA, CNAME, TXT or MX"`
+	Name    string      `json:"name" jsonschema:"@ for the apex, a label like www, or a full name within the zone"`
+	Content string      `json:"content" jsonschema:"an IPv4/IPv6 address, a host name (CNAME, MX) or text (TXT)"`
+	TTL     json.Number `json:"ttl,omitempty" jsonschema:"seconds, 60 to 86400; leave out for automatic"`
+	Proxied *bool       `json:"proxied,omitempty" jsonschema:"route through Cloudflare (A, AAAA, CNAME)"`
+}
+
+type dnsUpsertResult struct {
+	Record  dnsRecord `json:"record"`
+	Created bool      `json:"created" jsonschema:"true when the record is new, false when an existing one was updated (or already matched)"`
+}
+
+// DNSUpsert creates a DNS record or updates the one of the same type and name.
+func DNSUpsert(z Zones) Tool {
+	return Tool{
+		Def: mcp.NewTool("dns_upsert",
+			mcp.WithDescription("Create a DNS record in a zone the task's token names, or update the record of the same type and name. Calling it again with the same arguments changes nothing."),
+			mcp.WithInputSchema[dnsUpsertArgs](),
+			mcp.WithOutputSchema[dnsUpsertResult](),
+			annotate(false, false, true, true),
+		),
+		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a dnsUpsertArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			in := cloudflare.RecordInput{Type: a.Type, Name: a.Name, Content: a.Content, Proxied: a.Proxied}
+			if a.TTL != "" {
+				n, err := a.TTL.Int64()
+				if err != nil || n < 1 || n > 86400 {
+					return Refuse(fault.Newf(fault.InvalidArgument, "ttl must be a whole number of seconds from 60 to 86400, got %s; nothing was changed", a.TTL), false), nil
+				}
+				in.TTL = int(n)
+			}
+			zone, err := zoneOf(ctx, z)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			rec, created, err := z.UpsertDNS(ctx, zone.ID, in)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			return result(dnsUpsertResult{Record: toRecord(rec), Created: created}), nil
+		},
+	}
+}
+
+type dnsDeleteArgs struct {
+	Zone string `json:"zone" jsonschema:"the zone (domain); it must be one this task's token names"`
+	ID   string `json:"id" jsonschema:"the record id from dns_list"`
+}
+
+type dnsDeleteResult struct {
+	Zone    string `json:"zone"`
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+// DNSDelete deletes one DNS record.
+func DNSDelete(z Zones) Tool {
+	return Tool{
+		Def: mcp.NewTool("dns_delete",
+			mcp.WithDescription("Delete one DNS record (by id, from dns_list) in a zone the task's token names."),
+			mcp.WithInputSchema[dnsDeleteArgs](),
+			mcp.WithOutputSchema[dnsDeleteResult](),
+			annotate(false, true, true, true),
+		),
+		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a dnsDeleteArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			zone, err := zoneOf(ctx, z)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			// Only a record of this zone: an id from another zone is
+			// refused, not deleted there.
+			recs, err := z.ListDNS(ctx, zone.ID)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			found := false
+			for _, r := range recs {
+				found = found || r.ID == a.ID
+			}
+			if !found {
+				return Refuse(fault.Newf(fault.NotFound, "zone %s has no record %q; nothing was deleted", zone.Name, a.ID), false), nil
+			}
+			if err := z.DeleteDNS(ctx, zone.ID, a.ID); err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			return result(dnsDeleteResult{Zone: string(zone.Name), ID: a.ID, Deleted: true}), nil
+		},
+	}
+}
+
+type sslArgs struct {
+	Zone        string `json:"zone" jsonschema:"the zone (domain); it must be one this task's token names"`
+	Mode        string `json:"mode" jsonschema:"off, flexible, full or strict"`
+	AlwaysHTTPS *bool  `json:"always_https,omitempty" jsonschema:"redirect http to https"`
+	MinTLS      string `json:"min_tls,omitempty" jsonschema:"1.0, 1.1, 1.2 or 1.3"`
+}
+
+type sslResult struct {
+	Zone        string `json:"zone"`
+	Mode        string `json:"mode"`
+	AlwaysHTTPS bool   `json:"always_https"`
+	MinTLS      string `json:"min_tls"`
+}
+
+// SSLConfigure sets a zone's SSL mode, always-HTTPS and minimum TLS.
+func SSLConfigure(z Zones) Tool {
+	return Tool{
+		Def: mcp.NewTool("ssl_configure",
+			mcp.WithDescription("Set a zone's SSL/TLS settings: mode (off, flexible, full, strict), always-HTTPS redirect and minimum TLS version. The zone must be one this task's token names. Calling it again with the same arguments changes nothing."),
+			mcp.WithInputSchema[sslArgs](),
+			mcp.WithOutputSchema[sslResult](),
+			annotate(false, false, true, true),
+		),
+		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a sslArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			zone, err := zoneOf(ctx, z)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			s, err := z.ConfigureSSL(ctx, zone.ID, cloudflare.SSLSettings{Mode: a.Mode, AlwaysHTTPS: a.AlwaysHTTPS, MinTLS: a.MinTLS})
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			out := sslResult{Zone: string(zone.Name), Mode: s.Mode, MinTLS: s.MinTLS}
+			if s.AlwaysHTTPS != nil {
+				out.AlwaysHTTPS = *s.AlwaysHTTPS
+			}
+			return result(out), nil
+		},
+	}
+}
