@@ -36,7 +36,7 @@ func (r *runner) roundTrips(ctx context.Context) error {
 	}
 	d, _ := json.Marshal(domains)
 	tok, err := r.sys.taskToken(ctx, "bench-paid@example.com", "domain:read domain:register spend:read",
-		`[{"type":"tollgate:resources","domains":`+string(d)+`}]`)
+		`[{"type":"tollgate:resources","domains":`+string(d)+`},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`)
 	if err != nil {
 		return err
 	}

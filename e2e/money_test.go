@@ -18,7 +18,7 @@ import (
 
 func resourcesJSON(domains []string) string {
 	b, _ := json.Marshal(domains)
-	return `[{"type":"tollgate:resources","domains":` + string(b) + `}]`
+	return `[{"type":"tollgate:resources","domains":` + string(b) + `},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`
 }
 
 func raceDomains(prefix string, n int) []string {

@@ -46,6 +46,13 @@ func (p *pipelineCall) target(args map[string]any) (domainname.Name, error) {
 // atomic ledger call. The hold is audited before any provider call; if it
 // cannot be audited it is released and the call refused.
 func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend, error) {
+	// A paid call needs a task budget for its provider: that is where the
+	// exchange policy's per-agent limit (MaxSpend) was applied. Without one
+	// only the principal's monthly cap would bound the agent.
+	if _, ok := p.c.AuthorizationDetails.Budget(p.t.Provider); !ok {
+		return nil, fault.Newf(BudgetRequired,
+			"this task token carries no tollgate:spend budget for %s, so it may not pay there; exchange for a token with one (authorization_details). Nothing was charged.", p.t.Provider)
+	}
 	budgets, err := p.budgets(ctx)
 	if err != nil {
 		return nil, err
@@ -66,6 +73,9 @@ func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend
 	}
 	return &Spend{Quote: q, HoldID: h.ID, Held: h.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(idem.out.Key, p.t.Provider)}, nil
 }
+
+// BudgetRequired: a paid call whose token has no task budget.
+const BudgetRequired fault.Code = "budget_required"
 
 // budgets lists the tollgate:spend budgets for the tool's provider along
 // the session chain, innermost first: a child's spending also counts

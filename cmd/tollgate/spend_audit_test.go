@@ -82,7 +82,7 @@ func TestSpendAndAuditCLIAfterARegistration(t *testing.T) {
 	url := testkit.RedisURL(t)
 	srv := testkit.Serve(t, testkit.Binary(t), []string{"TOLLGATE_REDIS_URL=" + url})
 	tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "domain:read domain:register spend:read",
-		Details: `[{"type":"tollgate:resources","domains":["cli-demo.com"]}]`})
+		Details: `[{"type":"tollgate:resources","domains":["cli-demo.com"]},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`})
 	c := testkit.HTTP(t, srv.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
 	"github.com/tollgate-dev/tollgate/tools"
 )
@@ -31,6 +32,8 @@ type App struct {
 
 	id     *identity
 	money  *moneyParts
+	stripe *stripeParts
+	links  *links.Store
 	gates  *gateParts
 	cancel context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
@@ -69,6 +72,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		rc.Close()
 		return nil, err
 	}
+	if a.links, err = a.buildLinks(ctx); err != nil {
+		a.money.stop()
+		rc.Close()
+		return nil, err
+	}
+	if a.stripe, err = a.buildStripe(); err != nil {
+		a.money.stop()
+		rc.Close()
+		return nil, err
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.id.runKeys(bg)
@@ -84,6 +97,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.DNSUpsert(a.money.registrar),
 		tools.DNSDelete(a.money.registrar),
 		tools.SSLConfigure(a.money.registrar),
+		tools.APITokenCreate(a.money.registrar, a.links, time.Now),
+		tools.SubscriptionStart(tools.SubscriptionConfig{Catalog: cat, Stripe: a.stripe.client, Links: a.links, Ledger: a.money.ledger}),
 		tools.DeployPreview(a.money.registrar, tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
 		tools.DeployPromote(a.money.registrar),
 	}
@@ -108,6 +123,7 @@ func (a *App) Close() error {
 	a.cancel()
 	a.id.calls.Close()
 	a.money.stop()
+	a.stripe.stop()
 	return a.Redis.Close()
 }
 

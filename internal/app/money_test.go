@@ -17,7 +17,7 @@ import (
 
 func resources(domains ...string) string {
 	b, _ := json.Marshal(domains)
-	return `[{"type":"tollgate:resources","domains":` + string(b) + `}]`
+	return `[{"type":"tollgate:resources","domains":` + string(b) + `},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`
 }
 
 func paidClient(t *testing.T, base string, details string) *client.Client {
@@ -92,6 +92,13 @@ func TestDomainRegisterRefusals(t *testing.T) {
 	}
 	if n := len(a.FakeCloudflare().Requests()); n != 0 {
 		t.Fatalf("refused calls reached the provider %d times", n)
+	}
+	// Resources but no task budget: the policy's per-agent limit never
+	// applied, so a paid call is refused.
+	noBudget := paidClient(t, ts.URL, `[{"type":"tollgate:resources","domains":["shop-demo.com"]}]`)
+	res0, _ := call(t, noBudget, "domain_register", map[string]any{"domain": "shop-demo.com"})
+	if code := errCode(t, res0); code != "budget_required" {
+		t.Fatalf("token without tollgate:spend: %q", code)
 	}
 	// No resources at all: a paid call is refused.
 	bare := paidClient(t, ts.URL, "")

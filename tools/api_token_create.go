@@ -1,0 +1,98 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/tollgate-dev/tollgate/internal/domainname"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+)
+
+// TokenMinter creates scoped Cloudflare API tokens.
+type TokenMinter interface {
+	ZoneForDomain(ctx context.Context, name domainname.Name) (cloudflare.Zone, error)
+	CreateScopedToken(ctx context.Context, req cloudflare.TokenRequest) (cloudflare.Token, error)
+}
+
+// SecretStore keeps named secrets server-side, sealed, per principal.
+type SecretStore interface {
+	SetSecret(ctx context.Context, principal, name, value string) error
+}
+
+type apiTokenArgs struct {
+	Zone        string      `json:"zone" jsonschema:"the zone (domain) the token may act on; it must be one this task's token names"`
+	Permissions []string    `json:"permissions" jsonschema:"zone permission groups, e.g. DNS Write, Zone Read"`
+	ExpiresIn   json.Number `json:"expires_in,omitempty" jsonschema:"seconds until the token expires: 3600 to 31536000 (default 30 days)"`
+	Name        string      `json:"name,omitempty" jsonschema:"the name the secret is stored under (letters, digits, - and _); default cf-<zone>"`
+}
+
+type apiTokenResult struct {
+	TokenID        string    `json:"token_id"`
+	Zone           string    `json:"zone"`
+	Permissions    []string  `json:"permissions"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	SecretStoredAs string    `json:"secret_stored_as" jsonschema:"the token's secret is kept server-side under this name; it is never returned to an agent"`
+}
+
+var secretName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// APITokenCreate mints a Cloudflare API token limited to one zone of the
+// task and the listed permissions, with an expiry; its secret is stored
+// server-side under a name and never shown to the agent.
+func APITokenCreate(cf TokenMinter, secrets SecretStore, now func() time.Time) Tool {
+	return Tool{
+		Def: mcp.NewTool("api_token_create",
+			mcp.WithDescription("Create a Cloudflare API token limited to one zone this task's token names and to the listed permissions, with an expiry. The token's secret is stored server-side under a name (secret_stored_as) for the human; it is never returned to the agent or written to a log."),
+			mcp.WithInputSchema[apiTokenArgs](),
+			mcp.WithOutputSchema[apiTokenResult](),
+			annotate(false, false, false, true),
+		),
+		Scopes: []string{"token:create"}, Provider: "cloudflare", Metered: true, Creating: true, Target: "zone",
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a apiTokenArgs
+			if err := bind(req, &a); err != nil {
+				return Refuse(err, false), nil
+			}
+			ttl := 30 * 24 * time.Hour
+			if a.ExpiresIn != "" {
+				n, err := a.ExpiresIn.Int64()
+				if err != nil || n < 3600 || n > 365*24*3600 {
+					return Refuse(fault.Newf(fault.InvalidArgument, "expires_in must be whole seconds from 3600 to 31536000, got %s; nothing was created", a.ExpiresIn), false), nil
+				}
+				ttl = time.Duration(n) * time.Second
+			}
+			name, _ := TargetFrom(ctx)
+			store := a.Name
+			if store == "" {
+				store = "cf-" + string(name)
+				store = regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(store, "-")
+			}
+			if !secretName.MatchString(store) {
+				return Refuse(fault.Newf(fault.InvalidArgument, "name %q: use 1-64 letters, digits, - or _; nothing was created", a.Name), false), nil
+			}
+			zone, err := cf.ZoneForDomain(ctx, name)
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			tok, err := cf.CreateScopedToken(ctx, cloudflare.TokenRequest{
+				Name: fmt.Sprintf("tollgate %s %s", zone.Name, now().UTC().Format("2006-01-02T15:04")), ZoneIDs: []string{zone.ID},
+				Permissions: a.Permissions, ExpiresAt: now().Add(ttl),
+			})
+			if err != nil {
+				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			}
+			id, _ := IdentityFrom(ctx)
+			if err := secrets.SetSecret(ctx, id.Claims.Subject, store, tok.Value.Reveal()); err != nil {
+				return Refuse(fault.Wrap(err, fault.Unavailable, fmt.Sprintf(
+					"Cloudflare created token %s but its secret could not be stored; revoke it in the Cloudflare dashboard and retry", tok.ID)), true), nil
+			}
+			return result(apiTokenResult{TokenID: tok.ID, Zone: string(zone.Name), Permissions: a.Permissions, ExpiresAt: tok.ExpiresAt.UTC(), SecretStoredAs: store}), nil
+		},
+	}
+}
