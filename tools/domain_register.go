@@ -128,7 +128,7 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 					continue
 				}
 				if st.State == cloudflare.StateActionRequired {
-					return Refuse(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. Nothing was charged.", name, st.Action), true), nil
+					return Refuse(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action), true), nil
 				}
 				status = st.State
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -43,6 +44,7 @@ type LoopGuard interface {
 // a parent's.
 type SessionReader interface {
 	Get(ctx context.Context, principal, sid string) (sessions.Session, error)
+	Check(ctx context.Context, principal, sid, jti string) error
 }
 
 // PipelineConfig configures steps 4–8 and 10 of the guard.
@@ -54,6 +56,9 @@ type PipelineConfig struct {
 	Trail    Trail
 	Gates    GateConfig
 	Log      *slog.Logger
+	// HandlerDeadline bounds step 9 (default 5m; keep it under the hold
+	// TTL and the idempotency lock).
+	HandlerDeadline time.Duration
 }
 
 // Quote is what a paid call will cost, decided before anything is held.
@@ -196,24 +201,49 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		}
 		ctx = context.WithValue(ctx, spendKey{}, sp)
 	}
-	// Step 9: the handler calls the provider with the server's credential.
-	res, err := next(ctx, req)
-	if err != nil {
-		res, err = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate; check spend_status before retrying"), true), nil
+	// A call that creates or pays re-checks its session right before the
+	// provider: a revoke that landed while it was quoted, asked or held
+	// stops it here.
+	if p.t.Creating || p.t.Paid {
+		if err := p.cfg.Sessions.Check(ctx, p.c.Subject, p.c.SessionID, p.c.ID); err != nil {
+			if sp != nil {
+				p.release(ctx, sp, "session no longer active")
+			}
+			p.abort(ctx, idem)
+			return p.refuse(ctx, err)
+		}
 	}
-	// Step 10: commit or release, remember the result.
+	// Step 9: the handler calls the provider with the server's credential,
+	// within a deadline shorter than the hold's and the idempotency lock's.
+	hctx, cancel := context.WithTimeout(ctx, p.cfg.handlerDeadline())
+	res, err := next(hctx, req)
+	cancel()
+	if err != nil {
+		res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate; check spend_status before retrying"), true)
+	}
+	// Step 10: commit or release, and remember the result. Once the
+	// handler has run, the result is kept even when it is a refusal: a
+	// retry must not reach the provider a second time (use another
+	// idempotency_key to try again on purpose).
 	if sp != nil {
 		if cerr := p.settle(ctx, sp, res); cerr != nil {
 			res = Refuse(cerr, true)
 		}
 	}
-	if res.IsError {
-		p.abort(ctx, idem)
-		p.noteRefusal(ctx, res)
-		return res, nil
-	}
 	p.complete(ctx, idem, res)
+	if res.IsError {
+		p.noteRefusal(ctx, res)
+	}
 	return res, nil
+}
+
+// handlerDeadline bounds a provider call so it ends before its hold and
+// its idempotency lock can expire under it.
+func (c PipelineConfig) handlerDeadline() time.Duration {
+	if c.HandlerDeadline > 0 {
+		return c.HandlerDeadline
+	}
+	return 5 * time.Minute
 }
 
 type idemRun struct {

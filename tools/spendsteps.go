@@ -108,30 +108,60 @@ func (p *pipelineCall) budgets(ctx context.Context) ([]spend.Budget, error) {
 	return out, nil
 }
 
-// settle is step 10: commit what the provider charged, or release.
+// settle is step 10: commit what the provider charged, or release. When
+// the provider was reached and the outcome is unknown (a timeout, a 5xx
+// after the request went out, a registration paused for the owner), the
+// held amount is committed: counting money that may not have been spent
+// is safe, letting the cap miss money that was is not. Such commits are
+// audited for reconciliation.
 func (p *pipelineCall) settle(ctx context.Context, sp *Spend, res *mcp.CallToolResult) error {
 	ctx = context.WithoutCancel(ctx)
-	if res.IsError || sp.charged == nil {
+	actual, reason := sp.charged, ""
+	if actual == nil && res.IsError && providerCalled(res) {
+		held := sp.Held
+		actual, reason = &held, "outcome unknown after the provider was reached ("+string(resultCode(res))+"); the held amount is counted until reconciled"
+	}
+	if actual == nil {
 		reason := "no charge reported"
 		if res.IsError {
 			reason = string(resultCode(res))
 		}
-		if err := p.cfg.Ledger.Release(ctx, p.c.Subject, sp.HoldID, reason); err != nil {
-			p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", err)
-		}
-		p.rec.Amount = nil
-		_ = p.audit(ctx, "release", sp.HoldID, sp.Held, reason)
+		p.release(ctx, sp, reason)
 		return nil
 	}
-	actual := *sp.charged
-	p.rec.Amount, p.rec.ProviderRequestID = &actual, sp.requestID
-	if err := p.cfg.Ledger.Commit(ctx, p.c.Subject, sp.HoldID, actual); err != nil {
-		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.HoldID, "amount", actual, "err", err)
-		_ = p.audit(ctx, "commit", sp.HoldID, actual, "commit failed: "+string(fault.CodeOf(err)))
+	p.rec.Amount, p.rec.ProviderRequestID = actual, sp.requestID
+	if err := p.cfg.Ledger.Commit(ctx, p.c.Subject, sp.HoldID, *actual); err != nil {
+		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.HoldID, "amount", *actual, "err", err)
+		_ = p.audit(ctx, "commit", sp.HoldID, *actual, "commit failed: "+string(fault.CodeOf(err)))
 		return fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
-			"the provider charged %s but the ledger could not record it; the hold stays listed for reconciliation (tollgate spend holds). Do not retry.", actual))
+			"the provider may have charged %s but the ledger could not record it; the hold stays listed for reconciliation (tollgate spend holds). Do not retry.", *actual))
 	}
-	return p.audit(ctx, "commit", sp.HoldID, actual, "")
+	if err := p.audit(ctx, "commit", sp.HoldID, *actual, reason); err != nil {
+		// The money is recorded in the ledger; the trail misses one entry.
+		p.cfg.Log.Error("the commit is in the ledger but not in the audit trail", "hold", sp.HoldID, "err", err)
+	}
+	return nil
+}
+
+// release frees a hold (best effort: an unreleased hold expires) and
+// audits it.
+func (p *pipelineCall) release(ctx context.Context, sp *Spend, reason string) {
+	ctx = context.WithoutCancel(ctx)
+	if err := p.cfg.Ledger.Release(ctx, p.c.Subject, sp.HoldID, reason); err != nil {
+		p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", err)
+	}
+	p.rec.Amount = nil
+	_ = p.audit(ctx, "release", sp.HoldID, sp.Held, reason)
+}
+
+// providerCalled reads whether a refusal says the provider was reached.
+func providerCalled(res *mcp.CallToolResult) bool {
+	m, ok := res.StructuredContent.(map[string]any)
+	if !ok {
+		return true // unknown: assume it was
+	}
+	b, ok := m["error"].(ErrorBody)
+	return !ok || b.ProviderCalled
 }
 
 func (p *pipelineCall) audit(ctx context.Context, event, holdID string, amount money.Money, reason string) error {

@@ -180,18 +180,24 @@ func TestDomainRegisterProviderFailures(t *testing.T) {
 		t.Fatal("a 5xx was charged")
 	}
 
+	// Paused for the owner: Cloudflare may still charge, so the held
+	// price stays counted (for reconciliation) rather than freed.
 	fake.ActionRequired("act-demo.com")
 	res, _ = call(t, c, "domain_register", map[string]any{"domain": "act-demo.com"})
 	if code := errCode(t, res); code != "action_required" {
 		t.Fatalf("action_required: code %q %v", code, structured(t, res))
 	}
+	if got := spent(); got != 1117 {
+		t.Fatalf("action_required: spent %v, want the held 1117 counted", got)
+	}
+	// Refused by the quote: nothing held, nothing counted.
 	fake.Unavailable("taken-demo.com")
 	res, _ = call(t, c, "domain_register", map[string]any{"domain": "taken-demo.com"})
 	if code := errCode(t, res); code != "domain_unavailable" {
 		t.Fatalf("unavailable domain: code %q", code)
 	}
-	if spent() != 0 {
-		t.Fatal("a refused registration was charged")
+	if got := spent(); got != 1117 {
+		t.Fatalf("a refused registration was counted: spent %v", got)
 	}
 
 	for _, years := range []any{0, -1, 1.5, "two", 11, json.Number("1e309"), json.Number("99999999999999999999")} {
@@ -214,6 +220,41 @@ func TestDomainRegisterProviderFailures(t *testing.T) {
 	}
 	if got := len(fake.Charges()); got != 1 {
 		t.Fatalf("charges %d, want 1", got)
+	}
+}
+
+// TestCancelledRegistrationStaysCounted: an agent that cancels while
+// Cloudflare registers cannot take the held price back out of the cap.
+func TestCancelledRegistrationStaysCounted(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "domain:register spend:read", Details: resources("cancel-demo.com")})
+	a.Credentials = func(context.Context) (string, error) { return tok, nil }
+	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	fake := a.FakeCloudflare()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 500 && len(fake.Charges()) == 0; i++ {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-done; cancel() }()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "domain_register", map[string]any{"domain": "cancel-demo.com"}
+	_, _ = c.CallTool(ctx, req)
+	<-done
+	time.Sleep(200 * time.Millisecond) // the handler settles after the cancel
+	res, _ := call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
+	ps := structured(t, res)["providers"].([]any)[0].(map[string]any)
+	spent := ps["spent"].(map[string]any)["amount_minor"].(float64)
+	held := ps["held"].(map[string]any)["amount_minor"].(float64)
+	var charged int64
+	for _, ch := range fake.Charges() {
+		charged += ch.Price.Minor
+	}
+	if int64(spent+held) < charged {
+		t.Fatalf("the provider charged %d but the ledger counts %v spent + %v held", charged, spent, held)
 	}
 }
 
