@@ -324,8 +324,15 @@ func (p *approvalsPage) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		method = "dev"
-	case len(tok) > maxUserToken:
-		p.renderLogin(w, r, k, http.StatusBadRequest, next, "That token is too long to be a user token.")
+	default:
+		// A pasted user token proves nothing about who is at the keyboard:
+		// in a delegation the agent holds the human's token too, and could
+		// sign in here and approve its own gates. Until sign-in goes
+		// through the IdP interactively (authorization code with a nonce
+		// bound to this login), approvals outside the sandbox are decided
+		// by the operator: tollgate approvals approve ID.
+		p.renderLogin(w, r, k, http.StatusForbidden, next,
+			"Signing in with a pasted token is not accepted (an agent holding your token could approve for you). Ask the operator to run: tollgate approvals approve ID.")
 		return
 	}
 	claims, err := p.verifyUser(r.Context(), tok)
