@@ -38,11 +38,13 @@ type deployPreviewResult struct {
 	Size        int    `json:"size"`
 }
 
-// previewID names a preview by its content, so uploading the same script
-// again is the same preview (idempotent by construction).
+// previewID names a preview by its content (128 bits of its SHA-256: no
+// two scripts can be made to share one), so uploading the same script
+// again is the same preview, and what a human approves by id is exactly
+// what goes live.
 func previewID(script []byte) string {
 	sum := sha256.Sum256(script)
-	return hex.EncodeToString(sum[:6])
+	return hex.EncodeToString(sum[:16])
 }
 
 // DeployPreview uploads a Worker under a preview name; production is not
@@ -58,7 +60,6 @@ func DeployPreview(w Workers, cfg DeployConfig) Tool {
 		Scopes:   []string{"deploy:preview"},
 		Provider: "cloudflare",
 		Metered:  true,
-		Creating: true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a deployPreviewArgs
 			if err := bind(req, &a); err != nil {

@@ -85,7 +85,9 @@ func DeployPromote(w Workers) Tool {
 		Gates:    []string{string(human.Production)},
 		Provider: "cloudflare",
 		Metered:  true,
-		Creating: true,
+		// Not replayed from an idempotency record: promoting is naturally
+		// idempotent (the same content), and promoting an older preview
+		// again must roll back, not return the first promotion's result.
 		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
 			p, err := readPromotion(ctx, w, req)
 			if err != nil {

@@ -2,8 +2,11 @@ package tools
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -19,6 +22,7 @@ const (
 	GateCancelled    fault.Code = "gate_cancelled"
 	AnswerInvalid    fault.Code = "answer_invalid"
 	ApprovalRequired fault.Code = "approval_required"
+	GateChanged      fault.Code = "gate_changed"
 )
 
 // Sealer seals and opens the requestState of a multi-round-trip gate.
@@ -102,7 +106,16 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
 			return nil, err
 		}
-		p.auditGate(ctx, asks, sessions.DecisionAllow, "approved:"+ap.DecidedBy)
+		// The human approved what they were shown: if the call would now do
+		// something else (another price, another script), that approval
+		// does not cover it.
+		if msg, _ := mergeAsks(asks); ap.Summary != msg || ap.Kind != asks[0].Kind {
+			p.auditGate(ctx, asks, sessions.DecisionDeny, string(GateChanged))
+			return nil, fault.Newf(GateChanged, "what this call would do changed since the human approved it; call again without approval_id to ask again. Nothing was done or charged.")
+		}
+		if err := p.auditGate(ctx, asks, sessions.DecisionAllow, "approved:"+ap.DecidedBy); err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, "the approval could not be recorded in the audit trail, so nothing was done; retry shortly")
+		}
 		return nil, p.remember(ctx, asks)
 	}
 
@@ -116,6 +129,10 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
 			return nil, err
 		}
+		if !sameAsks(st.Gates, asks) {
+			p.auditGate(ctx, asks, sessions.DecisionDeny, string(GateChanged))
+			return nil, fault.Newf(GateChanged, "what this call would do changed since the human was asked; call again to ask again. Nothing was done or charged.")
+		}
 		for _, sg := range st.Gates {
 			err := p.checkAnswer(ctx, req, sg, st, b)
 			if fault.CodeOf(err) == human.ApprovalPending && sg.Kind.URLMode() {
@@ -128,7 +145,9 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 				return nil, err
 			}
 		}
-		p.auditGate(ctx, asks, sessions.DecisionAllow, "accepted")
+		if err := p.auditGate(ctx, asks, sessions.DecisionAllow, "accepted"); err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, "the human's answer could not be recorded in the audit trail, so nothing was done; ask again shortly")
+		}
 		return nil, p.remember(ctx, asks)
 	}
 	if len(req.Params.InputResponses) > 0 {
@@ -143,7 +162,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 	st := human.State{Binding: b}
 	builder := server.NewInputRequestBuilder("")
 	for i, a := range asks {
-		id := fmt.Sprintf("%s_%d", a.Kind, i)
+		id := askID(a, i)
 		hg := human.Gate{ID: id, Kind: a.Kind, Summary: a.Message}
 		params := mcp.ElicitationParams{Mode: mcp.ElicitationModeForm, Message: a.Message, RequestedSchema: approveSchema}
 		if a.Kind.URLMode() {
@@ -168,6 +187,36 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 	}
 	p.auditGate(ctx, asks, "", "asked")
 	return builder.RequestState(state).ToolResult(), nil
+}
+
+func askID(a Ask, i int) string { return fmt.Sprintf("%s_%d", a.Kind, i) }
+
+// sameAsks reports whether the questions sealed in a state are exactly the
+// ones this call would ask now (same kinds, same text shown).
+func sameAsks(sealed []human.Gate, asks []Ask) bool {
+	if len(sealed) != len(asks) {
+		return false
+	}
+	for i, a := range asks {
+		if sealed[i].ID != askID(a, i) || sealed[i].Kind != a.Kind || sealed[i].Summary != a.Message {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeAsks is what one approval shows for all the asks of a call.
+func mergeAsks(asks []Ask) (string, map[string]string) {
+	msg, fields := asks[0].Message, map[string]string{}
+	for _, x := range asks {
+		for k, v := range x.Fields {
+			fields[k] = v
+		}
+	}
+	for _, x := range asks[1:] {
+		msg += "\n\n" + x.Message
+	}
+	return msg, fields
 }
 
 // reask repeats the questions of a used state under new state (the
@@ -225,17 +274,7 @@ func (p *pipelineCall) checkAnswer(ctx context.Context, req mcp.CallToolRequest,
 // tollgate's page or with the CLI; the agent retries with approval_id.
 func (p *pipelineCall) approvalRequired(ctx context.Context, asks []Ask, b human.Binding) error {
 	a := asks[0]
-	msg, fields := a.Message, map[string]string{}
-	for _, x := range asks {
-		for k, v := range x.Fields {
-			fields[k] = v
-		}
-	}
-	if len(asks) > 1 {
-		for _, x := range asks[1:] {
-			msg += "\n\n" + x.Message
-		}
-	}
+	msg, fields := mergeAsks(asks)
 	ap, err := p.cfg.Gates.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: msg, Fields: fields})
 	if err != nil {
 		return err
@@ -266,20 +305,29 @@ func (p *pipelineCall) remember(ctx context.Context, asks []Ask) error {
 	return nil
 }
 
-func (p *pipelineCall) auditGate(ctx context.Context, asks []Ask, decision, reason string) {
+func (p *pipelineCall) auditGate(ctx context.Context, asks []Ask, decision, reason string) error {
+	var first error
 	for _, a := range asks {
 		e := sessions.Entry{Event: "gate", Tool: p.t.Def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
 			ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
 			ArgsDigest: p.rec.ArgsDigest, Decision: decision, Code: string(a.Kind), Reason: reason, Detail: shown(a)}
 		if _, err := p.cfg.Trail.Append(context.WithoutCancel(ctx), e); err != nil {
 			p.cfg.Log.Error("audit append failed", "event", "gate", "err", err)
+			if first == nil {
+				first = err
+			}
 		}
 	}
+	return first
 }
 
-// shown is what the human was shown, for the audit trail.
+// shown is what the human was shown, for the audit trail: the first line
+// and a digest of the whole message (which may quote a script), and the
+// structured facts.
 func shown(a Ask) map[string]string {
-	d := map[string]string{"message": trunc(oneLine(a.Message), 900)}
+	first, _, _ := strings.Cut(a.Message, "\n")
+	sum := sha256.Sum256([]byte(a.Message))
+	d := map[string]string{"message": trunc(oneLine(first), 400), "message_sha256": hex.EncodeToString(sum[:])}
 	for k, v := range a.Fields {
 		d[k] = trunc(oneLine(v), 200)
 	}
@@ -288,7 +336,13 @@ func shown(a Ask) map[string]string {
 
 // oneLine flattens text for the audit trail, which stores single lines.
 func oneLine(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " / ")
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " / ")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func trunc(s string, n int) string {

@@ -204,7 +204,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// A call that creates or pays re-checks its session right before the
 	// provider: a revoke that landed while it was quoted, asked or held
 	// stops it here.
-	if p.t.Creating || p.t.Paid {
+	if p.t.Creating || p.t.Paid || p.t.Ask != nil {
 		if err := p.cfg.Sessions.Check(ctx, p.c.Subject, p.c.SessionID, p.c.ID); err != nil {
 			if sp != nil {
 				p.release(ctx, sp, "session no longer active")

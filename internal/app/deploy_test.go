@@ -108,3 +108,31 @@ func TestDeployPromoteRefusals(t *testing.T) {
 		t.Fatalf("swapped preview: %q", code)
 	}
 }
+
+// TestApprovalCoversOnlyWhatWasShown: production changed after the human
+// approved a promotion (the "Now:" they saw is stale): the approval does
+// not cover the call any more.
+func TestApprovalCoversOnlyWhatWasShown(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "deploy:preview deploy:production"})
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+	a.FakeCloudflare().PutScript("stale", []byte(scriptV1))
+	res, _ := call(t, c, "deploy_preview", map[string]any{"name": "stale", "script": scriptV2})
+	id := structured(t, res)["preview_id"].(string)
+	res, _ = call(t, c, "deploy_promote", map[string]any{"name": "stale", "preview_id": id})
+	if errCode(t, res) != "approval_required" {
+		t.Fatalf("want approval_required: %v", structured(t, res))
+	}
+	approval := structured(t, res)["error"].(map[string]any)["details"].(map[string]any)["approval_id"].(string)
+	if _, err := a.Approvals().Decide(context.Background(), approval, "user:alice@example.com", true, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a.FakeCloudflare().PutScript("stale", []byte("export default {}; // changed meanwhile\n"))
+	res, _ = call(t, c, "deploy_promote", map[string]any{"name": "stale", "preview_id": id, "approval_id": approval})
+	if code := errCode(t, res); code != "gate_changed" {
+		t.Fatalf("stale approval: %q", code)
+	}
+	if got := string(a.FakeCloudflare().Scripts()["stale"].Body); got == scriptV2 {
+		t.Fatal("promoted on a stale approval")
+	}
+}
