@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // CachedVerifier remembers access tokens it has verified, keyed by the
@@ -50,8 +52,7 @@ func (cv *CachedVerifier) Verify(ctx context.Context, token string) (*Claims, er
 	it, ok := cv.items[key]
 	if ok && now.Before(it.exp) {
 		cv.mu.Unlock()
-		c := it.c
-		return &c, nil
+		return it.c.clone(), nil
 	}
 	if ok {
 		delete(cv.items, key)
@@ -66,7 +67,7 @@ func (cv *CachedVerifier) Verify(ctx context.Context, token string) (*Claims, er
 	if len(cv.items) >= cv.max {
 		cv.evict(now)
 	}
-	cv.items[key] = cached{c: *c, exp: c.Expiry.Time()}
+	cv.items[key] = cached{c: *c.clone(), exp: c.Expiry.Time()}
 	cv.mu.Unlock()
 	return c, nil
 }
@@ -95,3 +96,31 @@ func (cv *CachedVerifier) evict(now time.Time) {
 
 // maxTokenBytesForCache: larger inputs are refused by the verifier anyway.
 const maxTokenBytesForCache = 8 << 10
+
+// clone copies claims deeply, so no caller can change what the cache (or
+// another caller) holds.
+func (c Claims) clone() *Claims {
+	out := c
+	out.Act, out.MayAct = c.Act.clone(), c.MayAct.clone()
+	if c.AuthorizationDetails != nil {
+		out.AuthorizationDetails = make(AuthorizationDetails, len(c.AuthorizationDetails))
+		for i, d := range c.AuthorizationDetails {
+			d.Domains = append([]string(nil), d.Domains...)
+			out.AuthorizationDetails[i] = d
+		}
+	}
+	for _, p := range []**jwt.NumericDate{&out.Expiry, &out.NotBefore, &out.IssuedAt} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	return &out
+}
+
+func (a *Actor) clone() *Actor {
+	if a == nil {
+		return nil
+	}
+	return &Actor{Sub: a.Sub, Act: a.Act.clone()}
+}

@@ -42,7 +42,7 @@ func TestSandboxActFor(t *testing.T) {
 			Agent{ID: "spiffe://tollgate.sandbox.evil.example/agent/x", Kind: KindDev}, alice, want{}},
 		{"dev agent may act for an upstream dev agent", devSub, devAgent.AsSubject(),
 			want{allow: true, ids: []string{"sandbox-dev-subagents"}}},
-		{"dev agent may not act for itself", devAgent, devAgent.AsSubject(), want{}},
+		{"dev agent may act as itself (self mode; the exchange refuses self-delegation loops)", devAgent, devAgent.AsSubject(), want{allow: true, ids: []string{"sandbox-self"}}},
 		{"unix agent may not act for an upstream agent", unixAgent, devAgent.AsSubject(), want{}},
 		{"dev agent may not act for a foreign upstream agent", devSub, foreignJWT.AsSubject(), want{}},
 		{"blocked agent is forbidden although a permit matches", blocked, alice,
@@ -67,7 +67,7 @@ func TestSandboxActFor(t *testing.T) {
 		{"user subject without the user: prefix fails closed", devAgent,
 			Subject{ID: "alice@example.com", Kind: KindUser}, want{failed: true}},
 		{"user subject with a malformed email fails closed", devAgent,
-			Subject{ID: "user:alice", Kind: KindUser, Attrs: map[string]string{"email": "a@b@c"}}, want{failed: true}},
+			Subject{ID: "user:alice", Kind: KindUser, Attrs: map[string]string{"email": "a@b@c", "email_verified": "true"}}, want{failed: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

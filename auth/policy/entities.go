@@ -117,9 +117,12 @@ func subjectEntity(s Subject) (types.Entity, error) {
 		return types.Entity{}, fmt.Errorf("user subject %q: want \"user:<sub>\"", s.ID)
 	}
 	attrs := stringAttrs(s.Attrs, "id", "email", "domain")
+	// Only an address the IdP verified becomes the user's email (and its
+	// domain): an unverified email claim, or a sub that merely looks like
+	// an address, is something the user typed ("nOAuth").
 	email := s.Attrs["email"]
-	if email == "" && strings.Contains(sub, "@") {
-		email = sub
+	if s.Attrs["email_verified"] != "true" {
+		email = ""
 	}
 	if email != "" {
 		local, domain, ok := strings.Cut(email, "@")

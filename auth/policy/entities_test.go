@@ -36,10 +36,10 @@ func TestEntityAttributes(t *testing.T) {
 		{"user exposes id, email and lower-cased domain",
 			`resource is Tollgate::User && resource.id == "user:Alice@Example.COM" &&
 			 resource.email == "Alice@Example.COM" && resource.domain == "example.com"`,
-			devAgent, Subject{ID: "user:Alice@Example.COM", Kind: KindUser}, true},
+			devAgent, Subject{ID: "user:Alice@Example.COM", Kind: KindUser, Attrs: map[string]string{"email": "Alice@Example.COM", "email_verified": "true"}}, true},
 		{"user email comes from attrs when the sub is opaque",
 			`resource.domain == "corp.example"`,
-			devAgent, Subject{ID: "user:1234567", Kind: KindUser, Attrs: map[string]string{"email": "bob@corp.example"}}, true},
+			devAgent, Subject{ID: "user:1234567", Kind: KindUser, Attrs: map[string]string{"email": "bob@corp.example", "email_verified": "true"}}, true},
 		{"user domain cannot be supplied without an email",
 			`!(resource has domain) && resource.id == "user:1234567"`,
 			devAgent, Subject{ID: "user:1234567", Kind: KindUser, Attrs: map[string]string{"domain": "example.com", "id": "user:root"}}, true},
@@ -141,5 +141,23 @@ func TestParseIDs(t *testing.T) {
 				t.Fatalf("err = %v, want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestUnverifiedEmailIsNotAnIdentity: an email the IdP did not verify (or
+// a sub that merely looks like one) never becomes the user's domain.
+func TestUnverifiedEmailIsNotAnIdentity(t *testing.T) {
+	e := mustParse(t, `
+@id("corp-only")
+permit (principal, action == Tollgate::Action::"act_for", resource is Tollgate::User)
+when { resource has domain && resource.domain == "corp.example" };
+`)
+	claimed := Subject{ID: "user:ceo@corp.example", Kind: KindUser, Attrs: map[string]string{"email": "ceo@corp.example"}}
+	if d := e.MayActFor(devAgent, claimed); d.Allow {
+		t.Fatal("an unverified email passed a domain rule")
+	}
+	verified := Subject{ID: "user:ceo@corp.example", Kind: KindUser, Attrs: map[string]string{"email": "ceo@corp.example", "email_verified": "true"}}
+	if d := e.MayActFor(devAgent, verified); !d.Allow {
+		t.Fatalf("a verified email did not: %+v", d)
 	}
 }

@@ -16,7 +16,7 @@ var (
 	unixAgent  = Agent{ID: "unix:uid=1000:exe=/usr/bin/node:sha256=" + testSum, Kind: KindUnix}
 	foreignJWT = Agent{ID: "spiffe://evil.example/agent/deployer", Kind: KindJWT}
 	blocked    = Agent{ID: "spiffe://tollgate.sandbox/agent/blocked-bot", Kind: KindDev}
-	alice      = Subject{ID: "user:alice@example.com", Kind: KindUser}
+	alice      = Subject{ID: "user:alice@example.com", Kind: KindUser, Attrs: map[string]string{"email": "alice@example.com", "email_verified": "true"}}
 	pairA      = Agent{ID: "spiffe://example.org/agent/a", Kind: KindJWT}
 	pairB      = Agent{ID: "spiffe://example.org/agent/b", Kind: KindJWT}
 	pairC      = Agent{ID: "spiffe://example.org/agent/c", Kind: KindJWT}

@@ -13,6 +13,13 @@ func (s *STS) selfGrant(g *grant) error {
 	g.principal, g.clientID, g.chain = a.ID, a.ID, nil
 	g.policyAs = policyAgent(a)
 	g.policyFor = g.policyAs.AsSubject()
+	// Acting as its own principal is still acting: the policy must say so.
+	d := s.deps.Policy.MayActFor(g.policyAs, g.policyFor)
+	g.policyIDs = d.PolicyIDs
+	if !d.Allow {
+		return &Error{Code: ErrUnauthorizedClient, Status: 400, Cause: d.Err(),
+			Description: "policy does not let agent " + a.ID + " act as its own principal; exchange on behalf of a human instead"}
+	}
 	g.expiry = minTime(g.sub.expiry)
 	return nil
 }
@@ -33,8 +40,8 @@ func (s *STS) delegationGrant(g *grant, actor auth.Agent) error {
 	switch g.sub.kind {
 	case "user":
 		attrs := map[string]string{}
-		if g.sub.email != "" {
-			attrs["email"] = g.sub.email
+		if g.sub.email != "" && g.sub.emailVerified {
+			attrs["email"], attrs["email_verified"] = g.sub.email, "true"
 		}
 		g.policyFor = policy.Subject{ID: g.sub.principal, Kind: policy.KindUser, Attrs: attrs}
 	case "task":

@@ -91,6 +91,8 @@ type subject struct {
 	parentSID string      // the upstream session (task tokens)
 	agent     *auth.Agent // the attested agent (own attestation)
 	email     string
+	// emailVerified: the IdP vouches for email (only then does policy see it).
+	emailVerified bool
 }
 
 // Exchange runs one token exchange.
@@ -108,6 +110,10 @@ func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
 		return nil, err
 	}
 	var actor *auth.Agent
+	if r.ActorToken != "" && r.ActorToken == r.SubjectToken {
+		// One token cannot be both the human and the agent.
+		return nil, oauthErr(ErrInvalidRequest, "subject_token and actor_token are the same token; an agent exchanging its own attestation sends it as subject_token alone")
+	}
 	if r.ActorToken != "" {
 		a, err := s.attest(ctx, r.ActorToken)
 		if err != nil {

@@ -298,6 +298,7 @@ func TestExchangeAttacks(t *testing.T) {
 		{"impersonating a human", form(user, idTok, agent, "impersonate", "true"), sts.ErrInvalidRequest},
 		{"blocked agent (forbid wins)", form(user, idTok, f.agent("blocked")), sts.ErrUnauthorizedClient},
 		{"wrong grant type", url.Values{"grant_type": {"client_credentials"}}, sts.ErrUnsupportedGrantType},
+		{"one token as both subject and actor", form(agent, jwtTok, agent), sts.ErrInvalidRequest},
 		{"duplicate parameter", func() url.Values { v := form(user, idTok, agent); v.Add("scope", "a"); v.Add("scope", "b"); return v }(), sts.ErrInvalidRequest},
 		{"unsupported requested_token_type", form(user, idTok, agent, "requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token"), sts.ErrInvalidRequest},
 		{"budget above the policy's", form(user, idTok, agent, "authorization_details", `[{"type":"tollgate:spend","provider":"stripe","max_amount":"100.01","currency":"usd"}]`), sts.ErrInvalidRequest},
@@ -333,6 +334,22 @@ func TestExchangeAttacks(t *testing.T) {
 			t.Fatalf("got %v, want invalid_grant", e)
 		}
 	})
+}
+
+// TestSelfModeAsksThePolicy: an agent acting as its own principal is
+// refused where the policy does not permit it.
+func TestSelfModeAsksThePolicy(t *testing.T) {
+	pol, err := policy.Parse("scopes-only.cedar", []byte(`
+@id("scopes")
+permit (principal is Tollgate::Agent, action == Tollgate::Action::"use_scope", resource is Tollgate::Scope);
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, pol)
+	if _, e := f.exchange(form(f.agent("solo"), jwtTok, "", "scope", "catalog:read")); e == nil || e.Code != sts.ErrUnauthorizedClient {
+		t.Fatalf("self mode without an act_for permit: %v", e)
+	}
 }
 
 func TestImpersonationOnlyForTheNamedPair(t *testing.T) {

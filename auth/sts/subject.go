@@ -38,7 +38,7 @@ func (s *STS) verifySubject(ctx context.Context, r *Request) (subject, error) {
 				scopes = c.Scopes()
 			}
 			return subject{principal: c.Principal(), kind: "user", scopes: scopes, mayAct: c.MayAct,
-				expiry: c.Expiry.Time(), email: c.Email}, nil
+				expiry: c.Expiry.Time(), email: c.Email, emailVerified: c.EmailVerified}, nil
 		}
 		errs = append(errs, err)
 	}

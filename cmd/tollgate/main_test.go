@@ -66,6 +66,7 @@ func TestBadConfigStopsStartupNamingTheFlag(t *testing.T) {
 		{"production without redis", nil, []string{"serve", "--production"}, "--redis-url"},
 		{"both modes", nil, []string{"serve", "--production", "--sandbox"}, "--sandbox and --production"},
 		{"unknown flag", nil, []string{"serve", "--nope"}, "unknown flag"},
+		{"sandbox on a public address", nil, []string{"serve", "--public-url", "https://tollgate.example.com"}, "--public-url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,7 +21,12 @@ func (a *App) devOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		ip := net.ParseIP(host)
-		if a.id.dev == nil || ip == nil || !ip.IsLoopback() {
+		// A tunnel or reverse proxy on this machine also connects from
+		// loopback: refuse anything that was forwarded, or addressed to a
+		// name other than a loopback one.
+		forwarded := r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != "" ||
+			r.Header.Get("X-Forwarded-Host") != "" || r.Header.Get("X-Real-Ip") != ""
+		if a.id.dev == nil || ip == nil || !ip.IsLoopback() || forwarded || !loopbackHost(r.Host) {
 			httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; the dev identity exists only in sandbox mode, on loopback")
 			return
 		}
@@ -84,4 +89,18 @@ func (a *App) devCloudflareScripts(w http.ResponseWriter, r *http.Request) {
 		out[name] = s.SHA256
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"scripts": out})
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(hostport string) bool {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		h = hostport
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

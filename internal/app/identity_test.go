@@ -304,6 +304,21 @@ func TestDevEndpointsOnlyInSandboxOnLoopback(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("bad email: %d", resp.StatusCode)
 	}
+	// Through a tunnel or proxy on this machine the connection is still
+	// from loopback: forwarded requests get no identities.
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
+		req, _ := http.NewRequest("POST", ts.URL+"/dev/login", strings.NewReader("email=alice%40example.com"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h, "203.0.113.7")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Fatalf("dev login with %s: %d, want 404", h, resp.StatusCode)
+		}
+	}
 }
 
 // TestRedisDownFailsClosed: with Redis gone the guard cannot prove the

@@ -49,7 +49,8 @@ func (a *App) StdioCredentials(ctx context.Context, getenv func(string) string) 
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := a.id.sts.Mint(ctx, sts.LocalGrant{Principal: localPrincipal(), Agent: agent, Scopes: sts.KnownScopes()})
+	grant := sts.LocalGrant{Principal: localPrincipal(), Agent: agent, Scopes: sts.KnownScopes()}
+	resp, err := a.id.sts.Mint(ctx, grant)
 	if err != nil {
 		return nil, "", err
 	}
@@ -58,6 +59,14 @@ func (a *App) StdioCredentials(ctx context.Context, getenv func(string) string) 
 		return nil, "", err
 	}
 	l := &localToken{a: a, tok: resp.AccessToken, claims: c}
+	l.remint = func(ctx context.Context) (string, error) {
+		r, err := a.id.sts.Mint(ctx, grant)
+		if err != nil {
+			return "", err
+		}
+		a.Log.Info("the local session expired while idle; minted a new one", "session", r.SessionID)
+		return r.AccessToken, nil
+	}
 	return l.get, resp.SessionID, nil
 }
 
@@ -68,6 +77,7 @@ type localToken struct {
 	mu     sync.Mutex
 	tok    string
 	claims *auth.Claims
+	remint func(context.Context) (string, error)
 }
 
 func (l *localToken) get(ctx context.Context) (string, error) {
@@ -77,6 +87,11 @@ func (l *localToken) get(ctx context.Context) (string, error) {
 		return l.tok, nil
 	}
 	tok, err := l.a.id.sts.Reissue(ctx, l.claims)
+	if fault.CodeOf(err) == fault.SessionExpired && l.remint != nil {
+		// Idle past the session's life (not revoked: that stays final):
+		// a new local session for the same attested parent.
+		tok, err = l.remint(ctx)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -114,6 +114,11 @@ func (c *Config) Validate() error {
 		return &FieldError{"public-url", fmt.Sprintf("%q is not an absolute http(s) URL without query; use e.g. https://tollgate.example.com", c.PublicURL)}
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Mode == Sandbox && !isLoopback(u.Hostname()) {
+		// The sandbox's dev identity mints any principal: its tokens and
+		// keys must never be accepted by a deployment reachable by others.
+		return &FieldError{"public-url", fmt.Sprintf("%q is not a loopback address; the sandbox (with its dev identity) only serves this machine. Use --production for a shared deployment", c.PublicURL)}
+	}
 	if c.Mode == Production {
 		if u.Scheme != "https" && !isLoopback(u.Hostname()) {
 			return &FieldError{"public-url", "production needs an https public URL (tokens are bearer credentials); put tollgate behind TLS"}
