@@ -3,6 +3,8 @@ package sessions
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // keyspace builds every key the package uses. All keys of one principal share
@@ -28,26 +30,7 @@ func (k keyspace) global() string                    { return k.prefix + ":sessi
 // "user:a}{b" would otherwise end the tag early, scatter one principal's keys
 // over several slots or share a slot (and key names) with another principal.
 // The encoding is injective, so distinct principals get distinct tags.
-func escapePrincipal(p string) string {
-	if !strings.ContainsAny(p, "%{}") {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func escapePrincipal(p string) string { return rediskey.EscapePrincipal(p) }
 
 // member names a child session in a kids set: "<principal>|<sid>". Session
 // ids never contain '|', so the last '|' splits it.

@@ -3,6 +3,8 @@ package human
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // keyspace builds every key the package uses. All keys of one principal
@@ -40,26 +42,7 @@ func (k keyspace) consents(principal string) string { return k.base(principal) +
 // '{' and the next '}'; a principal such as "user:a}{b" would otherwise end
 // the tag early, scatter one principal's keys over several slots or share
 // key names with another principal. The encoding is injective.
-func escapePrincipal(p string) string {
-	if !strings.ContainsAny(p, "%{}") {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func escapePrincipal(p string) string { return rediskey.EscapePrincipal(p) }
 
 // Limits on identifiers and free text. Their point is that nothing
 // unbounded or unprintable reaches a key name, a record or a sealed state.

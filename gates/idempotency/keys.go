@@ -6,8 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // Domain separators: a hash made for one purpose never equals one made for
@@ -71,26 +72,7 @@ func (k keyspace) record(principal, tool, key string) string {
 // "user:a}{b" would otherwise end the tag early, scatter one principal's keys
 // over several slots or share a slot (and key names) with another principal.
 // The encoding is injective, so distinct principals get distinct tags.
-func escapePrincipal(p string) string {
-	if !strings.ContainsAny(p, "%{}") {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func escapePrincipal(p string) string { return rediskey.EscapePrincipal(p) }
 
 // Limits on identifiers. Their point is that nothing unbounded or
 // unprintable reaches a key name.

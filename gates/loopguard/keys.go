@@ -1,8 +1,9 @@
 package loopguard
 
 import (
-	"strings"
 	"unicode/utf8"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // keyspace builds every key the package uses. All keys of one principal share
@@ -27,26 +28,7 @@ func (k keyspace) cooldown(c Call) string {
 // "user:a}{b" would otherwise end the tag early, scatter one principal's keys
 // over several slots or share a slot (and key names) with another principal.
 // The encoding is injective, so distinct principals get distinct tags.
-func escapePrincipal(p string) string {
-	if !strings.ContainsAny(p, "%{}") {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func escapePrincipal(p string) string { return rediskey.EscapePrincipal(p) }
 
 // Limits on identifiers: nothing unbounded, unprintable or containing ':'
 // or braces reaches a key name after the principal.

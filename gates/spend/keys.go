@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // keyspace builds every key the package uses. All keys of one principal share
@@ -35,26 +37,7 @@ func (k keyspace) principals() string               { return k.prefix + ":spend:
 // next '}'; a principal such as "user:a}{b" would otherwise end the tag
 // early, scatter one principal's keys over several slots or share key names
 // with another principal. The encoding is injective.
-func escapePrincipal(p string) string {
-	if !strings.ContainsAny(p, "%{}") {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func escapePrincipal(p string) string { return rediskey.EscapePrincipal(p) }
 
 // month is the ledger's name of the UTC calendar month of t: "2026-11".
 func month(t time.Time) string { return t.UTC().Format("2006-01") }

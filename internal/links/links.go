@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // Store keeps provider links per principal.
@@ -50,8 +51,7 @@ func New(rdb redis.UniversalClient, key []byte) (*Store, error) {
 }
 
 func (s *Store) key(principal string) string {
-	p := strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D").Replace(principal)
-	return "tg:{" + p + "}:links"
+	return "tg:{" + rediskey.EscapePrincipal(principal) + "}:links"
 }
 
 // Set records plain fields (ids, never secrets).
