@@ -98,6 +98,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.DNSDelete(a.money.registrar),
 		tools.SSLConfigure(a.money.registrar),
 		tools.APITokenCreate(a.money.registrar, a.links, time.Now),
+		tools.BillingSetup(a.links),
+		tools.AccountConnect(a.accountConfig()),
 		tools.SubscriptionStart(tools.SubscriptionConfig{Catalog: cat, Stripe: a.stripe.client, Links: a.links, Ledger: a.money.ledger}),
 		tools.DeployPreview(a.money.registrar, tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
 		tools.DeployPromote(a.money.registrar),

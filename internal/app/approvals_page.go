@@ -211,9 +211,12 @@ form.inline{display:inline}
 <tr><th>status</th><td>{{.Status}}{{with .DecidedBy}} ({{.}}){{end}}</td></tr>
 </table>{{end}}
 {{if .CSRF}}
+{{if eq (print .Approval.Kind) "billing"}}<p><a class="approve" href="/approvals/{{.Approval.ID}}/billing">Continue to Stripe</a> <span class="muted">to add a payment method on Stripe's page; this approval completes when Stripe confirms it.</span></p>
+{{else if eq (print .Approval.Kind) "authentication"}}<p><a class="approve" href="/approvals/{{.Approval.ID}}/cloudflare">Continue to Cloudflare</a> <span class="muted">to sign in there and allow access; this approval completes when Cloudflare confirms it.</span></p>
+{{end}}
 <form method="post" action="/approvals/{{.Approval.ID}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
-<button class="approve" type="submit" name="decision" value="approve">Approve</button>
+{{if not .Approval.Kind.URLMode}}<button class="approve" type="submit" name="decision" value="approve">Approve</button>{{end}}
 <button class="deny" type="submit" name="decision" value="deny">Deny</button>
 </form>
 <p class="muted">Approve lets the agent make exactly this call once. Deny means nothing is done.</p>

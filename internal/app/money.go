@@ -32,6 +32,7 @@ type moneyParts struct {
 	loop      *loopguard.Guard
 	registrar *cloudflare.Client
 	fakeCF    *fakecf.Fake // sandbox only
+	cfBase    string       // the Cloudflare API root ("" for the default; sandbox: the fake's)
 	stop      func()
 }
 
@@ -63,9 +64,11 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 
 	cf := cloudflare.Config{AccountID: cfg.CloudflareAccountID, Catalog: a.Catalog}
 	if cfg.Mode == config.Sandbox {
-		m.fakeCF = fakecf.New(fakecf.Config{Token: sandboxCloudflareToken, StatusPolls: 2})
+		m.fakeCF = fakecf.New(fakecf.Config{Token: sandboxCloudflareToken, StatusPolls: 2,
+			Accounts: sandboxCloudflareAccounts, OAuthClients: sandboxOAuthClients(cfg.PublicURL)})
 		srv := httptest.NewServer(m.fakeCF)
 		m.stop = srv.Close
+		m.cfBase = srv.URL
 		cf.BaseURL, cf.APIToken, cf.AccountID = srv.URL, sandboxCloudflareToken, m.fakeCF.AccountID()
 		cf.HTTPClient, cf.RequestsPerSecond = &http.Client{}, 1000
 	} else {

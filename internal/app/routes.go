@@ -46,6 +46,11 @@ func (a *App) routes() http.Handler {
 	mux.Handle("POST /approvals/logout", ap.handle(ap.logout))
 	mux.Handle("GET /approvals/{id}", ap.handle(ap.show))
 	mux.Handle("POST /approvals/{id}", ap.handle(ap.decide))
+	fl := a.newFlows(ap)
+	mux.Handle("GET /approvals/{id}/billing", ap.handle(fl.startBilling))
+	mux.Handle("GET /approvals/{id}/cloudflare", ap.handle(fl.startCloudflare))
+	mux.Handle("GET /oauth/callback/stripe", ap.handle(fl.stripeCallback))
+	mux.Handle("GET /oauth/callback/cloudflare", ap.handle(fl.cloudflareCallback))
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/catalog", a.catalogHTTP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
