@@ -4,7 +4,7 @@ BIN     := bin/tollgate
 PKGS    := ./...
 E2E_DIR := e2e/ts
 
-.PHONY: run build test lint bench deps e2e-deps clean
+.PHONY: run build test lint bench deps e2e-deps clean demo
 
 ## run: start the sandbox server (fixtures, embedded Redis, dev identity) on 127.0.0.1:7420
 run:
@@ -45,3 +45,26 @@ e2e-deps:
 
 clean:
 	rm -rf bin
+
+## demo: a scripted agent runs the whole story against the sandbox on 127.0.0.1:7420 (starting one when
+## nothing answers there) and ends with the session's audit tree. DEMOFLAGS are passed to the demo; with a
+## sandbox already running, give its Redis with TOLLGATE_REDIS_URL=redis://… for the audit step.
+DEMOFLAGS ?=
+demo: build
+	@$(GO) build -o bin/tollgate-demo ./cmd/tollgate-demo
+	@if bin/tollgate-demo --probe; then \
+		echo "using the sandbox already answering on 127.0.0.1:7420"; \
+		bin/tollgate-demo --tollgate $(BIN) $(DEMOFLAGS); \
+	else \
+		log=$$(mktemp "$${TMPDIR:-/tmp}/tollgate-demo.XXXXXX"); \
+		echo "starting the sandbox: $(BIN) serve --sandbox (log: $$log)"; \
+		$(BIN) serve --sandbox >/dev/null 2>"$$log" & pid=$$!; \
+		trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+		trap 'exit 130' INT TERM; \
+		bin/tollgate-demo --wait 60s || { cat "$$log"; exit 1; }; \
+		redis=""; for i in $$(seq 1 50); do \
+			redis=$$(sed -n 's/^ *redis  *\([^ ]*\).*/\1/p' "$$log" | head -n 1); \
+			[ -n "$$redis" ] && break; sleep 0.1; done; \
+		echo "sandbox up; embedded Redis at $${redis:-?}"; \
+		bin/tollgate-demo --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
+	fi

@@ -57,9 +57,11 @@ down gracefully.`,
 			return fmt.Errorf("cannot listen on %s (%v); pick a free address with --addr", cfg.Addr, err)
 		}
 		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		// The banner comes first: once /healthz answers, everything a
+		// script reads from stderr (the embedded Redis URL) is there.
+		printBanner(a, ln.Addr().String())
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
-		printBanner(a, ln.Addr().String())
 		select {
 		case err := <-errc:
 			if !errors.Is(err, http.ErrServerClosed) {
