@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -70,7 +71,11 @@ func (r *treeRenderer) node(n *Node, prefix string, last bool, principal string)
 	if len(n.Children) > 0 {
 		guide = "│  "
 	}
-	r.actions(body+guide, r.entries[n.ID])
+	// Background-batched tool_call entries join the chain a few ms after
+	// their call; a reader wants time order.
+	es := slices.Clone(r.entries[n.ID])
+	slices.SortStableFunc(es, func(a, b Entry) int { return a.Time.Compare(b.Time) })
+	r.actions(body+guide, es)
 	for i, c := range n.Children {
 		r.node(c, body, i == len(n.Children)-1, n.Principal)
 	}

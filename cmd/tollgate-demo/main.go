@@ -140,6 +140,7 @@ type story struct {
 	suffix     string
 	billingOK  bool
 	toolsThere map[string]bool
+	taskToken  string
 }
 
 func run() {
@@ -154,6 +155,7 @@ func run() {
 	s.quote()
 	s.accountAndBilling()
 	s.provision()
+	s.subAgent()
 	s.audit()
 	fmt.Printf("\n✓ demo complete: %s registered, configured and live; every step above is in the audit trail of session %s\n", s.domain, s.sessionID)
 }
@@ -200,6 +202,7 @@ func (s *story) identity() {
 		fail("token exchange", fmt.Errorf("status %d: %v", resp.StatusCode, body))
 	}
 	s.sessionID, _ = body["session_id"].(string)
+	s.taskToken = tok
 	say("granted scope: %v", body["scope"])
 	say("task session:  %s (token expires in %vs)", s.sessionID, body["expires_in"])
 	s.human = &human{}
@@ -374,6 +377,45 @@ func (s *story) provision() {
 		}
 		say("%s", line)
 	}
+}
+
+// subAgent hands a follow-up deployment to a second agent: the planner's
+// task token is exchanged again, narrower, for a "deployer" agent, so the
+// audit tree shows the human, the planner and the deployer.
+func (s *story) subAgent() {
+	step("sub-agent: the planner hands a follow-up deployment to a deployer agent (a second exchange)")
+	agent, err := devToken("/dev/agent-token", url.Values{"name": {"deployer"}})
+	if err != nil {
+		fail("deployer attestation", err)
+	}
+	form := url.Values{
+		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token":      {s.taskToken},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"actor_token":        {agent},
+		"actor_token_type":   {"urn:ietf:params:oauth:token-type:jwt"},
+		"scope":              {"deploy:preview deploy:production"},
+	}
+	resp, err := http.PostForm(*issuer+"/oauth/token", form)
+	if err != nil {
+		fail("sub-agent exchange", err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	tok, _ := body["access_token"].(string)
+	if resp.StatusCode != 200 || tok == "" {
+		fail("sub-agent exchange", fmt.Errorf("status %d: %v", resp.StatusCode, body))
+	}
+	say("chain: %s → %s → deployer; scope narrowed to %v; session %v (child of %s)", humanEmail, agentName, body["scope"], body["session_id"], s.sessionID)
+	s.mcpToken(tok)
+	s.connect()
+	worker := "demo-shop-" + s.suffix
+	script := "export default {\n  fetch() { return new Response('hello again from " + s.domain + "'); }\n};\n"
+	pv := s.must("deploy_preview", map[string]any{"name": worker, "script": script})
+	say("deployer previewed %v", pv["preview_name"])
+	pr := s.must("deploy_promote", map[string]any{"name": worker, "preview_id": pv["preview_id"]})
+	say("deployer promoted: %v now runs sha256 %.12s… (was %.12s…)", pr["name"], pr["sha256"], pr["previous_sha256"])
 }
 
 func (s *story) audit() {
