@@ -17,8 +17,18 @@
 // A list of answers is used in order, the last one repeating. Giving "elicit"
 // declares the elicitation capability with both form and url modes; without
 // it the client declares no elicitation capability at all.
-// TODO: {"url_action": "fetch-and-post-form"} would follow a URL-mode
-// elicitation's link and submit the page's form, like a person in a browser.
+//
+// An accepting answer may carry "url_flow" to play the person in a browser
+// for a URL-mode elicitation:
+//   {"action": "accept", "url_flow": {"email": "alice@example.com"[, "base": URL]}}
+// The client signs in on the approvals page (GET then POST BASE/approvals/login
+// with email and csrf; BASE defaults to the --http URL's origin), opens the
+// elicitation's URL and goes through its pages like tollgate-demo's human:
+// Approve, a "Continue" link or button, or the page's one form, following
+// redirects by hand with a small cookie jar, until a page asks nothing more.
+// Then it answers accept; when a page fails it answers cancel. The recorded
+// elicitation gains "_url_flow": {"pages": [...], "error"?: "..."}, which the
+// server did not send. For a form-mode elicitation url_flow is ignored.
 //
 // Output: one JSON document on stdout,
 //   {"protocolVersion": "...", "results": [...], "elicitations": [...]}
@@ -98,6 +108,9 @@ async function loadScript(path) {
     if (answers.length === 0 || answers.some((a) => !ACTIONS.has(a?.action))) {
       throw new UsageError('script elicit: want {"action": "accept"|"decline"|"cancel", "content": {...}} or a list of them');
     }
+    if (answers.some((a) => a.url_flow !== undefined && (a.action !== 'accept' || typeof a.url_flow?.email !== 'string'))) {
+      throw new UsageError('script elicit: url_flow goes with "accept" and wants {"email": "..."}');
+    }
     script.answers = answers;
   }
   return script;
@@ -120,6 +133,163 @@ function errorOf(e) {
   return { error: err };
 }
 
+// ---- a scripted browser for URL-mode elicitations (after cmd/tollgate-demo) ----
+
+// CookieJar keeps cookies per host, by name; enough for the approvals page
+// and the sandbox fixtures (no domain cookies, paths ignored).
+class CookieJar {
+  constructor() { this.hosts = new Map(); }
+  store(u, res) {
+    const host = new URL(u).host;
+    const jar = this.hosts.get(host) ?? new Map();
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq <= 0) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      let gone = value === '';
+      for (const at of attrs) {
+        const [k, v = ''] = at.split('=');
+        const key = k.trim().toLowerCase();
+        if (key === 'max-age' && Number(v) <= 0) gone = true;
+        if (key === 'expires' && Date.parse(v) < Date.now()) gone = true;
+      }
+      if (gone) jar.delete(name);
+      else jar.set(name, value);
+    }
+    this.hosts.set(host, jar);
+  }
+  header(u) {
+    const jar = this.hosts.get(new URL(u).host);
+    if (!jar || jar.size === 0) return undefined;
+    return [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+const unescapeHTML = (s) => s
+  .replace(/&#(\d+);/g, (_, n) => String.fromCodePoint(Number(n)))
+  .replace(/&#x([0-9a-f]+);/gi, (_, n) => String.fromCodePoint(parseInt(n, 16)))
+  .replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+function attrsOf(s) {
+  const m = {};
+  for (const a of s.matchAll(/\b(action|method|name|value|type|href)\s*=\s*"([^"]*)"/gis)) {
+    const k = a[1].toLowerCase();
+    if (!(k in m)) m[k] = unescapeHTML(a[2]);
+  }
+  return m;
+}
+
+const textOf = (s) => s.replace(/<[^>]*>/gs, '').trim();
+
+// nextAction picks what a person would press on a page: Approve, a Continue
+// link or button, or the page's one form (not the sign-in form).
+function nextAction(body, at) {
+  const resolve = (ref) => (ref ? new URL(ref, at).toString() : at);
+  const forms = [];
+  for (const f of body.matchAll(/<form\b([^>]*)>(.*?)<\/form>/gis)) {
+    const fa = attrsOf(f[1]);
+    if ((fa.action ?? '').includes('logout')) continue;
+    const vals = new URLSearchParams();
+    for (const inp of f[2].matchAll(/<input\b[^>]*>/gis)) {
+      const a = attrsOf(inp[0]);
+      const checked = /checked/i.test(inp[0]);
+      if (!a.name || a.type === 'submit') continue;
+      if (a.type === 'checkbox') { vals.set(a.name, a.value || 'on'); continue; } // a consenting person ticks it
+      if (a.type === 'radio' && !checked) continue;
+      vals.set(a.name, a.value ?? '');
+    }
+    let label = 'submits the form';
+    for (const bt of f[2].matchAll(/<button\b([^>]*)>(.*?)<\/button>/gis)) {
+      const ba = attrsOf(bt[1]);
+      if (ba.name === 'decision' && ba.value !== 'approve') continue;
+      if (ba.name) vals.set(ba.name, ba.value ?? '');
+      label = `presses ${JSON.stringify(textOf(bt[2]))}`;
+      break;
+    }
+    forms.push({ target: resolve(fa.action), method: (fa.method || 'GET').toUpperCase(), form: vals, label });
+  }
+  const approve = forms.find((f) => f.form.get('decision') === 'approve');
+  if (approve) return approve;
+  for (const l of body.matchAll(/<a\b([^>]*)>(.*?)<\/a>/gis)) {
+    const text = textOf(l[2]);
+    if (text.toLowerCase().includes('continue')) {
+      return { target: resolve(attrsOf(l[1]).href), method: 'GET', label: `follows ${JSON.stringify(text)}` };
+    }
+  }
+  const cont = forms.find((f) => f.label.toLowerCase().includes('continue'));
+  if (cont) return cont;
+  if (forms.length === 1 && !forms[0].target.endsWith('/approvals/login')) return forms[0];
+  return null;
+}
+
+// fetchPage requests u (GET, or POST of a form), following redirects by
+// hand so that every hop's cookies are kept, and returns the final page.
+async function fetchPage(jar, u, method = 'GET', form, pages) {
+  let at = u;
+  for (let hop = 0; hop < 10; hop++) {
+    const headers = {};
+    const cookie = jar.header(at);
+    if (cookie) headers.cookie = cookie;
+    const init = { method, headers, redirect: 'manual', signal: AbortSignal.timeout(30000) };
+    if (method === 'POST') {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      init.body = (form ?? new URLSearchParams()).toString();
+    }
+    const res = await fetch(at, init);
+    jar.store(at, res);
+    const loc = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && loc) {
+      await res.arrayBuffer();
+      pages.push(`${method} ${at} → ${res.status} ${loc}`);
+      at = new URL(loc, at).toString();
+      // 303 always, and 301/302 after a POST, continue as GET (as browsers do).
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) { method = 'GET'; form = undefined; }
+      continue;
+    }
+    const body = await res.text();
+    pages.push(`${method} ${at} → ${res.status}`);
+    if (res.status >= 400) {
+      const line = textOf(body).split(/\s+/).join(' ').slice(0, 200);
+      throw new Error(`${at}: status ${res.status}: ${line}`);
+    }
+    return { body, at };
+  }
+  throw new Error(`too many redirects from ${u}`);
+}
+
+// urlFlow signs in on the approvals page as flow.email and completes the
+// pages behind target, like a person in a browser.
+async function urlFlow(target, flow, httpURL, pages) {
+  if (typeof target !== 'string' || !target) throw new Error('the URL-mode elicitation has no url');
+  const base = flow.base ?? new URL(httpURL ?? target).origin;
+  const jar = new CookieJar();
+  const login = new URL('/approvals/login', base).toString();
+  const signIn = await fetchPage(jar, login, 'GET', undefined, pages);
+  let csrf = '';
+  for (const inp of signIn.body.matchAll(/<input\b[^>]*>/gis)) {
+    const a = attrsOf(inp[0]);
+    if (a.name === 'csrf') { csrf = a.value ?? ''; break; }
+  }
+  if (!csrf) throw new Error(`${login}: no csrf field on the sign-in page`);
+  await fetchPage(jar, login, 'POST', new URLSearchParams({ csrf, email: flow.email, next: '/approvals' }), pages);
+  if (!jar.header(login)) throw new Error(`signing in as ${flow.email} set no cookie`);
+
+  let { body, at } = await fetchPage(jar, target, 'GET', undefined, pages);
+  const seen = new Set();
+  for (let i = 0; i < 8; i++) {
+    const next = nextAction(body, at);
+    if (!next) return;
+    const key = `${next.method} ${next.target} ${next.form?.toString() ?? ''}`;
+    if (seen.has(key)) throw new Error(`the page at ${at} loops`);
+    seen.add(key);
+    pages.push(`at ${at}: ${next.label}`);
+    ({ body, at } = await fetchPage(jar, next.target, next.method, next.form, pages));
+  }
+  throw new Error(`too many pages after ${target}`);
+}
+
 async function main() {
   let opts, script;
   try {
@@ -139,11 +309,22 @@ async function main() {
   const elicitations = [];
   if (script.answers) {
     client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      elicitations.push(req.params);
-      const a = script.answers[Math.min(elicitations.length - 1, script.answers.length - 1)];
+      const n = elicitations.push(req.params) - 1;
+      const a = script.answers[Math.min(n, script.answers.length - 1)];
       const mode = req.params.mode ?? 'form';
       // Content belongs to an accepted form; a URL-mode answer is only the action.
       if (a.action === 'accept' && mode === 'form') return { action: 'accept', content: a.content ?? {} };
+      if (a.action === 'accept' && mode === 'url' && a.url_flow) {
+        const record = { pages: [] };
+        elicitations[n] = { ...req.params, _url_flow: record };
+        try {
+          await urlFlow(req.params.url, a.url_flow, opts.http, record.pages);
+        } catch (e) {
+          record.error = e?.message ?? String(e);
+          process.stderr.write(`client.mjs: url_flow for ${req.params.url}: ${record.error}\n`);
+          return { action: 'cancel' };
+        }
+      }
       return { action: a.action };
     });
   }
