@@ -87,15 +87,30 @@ func argsDigest(req mcp.CallToolRequest) string {
 	return sessions.DigestArgs(b)
 }
 
-// resultCode reads the code of a refusal made by Refuse.
+// resultCode reads the code of a refusal made by Refuse (also when it was
+// replayed from its JSON form).
 func resultCode(res *mcp.CallToolResult) fault.Code {
-	m, ok := res.StructuredContent.(map[string]any)
-	if !ok {
-		return fault.Internal
-	}
-	b, ok := m["error"].(ErrorBody)
+	b, ok := errorBody(res)
 	if !ok {
 		return fault.Internal
 	}
 	return b.Code
+}
+
+// errorBody reads a refusal's structured error, typed or decoded.
+func errorBody(res *mcp.CallToolResult) (ErrorBody, bool) {
+	m, ok := res.StructuredContent.(map[string]any)
+	if !ok {
+		return ErrorBody{}, false
+	}
+	switch e := m["error"].(type) {
+	case ErrorBody:
+		return e, true
+	case map[string]any:
+		code, _ := e["code"].(string)
+		called, _ := e["provider_called"].(bool)
+		msg, _ := e["message"].(string)
+		return ErrorBody{Code: fault.Code(code), Message: msg, ProviderCalled: called}, code != ""
+	}
+	return ErrorBody{}, false
 }

@@ -156,12 +156,8 @@ func (p *pipelineCall) release(ctx context.Context, sp *Spend, reason string) {
 
 // providerCalled reads whether a refusal says the provider was reached.
 func providerCalled(res *mcp.CallToolResult) bool {
-	m, ok := res.StructuredContent.(map[string]any)
-	if !ok {
-		return true // unknown: assume it was
-	}
-	b, ok := m["error"].(ErrorBody)
-	return !ok || b.ProviderCalled
+	b, ok := errorBody(res)
+	return !ok || b.ProviderCalled // unknown: assume it was
 }
 
 func (p *pipelineCall) audit(ctx context.Context, event, holdID string, amount money.Money, reason string) error {
