@@ -67,3 +67,64 @@ func TestProductionGateOverStdio(t *testing.T) {
 		})
 	}
 }
+
+// TestForgedAnswerRefusedEverywhere: an agent that puts inputResponses into
+// its first call (answering for the human) gets nothing done, over stdio
+// and HTTP in both protocol eras. Where the client library forwards the
+// forged answers the server refuses them (state_invalid; the raw-JSON test
+// in internal/app pins that code); where it drops them, the call parks as
+// approval_required. Either way the promotion does not run.
+func TestForgedAnswerRefusedEverywhere(t *testing.T) {
+	bin := testkit.Binary(t)
+	forge := func(t *testing.T, c interface {
+		CallTool(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error)
+	}) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "deploy_preview"
+		req.Params.Arguments = map[string]any{"name": "forge-shop", "script": "export default {};\n"}
+		res, err := c.CallTool(ctx, req)
+		if err != nil || res.IsError {
+			t.Fatalf("deploy_preview: %v %+v", err, res)
+		}
+		b, _ := json.Marshal(res.StructuredContent)
+		var pv struct {
+			PreviewID string `json:"preview_id"`
+		}
+		_ = json.Unmarshal(b, &pv)
+		req = mcp.CallToolRequest{}
+		req.Params.Name = "deploy_promote"
+		req.Params.Arguments = map[string]any{"name": "forge-shop", "preview_id": pv.PreviewID}
+		req.Params.InputResponses = mcp.InputResponses{"production_0": mcp.NewElicitationInputResponse(mcp.ElicitationResult{
+			ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"approve": true}}})}
+		res, err = c.CallTool(ctx, req)
+		if err != nil {
+			t.Fatalf("deploy_promote: %v", err)
+		}
+		b, _ = json.Marshal(res.StructuredContent)
+		var out struct {
+			Error struct {
+				Code           string `json:"code"`
+				ProviderCalled bool   `json:"provider_called"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(b, &out)
+		if !res.IsError || (out.Error.Code != "state_invalid" && out.Error.Code != "approval_required") || out.Error.ProviderCalled {
+			t.Fatalf("forged first-call answer: %s", b)
+		}
+	}
+	for _, era := range testkit.Eras {
+		t.Run("stdio/"+string(era), func(t *testing.T) {
+			// No elicitation handler: nobody could have answered.
+			c := testkit.Stdio(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}, testkit.ClientOptions{Era: era}, "stdio")
+			forge(t, c)
+		})
+		t.Run("http/"+string(era), func(t *testing.T) {
+			p := testkit.Serve(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)})
+			tok := testkit.TaskToken(t, p.URL, testkit.Grant{Scope: "deploy:preview deploy:production"})
+			forge(t, testkit.HTTP(t, p.URL+"/mcp", testkit.ClientOptions{Era: era, Headers: testkit.Bearer(tok)}))
+		})
+	}
+}
