@@ -117,7 +117,7 @@ func (p *pipelineCall) budgets(ctx context.Context) ([]spend.Budget, error) {
 func (p *pipelineCall) settle(ctx context.Context, sp *Spend, res *mcp.CallToolResult) error {
 	ctx = context.WithoutCancel(ctx)
 	actual, reason := sp.charged, ""
-	if actual == nil && res.IsError && providerCalled(res) {
+	if actual == nil && res.IsError && providerCalled(res) && outcomeUnknown(resultCode(res)) {
 		held := sp.Held
 		actual, reason = &held, "outcome unknown after the provider was reached ("+string(resultCode(res))+"); the held amount is counted until reconciled"
 	}
@@ -152,6 +152,17 @@ func (p *pipelineCall) release(ctx context.Context, sp *Spend, reason string) {
 	}
 	p.rec.Amount = nil
 	_ = p.audit(ctx, "release", sp.HoldID, sp.Held, reason)
+}
+
+// outcomeUnknown reports refusals after which the provider may still have
+// charged: no answer, a 5xx, a paused workflow, our own failure. A definite
+// refusal (4xx, declined card, unavailable name) charged nothing.
+func outcomeUnknown(code fault.Code) bool {
+	switch code {
+	case "provider_error", "action_required", fault.Internal, fault.Unavailable:
+		return true
+	}
+	return false
 }
 
 // providerCalled reads whether a refusal says the provider was reached.
