@@ -421,6 +421,17 @@ func (s *story) subAgent() {
 func (s *story) audit() {
 	step("tollgate audit show --session " + s.sessionID)
 	if *redisURL == "" {
+		// A `make run` sandbox tells loopback callers its embedded Redis.
+		if resp, err := http.Get(*issuer + "/dev/redis"); err == nil {
+			var body struct {
+				URL string `json:"url"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			*redisURL = body.URL
+		}
+	}
+	if *redisURL == "" {
 		say("skipped: pass the sandbox's Redis URL (the `redis` line tollgate serve prints) with")
 		say("  --redis-url redis://127.0.0.1:PORT  or  TOLLGATE_REDIS_URL=redis://127.0.0.1:PORT")
 		return

@@ -104,3 +104,14 @@ func loopbackHost(hostport string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
+
+// devRedis serves GET /dev/redis: the embedded Redis's loopback URL, so the
+// CLI and the demo can reach a `make run` sandbox started elsewhere. Only
+// the sandbox has it, and only loopback callers get it.
+func (a *App) devRedis(w http.ResponseWriter, r *http.Request) {
+	if !a.Redis.Embedded {
+		httpx.Fail(w, http.StatusNotFound, "not_found", "this server uses an external Redis; its operator knows the URL")
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"url": a.Redis.URL})
+}

@@ -38,6 +38,7 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("POST /dev/login", a.devOnly(a.devLogin))
 	mux.HandleFunc("POST /dev/agent-token", a.devOnly(a.devAgentToken))
 	mux.HandleFunc("GET /dev/cloudflare/charges", a.devOnly(a.devCloudflareCharges))
+	mux.HandleFunc("GET /dev/redis", a.devOnly(a.devRedis))
 	mux.HandleFunc("GET /dev/cloudflare/scripts", a.devOnly(a.devCloudflareScripts))
 	ap := a.newApprovalsPage()
 	mux.Handle("GET /approvals", ap.handle(ap.list))
