@@ -30,6 +30,19 @@ func zoneOf(ctx context.Context, z Zones) (cloudflare.Zone, error) {
 	return z.ZoneForDomain(ctx, name)
 }
 
+// bindZone parses the arguments into args and resolves the checked zone;
+// on failure it returns the refusal to send.
+func bindZone(ctx context.Context, req mcp.CallToolRequest, z Zones, args any) (cloudflare.Zone, *mcp.CallToolResult) {
+	if err := bind(req, args); err != nil {
+		return cloudflare.Zone{}, Refuse(err, false)
+	}
+	zone, err := zoneOf(ctx, z)
+	if err != nil {
+		return cloudflare.Zone{}, Refuse(err, cloudflare.MayHaveReached(err))
+	}
+	return zone, nil
+}
+
 type dnsRecord struct {
 	ID       string    `json:"id"`
 	Type     string    `json:"type"`
@@ -65,12 +78,9 @@ func DNSList(z Zones) Tool {
 		Scopes: []string{"dns:read"}, Provider: "cloudflare", Metered: true, Target: "zone",
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsListArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
-			}
-			zone, err := zoneOf(ctx, z)
-			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			zone, refused := bindZone(ctx, req, z, &a)
+			if refused != nil {
+				return refused, nil
 			}
 			recs, err := z.ListDNS(ctx, zone.ID)
 			if err != nil {
@@ -158,12 +168,9 @@ func DNSDelete(z Zones) Tool {
 		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsDeleteArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
-			}
-			zone, err := zoneOf(ctx, z)
-			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			zone, refused := bindZone(ctx, req, z, &a)
+			if refused != nil {
+				return refused, nil
 			}
 			// Only a record of this zone: an id from another zone is
 			// refused, not deleted there.
@@ -212,12 +219,9 @@ func SSLConfigure(z Zones) Tool {
 		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a sslArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
-			}
-			zone, err := zoneOf(ctx, z)
-			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+			zone, refused := bindZone(ctx, req, z, &a)
+			if refused != nil {
+				return refused, nil
 			}
 			s, err := z.ConfigureSSL(ctx, zone.ID, cloudflare.SSLSettings{Mode: a.Mode, AlwaysHTTPS: a.AlwaysHTTPS, MinTLS: a.MinTLS})
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
@@ -219,24 +218,7 @@ func (o workerOp) mayHaveChanged() string {
 }
 
 func (c *Client) workerNoAnswer(ctx context.Context, o workerOp, ce *CallError) error {
-	why := "the connection failed"
-	switch {
-	case !ce.Reached && ce.Err != nil && strings.Contains(ce.Err.Error(), "request rate limiting"):
-		why = "tollgate's own request rate limit to Cloudflare was full"
-	case errors.Is(ce.Err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		why = "no answer within " + c.timeout.String()
-	case errors.Is(ce.Err, context.Canceled):
-		why = "the call was cancelled"
-	}
-	switch {
-	case !ce.Reached:
-		return fault.Wrap(ce, ProviderError, fmt.Sprintf(
-			"Cloudflare was not reached for %s (%s); nothing was sent or changed. Retry later.", o.what, why))
-	case o.writes:
-		return fault.Wrap(ce, ProviderError, fmt.Sprintf("Cloudflare did not answer %s (%s). %s", o.what, why, o.mayHaveChanged()))
-	}
-	return fault.Wrap(ce, ProviderError, fmt.Sprintf(
-		"Cloudflare did not answer %s (%s); nothing was changed. Retry later.", o.what, why))
+	return c.callNoAnswer(ctx, o.what, o.writes, o.mayHaveChanged(), ce)
 }
 
 func workerBadStatus(o workerOp, ce *CallError, retryAfter string) error {

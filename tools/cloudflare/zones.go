@@ -155,6 +155,13 @@ func (o zoneOp) mayHaveChanged() string {
 }
 
 func (c *Client) zoneNoAnswer(ctx context.Context, o zoneOp, ce *CallError) error {
+	return c.callNoAnswer(ctx, o.what, o.writes, o.mayHaveChanged(), ce)
+}
+
+// callNoAnswer is the error for a Workers or zone call that got no usable
+// answer: whether it may have reached Cloudflare, and for a write what may
+// have changed.
+func (c *Client) callNoAnswer(ctx context.Context, what string, writes bool, mayHaveChanged string, ce *CallError) error {
 	why := "the connection failed"
 	switch {
 	case !ce.Reached && ce.Err != nil && strings.Contains(ce.Err.Error(), "request rate limiting"):
@@ -167,12 +174,12 @@ func (c *Client) zoneNoAnswer(ctx context.Context, o zoneOp, ce *CallError) erro
 	switch {
 	case !ce.Reached:
 		return fault.Wrap(ce, ProviderError, fmt.Sprintf(
-			"Cloudflare was not reached for %s (%s); nothing was sent or changed. Retry later.", o.what, why))
-	case o.writes:
-		return fault.Wrap(ce, ProviderError, fmt.Sprintf("Cloudflare did not answer %s (%s). %s", o.what, why, o.mayHaveChanged()))
+			"Cloudflare was not reached for %s (%s); nothing was sent or changed. Retry later.", what, why))
+	case writes:
+		return fault.Wrap(ce, ProviderError, fmt.Sprintf("Cloudflare did not answer %s (%s). %s", what, why, mayHaveChanged))
 	}
 	return fault.Wrap(ce, ProviderError, fmt.Sprintf(
-		"Cloudflare did not answer %s (%s); nothing was changed. Retry later.", o.what, why))
+		"Cloudflare did not answer %s (%s); nothing was changed. Retry later.", what, why))
 }
 
 func zoneBadStatus(o zoneOp, ce *CallError, retryAfter string) error {
