@@ -48,7 +48,7 @@ func Audit(trail Trail, log *slog.Logger) Middleware {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			start := time.Now()
 			rec := &CallRecord{ArgsDigest: argsDigest(req)}
-			ctx = context.WithValue(WithTool(ctx, t), recordKey{}, rec)
+			ctx = context.WithValue(ctx, recordKey{}, rec)
 			res, err := next(ctx, req)
 			if err != nil {
 				log.Error("tool handler returned an error", "tool", t.Def.Name, "err", err)

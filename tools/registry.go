@@ -3,7 +3,6 @@ package tools
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -85,16 +84,6 @@ func (t Tool) check() error {
 	return nil
 }
 
-// Names returns the sorted tool names, for listings and tests.
-func Names(ts []Tool) []string {
-	out := make([]string, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, t.Def.Name)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // annotate sets all four hints explicitly (mcp.NewTool defaults every tool
 // to destructive and open-world).
 func annotate(readOnly, destructive, idempotent, openWorld bool) mcp.ToolOption {
@@ -106,15 +95,3 @@ func annotate(readOnly, destructive, idempotent, openWorld bool) mcp.ToolOption 
 	}
 }
 
-type ctxKey int
-
-const toolKey ctxKey = 0
-
-// WithTool records the tool being called in ctx (set by Register's chain).
-func WithTool(ctx context.Context, t Tool) context.Context { return context.WithValue(ctx, toolKey, t) }
-
-// ToolFrom returns the tool being called.
-func ToolFrom(ctx context.Context) (Tool, bool) {
-	t, ok := ctx.Value(toolKey).(Tool)
-	return t, ok
-}

@@ -241,7 +241,7 @@ func redact(s string) string {
 	return u.String()
 }
 
-// Redacted returns the Redis URL with any password hidden, for logs.
+// RedactedRedisURL returns the Redis URL with any password hidden, for logs.
 func (c *Config) RedactedRedisURL() string { return redact(c.RedisURL) }
 
 func validRedisScheme(s string) bool {
