@@ -94,4 +94,3 @@ func annotate(readOnly, destructive, idempotent, openWorld bool) mcp.ToolOption 
 		t.Annotations.OpenWorldHint = &openWorld
 	}
 }
-
