@@ -36,6 +36,14 @@ func (s *STS) delegationGrant(g *grant, actor auth.Agent) error {
 	if g.sub.mayAct != nil && g.sub.mayAct.Sub != actor.ID {
 		return oauthErr(ErrInvalidGrant, "the subject token's may_act does not name agent %s", actor.ID)
 	}
+	if g.sub.mayAct != nil {
+		// The restriction travels down the chain: the nested may_act names
+		// who may act next; without one, nobody may delegate further.
+		g.mayAct = g.sub.mayAct.Act
+		if g.mayAct == nil {
+			g.mayAct = &auth.Actor{Sub: noFurtherActor}
+		}
+	}
 	g.policyAs = policyAgent(actor)
 	switch g.sub.kind {
 	case "user":
@@ -63,6 +71,10 @@ func (s *STS) delegationGrant(g *grant, actor auth.Agent) error {
 	g.expiry = minTime(g.sub.expiry, actor.Expiry)
 	return nil
 }
+
+// noFurtherActor is the may_act of a token whose subject allowed no
+// further delegation: no attested agent has this id.
+const noFurtherActor = "urn:tollgate:no-further-delegation"
 
 // impersonationGrant: the actor acts as the subject agent. Only a pair the
 // policy names explicitly may do this; the real caller stays in act.

@@ -44,6 +44,7 @@ func (s *STS) issue(ctx context.Context, g *grant) (*Response, error) {
 	c := auth.Claims{
 		Subject: g.principal, ClientID: g.clientID, SessionID: created.ID, ParentSessionID: g.sub.parentSID,
 		Scope: strings.Join(g.scopes, " "), Act: auth.NewActorChain(g.chain...), AuthorizationDetails: g.details,
+		MayAct: g.mayAct,
 	}
 	tok, exp, err := s.sign(ctx, c, g.now, g.expiry)
 	if err != nil {

@@ -86,7 +86,7 @@ type subject struct {
 	scopes    []string // nil: unrestricted by the subject
 	details   auth.AuthorizationDetails
 	chain     []string    // actors so far, current first (task tokens)
-	mayAct    *auth.Actor // may_act of a user token
+	mayAct    *auth.Actor // may_act of the subject token: who may act for it
 	expiry    time.Time
 	parentSID string      // the upstream session (task tokens)
 	agent     *auth.Agent // the attested agent (own attestation)
@@ -179,6 +179,7 @@ type grant struct {
 	details   auth.AuthorizationDetails
 	expiry    time.Time
 	sid       string
+	mayAct    *auth.Actor // may_act of the issued token (a restriction carried down)
 }
 
 // audit records an exchange decision, with the policies that decided, in

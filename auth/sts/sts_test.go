@@ -434,3 +434,27 @@ func TestExchangesAreAudited(t *testing.T) {
 		t.Fatalf("verify: %+v %v", v, err)
 	}
 }
+
+// TestMayActTravelsDownTheChain: a user token's may_act names the agent
+// allowed to act for the user and, nested, who may act after it; nobody
+// else can join the chain further down.
+func TestMayActTravelsDownTheChain(t *testing.T) {
+	f := newFixture(t, nil)
+	planner, deployer := auth.DevAgentID("planner"), auth.DevAgentID("deployer")
+
+	onlyPlanner := f.signUser(t, auth.SubjectClaims{Subject: "erin@example.com", MayAct: &auth.Actor{Sub: planner}})
+	tok := f.mustExchange(form(onlyPlanner, idTok, f.agent("planner"))).AccessToken
+	if _, e := f.exchange(form(tok, taskTok, f.agent("deployer"))); e == nil || e.Code != sts.ErrInvalidGrant {
+		t.Fatalf("a sub-agent joined where may_act allowed nobody further: %v", e)
+	}
+
+	plannerThenDeployer := f.signUser(t, auth.SubjectClaims{Subject: "fay@example.com", MayAct: &auth.Actor{Sub: planner, Act: &auth.Actor{Sub: deployer}}})
+	tok = f.mustExchange(form(plannerThenDeployer, idTok, f.agent("planner"))).AccessToken
+	if _, e := f.exchange(form(tok, taskTok, f.agent("other"))); e == nil || e.Code != sts.ErrInvalidGrant {
+		t.Fatalf("an agent may_act does not name joined: %v", e)
+	}
+	sub := f.mustExchange(form(tok, taskTok, f.agent("deployer"))).AccessToken
+	if _, e := f.exchange(form(sub, taskTok, f.agent("third"))); e == nil || e.Code != sts.ErrInvalidGrant {
+		t.Fatalf("a third agent joined after the named ones: %v", e)
+	}
+}
