@@ -340,3 +340,34 @@ func TestRedisDownFailsClosed(t *testing.T) {
 		t.Fatalf("tools/list with Redis down: %d", resp.StatusCode)
 	}
 }
+
+// TestLegacySessionBelongsToItsPrincipal: a 2025-11-25 MCP session id is
+// bound to the principal that opened it; another principal's token cannot
+// use it (its stream and its pending elicitations).
+func TestLegacySessionBelongsToItsPrincipal(t *testing.T) {
+	_, ts := newApp(t)
+	alice := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "catalog:read"})
+	mallory := testkit.TaskToken(t, ts.URL, testkit.Grant{Email: "mallory@example.com", Agent: "m", Scope: "catalog:read"})
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: testkit.Legacy, Headers: testkit.Bearer(alice)})
+	sid := c.GetSessionId()
+	if sid == "" {
+		t.Fatal("no legacy session id")
+	}
+	for name, tok := range map[string]string{"owner": alice, "another principal": mallory} {
+		req, _ := http.NewRequest("POST", ts.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := map[string]int{"owner": 200, "another principal": 404}[name]
+		if resp.StatusCode != want {
+			t.Fatalf("%s: %d, want %d", name, resp.StatusCode, want)
+		}
+	}
+}

@@ -3,10 +3,14 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -61,8 +65,65 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(tools.WithClaims(r.Context(), c)))
+		// A legacy (2025-11-25) MCP session belongs to the principal that
+		// opened it: its id alone must not let another token read its
+		// stream or answer its elicitations.
+		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
+			owner, err := a.Redis.Client.Get(r.Context(), mcpSessionKey(sid)).Result()
+			switch {
+			case err != nil && !errors.Is(err, redis.Nil):
+				httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
+				return
+			case owner != c.Subject:
+				httpx.Fail(w, http.StatusNotFound, "session_not_found", "no such MCP session for this token; initialize a new one")
+				return
+			}
+		}
+		next.ServeHTTP(&sessionOwner{ResponseWriter: w, a: a, r: r, principal: c.Subject}, r.WithContext(tools.WithClaims(r.Context(), c)))
 	})
+}
+
+func mcpSessionKey(id string) string { return "tg:mcpsess:" + id }
+
+// sessionOwner records, before the response goes out, which principal a
+// newly issued MCP session id belongs to.
+type sessionOwner struct {
+	http.ResponseWriter
+	a         *App
+	r         *http.Request
+	principal string
+	done      bool
+}
+
+func (s *sessionOwner) WriteHeader(code int) {
+	s.record()
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *sessionOwner) Write(b []byte) (int, error) {
+	s.record()
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *sessionOwner) Flush() {
+	s.record()
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *sessionOwner) record() {
+	if s.done {
+		return
+	}
+	s.done = true
+	id := s.Header().Get("Mcp-Session-Id")
+	if id == "" || s.r.Header.Get("Mcp-Session-Id") != "" {
+		return
+	}
+	if err := s.a.Redis.Client.SetNX(s.r.Context(), mcpSessionKey(id), s.principal, 24*time.Hour).Err(); err != nil {
+		s.a.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
+	}
 }
 
 // challenge writes an RFC 6750 §3 WWW-Authenticate challenge and a JSON body.
