@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -68,6 +69,9 @@ func DeployPreview(w Workers, cfg DeployConfig) Tool {
 			if err := cloudflare.ValidateScriptName(a.Name); err != nil {
 				return Refuse(err, false), nil
 			}
+			if err := workerAllowed(ctx, a.Name); err != nil {
+				return Refuse(err, false), nil
+			}
 			body := []byte(a.Script)
 			id := previewID(body)
 			name := cloudflare.PreviewName(a.Name, id)
@@ -87,4 +91,28 @@ func DeployPreview(w Workers, cfg DeployConfig) Tool {
 			return result(out), nil
 		},
 	}
+}
+
+// workerAllowed applies tollgate:resources to deployments (SPEC §4.2): when
+// the token names domains, it may only deploy their Workers, named by a
+// domain's first label (shop for shop.example) or by the whole name with
+// dots as hyphens (shop-example). A token that names no domains is not
+// limited here, like the other free tools.
+func workerAllowed(ctx context.Context, name string) error {
+	id, ok := IdentityFrom(ctx)
+	if !ok {
+		return fault.New(fault.Unauthenticated, "no verified caller")
+	}
+	domains, limited := id.Claims.AuthorizationDetails.Domains()
+	if !limited {
+		return nil
+	}
+	for _, d := range domains {
+		first, _, _ := strings.Cut(d, ".")
+		if name == first || name == strings.ReplaceAll(d, ".", "-") {
+			return nil
+		}
+	}
+	return fault.Newf(fault.ResourceForbidden,
+		"Worker %q belongs to none of this task's domains (%s); name it after one of them. Nothing was uploaded or changed.", name, strings.Join(domains, " "))
 }

@@ -42,6 +42,9 @@ func readPromotion(ctx context.Context, w Workers, req mcp.CallToolRequest) (*pr
 	if err := cloudflare.ValidateScriptName(a.Name); err != nil {
 		return nil, err
 	}
+	if err := workerAllowed(ctx, a.Name); err != nil {
+		return nil, err
+	}
 	if a.PreviewID == "" {
 		return nil, fault.New(fault.InvalidArgument, "preview_id is required: the id deploy_preview returned; nothing was changed")
 	}

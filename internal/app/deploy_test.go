@@ -136,3 +136,35 @@ func TestApprovalCoversOnlyWhatWasShown(t *testing.T) {
 		t.Fatal("promoted on a stale approval")
 	}
 }
+
+// TestDeploymentsStayInsideResources: a token limited to some domains may
+// only deploy their Workers.
+func TestDeploymentsStayInsideResources(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "deploy:preview deploy:production", Details: resources("shop-demo.com")})
+	h := &human{action: mcp.ElicitationResponseActionAccept}
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok), Elicit: h})
+	a.FakeCloudflare().PutScript("billing-api", []byte(scriptV1))
+	for _, name := range []string{"billing-api", "shop-demo-com-evil", "shopdemo"} {
+		res, _ := call(t, c, "deploy_preview", map[string]any{"name": name, "script": scriptV2})
+		if code := errCode(t, res); code != "resource_forbidden" {
+			t.Fatalf("deploy_preview %s: %q", name, code)
+		}
+		res, _ = call(t, c, "deploy_promote", map[string]any{"name": name, "preview_id": "0123456789abcdef0123456789abcdef"})
+		if code := errCode(t, res); code != "resource_forbidden" {
+			t.Fatalf("deploy_promote %s: %q", name, code)
+		}
+	}
+	if got := string(a.FakeCloudflare().Scripts()["billing-api"].Body); got != scriptV1 {
+		t.Fatal("a Worker outside the task changed")
+	}
+	for _, name := range []string{"shop-demo", "shop-demo-com"} {
+		res, _ := call(t, c, "deploy_preview", map[string]any{"name": name, "script": scriptV2})
+		if res.IsError {
+			t.Fatalf("deploy_preview %s: %v", name, structured(t, res))
+		}
+	}
+	if h.asked.Load() != 0 {
+		t.Fatal("a human was asked about a refused deployment")
+	}
+}

@@ -354,7 +354,7 @@ func TestProviderFailuresAreClear(t *testing.T) {
 		{"api_token_create", map[string]any{"zone": "fail-demo.com", "permissions": []any{"DNS Write"}},
 			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
 			func(a *app.App) int { return len(a.FakeCloudflare().Tokens()) }},
-		{"deploy_preview", map[string]any{"name": "shop", "script": scriptV1},
+		{"deploy_preview", map[string]any{"name": "fail-demo", "script": scriptV1},
 			func(a *app.App, s int) { a.FakeCloudflare().FailUploads(1, s) },
 			func(a *app.App) int { return len(a.FakeCloudflare().Scripts()) }},
 	}
