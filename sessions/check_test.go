@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
 func TestCheck(t *testing.T) {
@@ -105,24 +106,8 @@ func (f *fixture) revokeJTI(s Session, jti string) {
 	}
 }
 
-// countHook counts what reaches the network: single commands and pipelines.
-type countHook struct{ n atomic.Int64 }
-
-func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
+// countHook counts round trips (testkit.CountHook).
+type countHook = testkit.CountHook
 
 func TestCheckIsOneRoundTrip(t *testing.T) {
 	f := newFixture(t)
@@ -133,26 +118,26 @@ func TestCheckIsOneRoundTrip(t *testing.T) {
 	// Warm-up: the first call on a Redis that has not seen the script pays
 	// one EVALSHA answered NOSCRIPT, then one EVAL that caches it.
 	wantCode(t, f.check(s), "")
-	if n := hook.n.Load(); n > 2 {
+	if n := hook.N.Load(); n > 2 {
 		t.Fatalf("cold check took %d round trips, want at most 2 (EVALSHA, EVAL)", n)
 	}
 
 	const calls = 50
-	hook.n.Store(0)
+	hook.N.Store(0)
 	for range calls {
 		wantCode(t, f.check(s), "")
 	}
-	if n := hook.n.Load(); n != calls {
+	if n := hook.N.Load(); n != calls {
 		t.Fatalf("%d checks took %d round trips, want exactly one each", calls, n)
 	}
 
 	// Refusals cost the same single round trip.
 	f.revokeJTI(s, "jti-"+s.ID)
-	hook.n.Store(0)
+	hook.N.Store(0)
 	wantCode(t, f.check(s), TokenRevoked)
 	f.revoke(s)
 	wantCode(t, f.check(s), fault.SessionRevoked)
-	if n := hook.n.Load(); n != 1+2 {
+	if n := hook.N.Load(); n != 1+2 {
 		t.Fatalf("two refused checks and a revoke took %d round trips, want 3", n)
 	}
 }
@@ -279,9 +264,9 @@ func TestCheckSurvivesScriptCacheFlush(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	hook.n.Store(0)
+	hook.N.Store(0)
 	wantCode(t, f.check(s), "")
-	if n := hook.n.Load(); n != 2 {
+	if n := hook.N.Load(); n != 2 {
 		t.Fatalf("check after a flush took %d round trips, want 2 (EVALSHA, EVAL)", n)
 	}
 	f.revoke(s)

@@ -98,17 +98,7 @@ func (f *fixture) check(s Session) error {
 }
 
 // wantCode fails unless err carries code (nil for success).
-func wantCode(t *testing.T, err error, code fault.Code) {
-	t.Helper()
-	switch {
-	case code == "" && err != nil:
-		t.Fatalf("got %v, want success", err)
-	case code != "" && err == nil:
-		t.Fatalf("got success, want %s", code)
-	case code != "" && fault.CodeOf(err) != code:
-		t.Fatalf("got %v (code %s), want %s", err, fault.CodeOf(err), code)
-	}
-}
+func wantCode(t *testing.T, err error, code fault.Code) { t.Helper(); testkit.WantCode(t, err, code) }
 
 // Compile-time pins of what the guard and the exchange need from a Store.
 // The interfaces themselves belong to their users (tools/, auth/).

@@ -359,7 +359,7 @@ func TestApprovalsRoundTrips(t *testing.T) {
 	wantCode(t, err, "")
 	_, err = f.approvals.Decide(ctx, a.ID, bob, true, "page")
 	wantCode(t, err, ApprovalForbidden)
-	if n := hook.n.Load(); n != 4 {
+	if n := hook.N.Load(); n != 4 {
 		t.Fatalf("create, decide, consume and a forbidden decide took %d round trips, want 4", n)
 	}
 }

@@ -223,24 +223,24 @@ func TestOpenIsOneRoundTrip(t *testing.T) {
 	for i := range toks {
 		toks[i] = f.seal(call)
 	}
-	if n := hook.n.Load(); n != 0 {
+	if n := hook.N.Load(); n != 0 {
 		t.Fatalf("sealing took %d round trips, want none", n)
 	}
 	for _, tok := range toks {
 		wantCode(t, func() error { _, err := f.sealer.Open(ctx, tok, call); return err }(), "")
 	}
-	if n := hook.n.Load(); n != calls {
+	if n := hook.N.Load(); n != calls {
 		t.Fatalf("%d opens took %d round trips, want exactly one each", calls, n)
 	}
 	// A replay costs one too; forgeries and mismatches cost none.
-	hook.n.Store(0)
+	hook.N.Store(0)
 	_, err := f.sealer.Open(ctx, toks[0], call)
 	wantCode(t, err, StateReplayed)
 	_, err = f.sealer.Open(ctx, flip(toks[1], 100), call)
 	wantCode(t, err, StateInvalid)
 	_, err = f.sealer.Open(ctx, f.seal(call), Binding{Principal: bob, Session: "s1", Tool: "t", ArgsDigest: "d"})
 	wantCode(t, err, StateMismatch)
-	if n := hook.n.Load(); n != 1 {
+	if n := hook.N.Load(); n != 1 {
 		t.Fatalf("refusals took %d round trips, want 1", n)
 	}
 }

@@ -319,17 +319,17 @@ func TestBeginIsOneRoundTrip(t *testing.T) {
 	hook := &countHook{}
 	f.rdb.AddHook(hook)
 	f.started(alice, "warm-up", d)
-	if n := hook.n.Load(); n > 2 {
+	if n := hook.N.Load(); n > 2 {
 		t.Fatalf("cold begin took %d round trips, want at most 2 (EVALSHA, EVAL)", n)
 	}
-	hook.n.Store(0)
+	hook.N.Store(0)
 	const calls = 20
 	for i := range calls {
 		f.started(alice, "k"+string(rune('a'+i)), d)
 	}
 	_, err := f.begin(alice, "ka", d) // in progress: a refusal costs the same
 	wantCode(t, err, InProgress)
-	if n := hook.n.Load(); n != calls+1 {
+	if n := hook.N.Load(); n != calls+1 {
 		t.Fatalf("%d begins took %d round trips, want one each", calls+1, n)
 	}
 }

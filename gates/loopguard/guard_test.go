@@ -217,23 +217,23 @@ func TestAllowIsOneRoundTrip(t *testing.T) {
 	hook := &countHook{}
 	f.rdb.AddHook(hook)
 	wantCode(t, f.allow(call("warm-up")), "")
-	if n := hook.n.Load(); n > 2 {
+	if n := hook.N.Load(); n > 2 {
 		t.Fatalf("cold allow took %d round trips, want at most 2 (EVALSHA, EVAL)", n)
 	}
 
-	hook.n.Store(0)
+	hook.N.Store(0)
 	f.allowN(call("s1"), 60)
-	if n := hook.n.Load(); n != 60 {
+	if n := hook.N.Load(); n != 60 {
 		t.Fatalf("60 allows took %d round trips, want exactly one each", n)
 	}
 	// Refusals cost the same single round trip.
-	hook.n.Store(0)
+	hook.N.Store(0)
 	wantCode(t, f.allow(call("s1")), RateLimited)
 	for range 3 {
 		f.refused(call("s2"), "cap_exceeded")
 	}
 	wantCode(t, f.allow(call("s2")), LoopDetected)
-	if n := hook.n.Load(); n != 1+3+1 {
+	if n := hook.N.Load(); n != 1+3+1 {
 		t.Fatalf("two refused allows and three reports took %d round trips, want 5", n)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,36 +93,10 @@ func (f *fixture) refused(c Call, code fault.Code) {
 }
 
 // wantCode fails unless err carries code (nil for success).
-func wantCode(t *testing.T, err error, code fault.Code) {
-	t.Helper()
-	switch {
-	case code == "" && err != nil:
-		t.Fatalf("got %v, want success", err)
-	case code != "" && err == nil:
-		t.Fatalf("got success, want %s", code)
-	case code != "" && fault.CodeOf(err) != code:
-		t.Fatalf("got %v (code %s), want %s", err, fault.CodeOf(err), code)
-	}
-}
+func wantCode(t *testing.T, err error, code fault.Code) { t.Helper(); testkit.WantCode(t, err, code) }
 
-// countHook counts what reaches the network: single commands and pipelines.
-type countHook struct{ n atomic.Int64 }
-
-func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
+// countHook counts round trips (testkit.CountHook).
+type countHook = testkit.CountHook
 
 // The guard's view of a Guard. The interface belongs to its user (tools/).
 var _ interface {

@@ -137,7 +137,7 @@ func TestHoldIsOneRoundTrip(t *testing.T) {
 
 	// Cold: one pipeline answered NOSCRIPT, then one EVAL that caches it.
 	f.mustHold("cold", usd(1))
-	if n := hook.n.Load(); n > 2 {
+	if n := hook.N.Load(); n > 2 {
 		t.Fatalf("cold hold took %d round trips, want at most 2", n)
 	}
 	wantCode(t, f.ledger.Commit(ctx, alice, "cold", usd(1)), "")
@@ -166,11 +166,11 @@ func TestHoldIsOneRoundTrip(t *testing.T) {
 	}
 	const calls = 20
 	for _, tt := range tests {
-		hook.n.Store(0)
+		hook.N.Store(0)
 		for i := range calls {
 			wantCode(t, tt.op(i), "")
 		}
-		if n := hook.n.Load(); n != calls {
+		if n := hook.N.Load(); n != calls {
 			t.Fatalf("%d calls of %s took %d round trips, want one each", calls, tt.name, n)
 		}
 	}
