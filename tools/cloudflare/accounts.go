@@ -25,7 +25,7 @@ type Account struct {
 func (c *Client) Accounts(ctx context.Context) ([]Account, error) {
 	o := zoneOp{name: "account_list", what: "listing the Cloudflare accounts", needs: "Account Settings Read permission"}
 	var list []cf.Account
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		list, _, err = c.api.Accounts(ctx, cf.AccountsListParams{})
 		return err
@@ -57,7 +57,7 @@ func (c *Client) CreateAccount(ctx context.Context, name string) (Account, error
 		needs:   "Tenant entitlement (creating accounts is a Cloudflare partner feature)",
 		unknown: "created the account: list the accounts (Accounts) for one named " + quote(name) + " before creating another"}
 	var out cf.Account
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		out, err = c.api.CreateAccount(ctx, cf.Account{Name: name, Type: "standard"})
 		return err

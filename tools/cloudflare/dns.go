@@ -203,7 +203,7 @@ func (c *Client) listRecords(ctx context.Context, zoneID string, params cf.ListD
 	o := zoneOp{name: "dns_list", what: "listing the DNS records of zone " + zoneID, needs: "DNS Read permission",
 		notFound: "Cloudflare has no zone " + zoneID + " in this account; nothing was changed."}
 	var list []cf.DNSRecord
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		list, _, err = c.api.ListDNSRecords(ctx, cf.ZoneIdentifier(zoneID), params)
 		return err
@@ -323,7 +323,7 @@ func (c *Client) createRecord(ctx context.Context, zoneID string, r record) (Rec
 		unknown:  "created the record: list the zone's records (dns_list) before trying again; dns_upsert is safe to repeat",
 		notFound: "Cloudflare has no zone " + zoneID + " in this account; nothing was changed."}
 	var out cf.DNSRecord
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		out, err = c.api.CreateDNSRecord(ctx, cf.ZoneIdentifier(zoneID), cf.CreateDNSRecordParams{
 			Type: r.typ, Name: r.name, Content: r.content, TTL: r.ttl, Proxied: r.proxied, Priority: r.priority,
@@ -341,7 +341,7 @@ func (c *Client) updateRecord(ctx context.Context, zoneID, id string, r record) 
 		unknown:  "updated the record: list the zone's records (dns_list) before trying again; dns_upsert is safe to repeat",
 		notFound: "Cloudflare no longer has DNS record " + id + " in zone " + zoneID + "; nothing was changed. Upsert again."}
 	var out cf.DNSRecord
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		out, err = c.api.UpdateDNSRecord(ctx, cf.ZoneIdentifier(zoneID), cf.UpdateDNSRecordParams{
 			ID: id, Type: r.typ, Name: r.name, Content: r.content, TTL: r.ttl, Proxied: r.proxied, Priority: r.priority,
@@ -368,7 +368,7 @@ func (c *Client) DeleteDNS(ctx context.Context, zoneID, id string) error {
 	o := zoneOp{name: "dns_delete", what: "the deletion of DNS record " + id + " in zone " + zoneID, writes: true, needs: "DNS Write permission",
 		unknown:  "deleted the record: list the zone's records (dns_list) to see whether it is gone",
 		notFound: "Cloudflare has no DNS record " + id + " in zone " + zoneID + " (or no such zone in this account); nothing was changed."}
-	_, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	_, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		return c.api.DeleteDNSRecord(ctx, cf.ZoneIdentifier(zoneID), id)
 	})
 	return err

@@ -109,7 +109,7 @@ func (c *Client) zoneSetting(ctx context.Context, zoneID string, st zoneSetting)
 	}
 	rc := cf.ZoneIdentifier(zoneID)
 	var res cf.ZoneSetting
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		if st.want == "" {
 			res, err = c.api.GetZoneSetting(ctx, rc, cf.GetZoneSettingParams{Name: st.id})

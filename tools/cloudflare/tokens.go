@@ -97,7 +97,7 @@ func (c *Client) CreateScopedToken(ctx context.Context, req TokenRequest) (Token
 		unknown: "created the token, whose secret was not received and cannot be shown again: an operator should delete any API token named " +
 			quote(req.Name) + " (My Profile > API Tokens) before another is created"}
 	var out cf.APIToken
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		out, err = c.api.CreateAPIToken(ctx, cf.APIToken{
 			Name:      req.Name,
@@ -167,7 +167,7 @@ func (c *Client) permissionGroups(ctx context.Context) ([]cf.APITokenPermissionG
 	o := zoneOp{name: "token_permission_groups", what: "listing the API token permission groups",
 		needs: "API Tokens Read permission"}
 	var groups []cf.APITokenPermissionGroups
-	_, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	_, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		groups, err = c.api.ListAPITokensPermissionGroups(ctx)
 		return err

@@ -186,9 +186,18 @@ type workerOp struct {
 	writes bool // the call replaces the script
 }
 
+// sdkOp is a Workers or zone call as sdkCall needs it: its name, and how
+// its failures read.
+type sdkOp interface {
+	opName() string
+	noAnswer(ctx context.Context, c *Client, ce *CallError) error
+	badStatus(ce *CallError, retryAfter string) error
+	unreadable(ce *CallError) error
+}
+
 // sdkCall runs one SDK call with the client's timeout, recording the
 // exchange as call does for raw requests, and translates its failure.
-func (c *Client) sdkCall(ctx context.Context, o workerOp, send func(context.Context) error) (string, error) {
+func (c *Client) sdkCall(ctx context.Context, o sdkOp, send func(context.Context) error) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ex := &exchange{}
@@ -196,16 +205,16 @@ func (c *Client) sdkCall(ctx context.Context, o workerOp, send func(context.Cont
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: ex.markWrote})
 	err := send(ctx)
 	wrote, status, ray, retryAfter, errBody := ex.snapshot()
-	ce := &CallError{Op: o.name, HTTPStatus: status, RayID: ray, Reached: wrote || status != 0, Err: err}
+	ce := &CallError{Op: o.opName(), HTTPStatus: status, RayID: ray, Reached: wrote || status != 0, Err: err}
 	switch {
 	case err != nil && status == 0:
-		return ray, c.workerNoAnswer(ctx, o, ce)
+		return ray, o.noAnswer(ctx, c, ce)
 	case status < 200 || status > 299:
 		// Includes a 3xx, which the SDK passes on as a success.
 		ce.ProviderMessages = envelopeMessages(errBody)
-		return ray, workerBadStatus(o, ce, retryAfter)
+		return ray, o.badStatus(ce, retryAfter)
 	case err != nil:
-		return ray, workerUnreadable(o, ce)
+		return ray, o.unreadable(ce)
 	}
 	return ray, nil
 }
@@ -217,9 +226,14 @@ func (o workerOp) mayHaveChanged() string {
 		"(uploading the same script again is safe). Nothing was charged.", quote(o.script))
 }
 
-func (c *Client) workerNoAnswer(ctx context.Context, o workerOp, ce *CallError) error {
+func (o workerOp) opName() string { return o.name }
+func (o workerOp) noAnswer(ctx context.Context, c *Client, ce *CallError) error {
 	return c.callNoAnswer(ctx, o.what, o.writes, o.mayHaveChanged(), ce)
 }
+func (o workerOp) badStatus(ce *CallError, retryAfter string) error {
+	return workerBadStatus(o, ce, retryAfter)
+}
+func (o workerOp) unreadable(ce *CallError) error { return workerUnreadable(o, ce) }
 
 func workerBadStatus(o workerOp, ce *CallError, retryAfter string) error {
 	said := providerSaid(ce)

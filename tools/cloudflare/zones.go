@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
 	"strings"
 
 	cf "github.com/cloudflare/cloudflare-go"
@@ -52,7 +51,7 @@ func (c *Client) ZoneForDomain(ctx context.Context, name domainname.Name) (Zone,
 	}
 	o := zoneOp{name: "zone_lookup", what: "the zone lookup of " + string(name), needs: "Zone Read permission"}
 	var res cf.ZonesResponse
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		// The SDK sends an IDN zone's name in Unicode; the answer is
 		// compared below in A-labels.
@@ -81,7 +80,7 @@ func (c *Client) zoneName(ctx context.Context, zoneID string) (domainname.Name, 
 	o := zoneOp{name: "zone_get", what: "reading zone " + zoneID, needs: "Zone Read permission",
 		notFound: "Cloudflare has no zone " + zoneID + " in this account; nothing was changed."}
 	var z cf.Zone
-	ray, err := c.zoneCall(ctx, o, func(ctx context.Context) error {
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
 		var err error
 		z, err = c.api.ZoneDetails(ctx, zoneID)
 		return err
@@ -125,38 +124,19 @@ type zoneOp struct {
 	notFound string
 }
 
-// zoneCall runs one SDK call with the client's timeout, recording the
-// exchange as call does for raw requests, and translates its failure.
-func (c *Client) zoneCall(ctx context.Context, o zoneOp, send func(context.Context) error) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	ex := &exchange{}
-	ctx = context.WithValue(ctx, exchangeKey{}, ex)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: ex.markWrote})
-	err := send(ctx)
-	wrote, status, ray, retryAfter, errBody := ex.snapshot()
-	ce := &CallError{Op: o.name, HTTPStatus: status, RayID: ray, Reached: wrote || status != 0, Err: err}
-	switch {
-	case err != nil && status == 0:
-		return ray, c.zoneNoAnswer(ctx, o, ce)
-	case status < 200 || status > 299:
-		// Includes a 3xx, which the SDK passes on as a success.
-		ce.ProviderMessages = envelopeMessages(errBody)
-		return ray, zoneBadStatus(o, ce, retryAfter)
-	case err != nil:
-		return ray, zoneUnreadable(o, ce)
-	}
-	return ray, nil
-}
-
 // mayHaveChanged is said of every write whose outcome is unknown.
 func (o zoneOp) mayHaveChanged() string {
 	return "The request may have reached Cloudflare and " + o.unknown + ". Nothing was charged."
 }
 
-func (c *Client) zoneNoAnswer(ctx context.Context, o zoneOp, ce *CallError) error {
+func (o zoneOp) opName() string { return o.name }
+func (o zoneOp) noAnswer(ctx context.Context, c *Client, ce *CallError) error {
 	return c.callNoAnswer(ctx, o.what, o.writes, o.mayHaveChanged(), ce)
 }
+func (o zoneOp) badStatus(ce *CallError, retryAfter string) error {
+	return zoneBadStatus(o, ce, retryAfter)
+}
+func (o zoneOp) unreadable(ce *CallError) error { return zoneUnreadable(o, ce) }
 
 // callNoAnswer is the error for a Workers or zone call that got no usable
 // answer: whether it may have reached Cloudflare, and for a write what may
