@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
 // Options size the run. The zero value of a field takes its default, sized
@@ -73,7 +75,7 @@ func (o *Options) defaults() {
 // runner carries one run's system and results.
 type runner struct {
 	o     Options
-	redis *redisServer
+	redis *testkit.RedisServer
 	admin *redis.Client // uncounted: INFO, ZCARD
 	sys   *system
 	trips *tripCounter
@@ -94,14 +96,14 @@ func Run(ctx context.Context, o Options) (err error) {
 	o.defaults()
 	start := time.Now()
 	r := &runner{o: o, trips: &tripCounter{kinds: map[string]int{}}}
-	if r.redis, err = startRedis(); err != nil {
+	if r.redis, err = testkit.StartRedis(); err != nil {
 		return err
 	}
-	defer r.redis.stop()
+	defer r.redis.Stop()
 	r.admin = redis.NewClient(&redis.Options{Addr: r.redis.Addr})
 	defer r.admin.Close()
 	r.progress("redis-server %s (pid %d)", r.redis.Addr, r.redis.Pid())
-	if r.sys, err = newSystem(ctx, r.redis.URL()); err != nil {
+	if r.sys, err = newSystem(ctx, r.redis.URL); err != nil {
 		return err
 	}
 	defer r.sys.close()

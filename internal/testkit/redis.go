@@ -1,6 +1,7 @@
-// Package testkit holds helpers shared by tollgate's tests only: a real
-// redis-server per test package, and MCP clients connected in-process, over
-// stdio and over Streamable HTTP. Nothing outside _test.go files imports it.
+// Package testkit holds helpers shared by tollgate's tests and its
+// benchmark harness (bench/): a real redis-server per test package, and MCP
+// clients connected in-process, over stdio and over Streamable HTTP. The
+// tollgate binary never imports it.
 package testkit
 
 import (
@@ -79,6 +80,16 @@ func StartRedis() (*RedisServer, error) {
 	}
 	os.RemoveAll(dir)
 	return nil, fmt.Errorf("testkit: redis-server did not come up: %w", lastErr)
+}
+
+// Pid is the server's process id (for memory readings).
+func (r *RedisServer) Pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil || r.cmd.Process == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
 }
 
 // Stop kills the server and removes its directory.
