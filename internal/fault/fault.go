@@ -26,6 +26,17 @@ const (
 	SessionRevoked    Code = "session_revoked"
 	SessionExpired    Code = "session_expired"
 	Unavailable       Code = "unavailable"
+
+	// AccountRequired: the principal has linked no provider account, so
+	// nothing can be done in one; account_connect links it.
+	AccountRequired Code = "account_required"
+	// AccountRelinkRequired: the linked account's credential was revoked,
+	// expired past refresh or could not be refreshed; account_connect links
+	// it again.
+	AccountRelinkRequired Code = "account_relink_required"
+	// BillingRequired: the step needs a payment method on file (and the
+	// e-mail Stripe verified with it); billing_setup adds one.
+	BillingRequired Code = "billing_required"
 )
 
 // Error carries a code, the public message and the internal cause.

@@ -60,8 +60,8 @@ func (s *Store) Set(ctx context.Context, principal string, fields map[string]str
 	defer cancel()
 	args := make([]any, 0, 2*len(fields))
 	for k, v := range fields {
-		if strings.HasPrefix(k, "secret:") {
-			return fault.New(fault.Internal, "links: secrets go through SetSecret")
+		if strings.HasPrefix(k, "secret:") || strings.HasPrefix(k, "cred:") || strings.HasPrefix(k, fieldZonePrefix) || k == fieldCloudflareAccount {
+			return fault.New(fault.Internal, "links: secrets, credentials and zones have their own methods")
 		}
 		args = append(args, k, v)
 	}
@@ -88,14 +88,13 @@ func (s *Store) Get(ctx context.Context, principal, field string) (string, error
 // SetSecret seals value and stores it under name, bound to the principal
 // (the principal and name are the AEAD's additional data).
 func (s *Store) SetSecret(ctx context.Context, principal, name, value string) error {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return fault.Wrap(err, fault.Internal, "no randomness; nothing was saved")
+	sealed, err := s.seal(principal, name, []byte(value))
+	if err != nil {
+		return err
 	}
-	sealed := s.aead.Seal(nonce, nonce, []byte(value), []byte(principal+"\x00"+name))
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.rdb.HSet(ctx, s.key(principal), "secret:"+name, base64.RawStdEncoding.EncodeToString(sealed)).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, s.key(principal), "secret:"+name, sealed).Err(); err != nil {
 		return fault.Wrap(err, fault.Unavailable, "the secret store is unavailable; nothing was saved. Retry shortly")
 	}
 	return nil
@@ -107,16 +106,36 @@ func (s *Store) Secret(ctx context.Context, principal, name string) (value strin
 	if err != nil || raw == "" {
 		return "", false, err
 	}
+	plain, err := s.open(principal, name, raw)
+	if err != nil {
+		return "", false, err
+	}
+	return string(plain), true, nil
+}
+
+// seal encrypts plain for the principal's field name (both are the AEAD's
+// additional data: a sealed value moved to another principal or field
+// does not open).
+func (s *Store) seal(principal, name string, plain []byte) (string, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fault.Wrap(err, fault.Internal, "no randomness; nothing was saved")
+	}
+	sealed := s.aead.Seal(nonce, nonce, plain, []byte(principal+"\x00"+name))
+	return base64.RawStdEncoding.EncodeToString(sealed), nil
+}
+
+func (s *Store) open(principal, name, raw string) ([]byte, error) {
 	b, err := base64.RawStdEncoding.DecodeString(raw)
 	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", false, fault.New(fault.Internal, "a stored secret is corrupt")
+		return nil, fault.New(fault.Internal, "a stored secret is corrupt")
 	}
 	n := s.aead.NonceSize()
 	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(principal+"\x00"+name))
 	if err != nil {
-		return "", false, fault.Wrap(err, fault.Internal, "a stored secret cannot be opened (another deployment's key?)")
+		return nil, fault.Wrap(err, fault.Internal, "a stored secret cannot be opened (another deployment's key?)")
 	}
-	return string(plain), true, nil
+	return plain, nil
 }
 
 // SecretNames lists the named secrets of a principal (never their values).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	cf "github.com/cloudflare/cloudflare-go"
+	"golang.org/x/oauth2"
 
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -22,10 +24,6 @@ import (
 const (
 	// DefaultBaseURL is Cloudflare's v4 API.
 	DefaultBaseURL = "https://api.cloudflare.com/client/v4"
-	// APITokenEnv is the environment variable the server reads the API
-	// token from in production. It is never a flag: flags show in ps.
-	APITokenEnv = "CLOUDFLARE_API_TOKEN"
-
 	defaultTimeout = 30 * time.Second
 	// defaultRPS is Cloudflare's global API limit, 1200 requests per five
 	// minutes, as the SDK assumes too.
@@ -40,10 +38,6 @@ type Config struct {
 	// it at the fixtures/cloudflare fake. It must be https, or plain http to
 	// a loopback host.
 	BaseURL string
-	// APIToken is the Cloudflare API token (production: from APITokenEnv).
-	APIToken string
-	// AccountID is the Cloudflare account, 32 lowercase hex digits.
-	AccountID string
 	// HTTPClient is copied, never modified; http.DefaultTransport if nil.
 	HTTPClient *http.Client
 	// Timeout bounds each request; 30s if zero.
@@ -55,25 +49,48 @@ type Config struct {
 	Catalog *catalog.Catalog
 }
 
-// Client calls the Registrar API. It is safe for concurrent use.
+// Client calls Cloudflare. A Client from NewClient holds no credential and
+// refuses every call; As gives one that acts in one account with that
+// account's own credential. Both are safe for concurrent use.
 type Client struct {
 	api     *cf.API
 	account string
+	tokens  oauth2.TokenSource // nil: no credential, every call is refused
 	timeout time.Duration
 	catalog *catalog.Catalog
 }
+
+// Credential is one Cloudflare account and the credential that acts in it:
+// the OAuth token of the human who linked it (refreshed by Token), or, in
+// tests, a static API token.
+type Credential struct {
+	AccountID string
+	Token     oauth2.TokenSource
+}
+
+// As returns a client acting in cred's account with cred's token. There is
+// no other way to send a request: tollgate holds no Cloudflare credential
+// of its own for tool calls.
+func (c *Client) As(cred Credential) (*Client, error) {
+	if !isAccountID(cred.AccountID) {
+		return nil, configError("the account id must be 32 lowercase hexadecimal digits")
+	}
+	if cred.Token == nil {
+		return nil, configError("an account needs a credential")
+	}
+	out := *c
+	out.account, out.tokens = cred.AccountID, cred.Token
+	return &out, nil
+}
+
+// Account is the account c acts in ("" for a client without credential).
+func (c *Client) Account() string { return c.account }
 
 // NewClient validates cfg and builds the SDK client with retries off.
 func NewClient(cfg Config) (*Client, error) {
 	base, err := checkBaseURL(cfg.BaseURL)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkToken(cfg.APIToken); err != nil {
-		return nil, err
-	}
-	if !isAccountID(cfg.AccountID) {
-		return nil, configError("AccountID must be a Cloudflare account id: 32 lowercase hexadecimal digits")
 	}
 	if cfg.Timeout < 0 || cfg.RequestsPerSecond < 0 {
 		return nil, configError("Timeout and RequestsPerSecond must not be negative")
@@ -92,7 +109,9 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fault.Wrap(err, fault.Internal, "cloudflare: the embedded catalog does not load")
 		}
 	}
-	api, err := cf.NewWithAPIToken(cfg.APIToken,
+	// The SDK wants a token; the real one is set per request by the
+	// transport from the acting account's credential (authTransport).
+	api, err := cf.NewWithAPIToken("unset",
 		cf.BaseURL(base),
 		cf.HTTPClient(httpClient(cfg.HTTPClient)),
 		// SPEC §11: by default the SDK retries 5xx, 429 and transport errors
@@ -106,7 +125,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fault.Wrap(err, fault.InvalidArgument, "cloudflare: the API client could not be built")
 	}
-	return &Client{api: api, account: cfg.AccountID, timeout: timeout, catalog: cat}, nil
+	return &Client{api: api, timeout: timeout, catalog: cat}, nil
 }
 
 func configError(msg string) error {
@@ -136,18 +155,6 @@ func checkBaseURL(raw string) (string, error) {
 	return strings.TrimSuffix(raw, "/"), nil
 }
 
-func checkToken(tok string) error {
-	if tok == "" {
-		return configError("an API token is required; set " + APITokenEnv)
-	}
-	for i := 0; i < len(tok); i++ {
-		if tok[i] <= ' ' || tok[i] >= 0x7f {
-			return configError("the API token has whitespace or non-printable characters; check " + APITokenEnv)
-		}
-	}
-	return nil
-}
-
 func isAccountID(s string) bool {
 	if len(s) != 32 {
 		return false
@@ -172,7 +179,7 @@ func httpClient(c *http.Client) *http.Client {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	out.Transport = &recordingTransport{base: base}
+	out.Transport = &recordingTransport{base: &authTransport{base: base}}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return out
 }
@@ -203,6 +210,48 @@ func (e *exchange) snapshot() (wrote bool, status int, ray, retryAfter string, b
 
 type exchangeKey struct{}
 
+// bearerKey carries the acting account's access token to authTransport.
+type bearerKey struct{}
+
+// authTransport sets the request's credential: the access token of the
+// account the client acts in, never a shared one. A request without one is
+// not sent (fail closed).
+type authTransport struct{ base http.RoundTripper }
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, _ := req.Context().Value(bearerKey{}).(string)
+	if tok == "" {
+		return nil, errNoCredential
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return t.base.RoundTrip(req)
+}
+
+var errNoCredential = errors.New("cloudflare: no account credential for this request")
+
+// credential fetches the acting account's access token (refreshing it when
+// it expired) and puts it where authTransport finds it. Nothing is sent
+// when there is none.
+func (c *Client) credential(ctx context.Context) (context.Context, error) {
+	if c.tokens == nil {
+		return ctx, fault.New(fault.Internal, "cloudflare: this client acts in no account; nothing was sent")
+	}
+	tok, err := c.tokens.Token()
+	if err != nil {
+		if fault.CodeOf(err) != fault.Internal {
+			return ctx, err
+		}
+		return ctx, fault.Wrap(err, fault.AccountRelinkRequired,
+			"the linked Cloudflare account's credential could not be used or refreshed; the human has to link the account again (account_connect). Nothing was sent or charged.")
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return ctx, fault.New(fault.AccountRelinkRequired,
+			"the linked Cloudflare account has no usable credential; the human has to link it again (account_connect). Nothing was sent or charged.")
+	}
+	return context.WithValue(ctx, bearerKey{}, tok.AccessToken), nil
+}
+
 type recordingTransport struct{ base http.RoundTripper }
 
 func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -230,6 +279,10 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // Go's transport itself re-sends a POST only when nothing of it was
 // written, so the provider sees each call at most once.
 func (c *Client) call(ctx context.Context, o op, method, path string, body []byte, hdr http.Header) (json.RawMessage, string, error) {
+	ctx, err := c.credential(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ex := &exchange{}
@@ -247,6 +300,9 @@ func (c *Client) call(ctx context.Context, o op, method, path string, body []byt
 		return nil, ray, c.noAnswer(ctx, o, ce)
 	case status < 200 || status > 299:
 		ce.ProviderMessages = envelopeMessages(errBody)
+		if credentialRefused(status, errBody) {
+			return nil, ray, relink(ce)
+		}
 		return nil, ray, badStatus(o, ce, retryAfter)
 	case err != nil:
 		return nil, ray, unreadable(o, ce)
@@ -255,6 +311,35 @@ func (c *Client) call(ctx context.Context, o op, method, path string, body []byt
 		return nil, ray, refused(o, ce)
 	}
 	return res.Result, ray, nil
+}
+
+// credentialRefused reports an answer that refuses the credential itself
+// (401, or Cloudflare's authentication error 10000): revoked or expired.
+func credentialRefused(status int, body []byte) bool {
+	if status == http.StatusUnauthorized {
+		return true
+	}
+	if status != http.StatusForbidden {
+		return false
+	}
+	var env struct {
+		Errors []cf.ResponseInfo `json:"errors"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return false
+	}
+	for _, e := range env.Errors {
+		if e.Code == 10000 {
+			return true
+		}
+	}
+	return false
+}
+
+// relink is the error of a refused credential: nothing was done with it.
+func relink(ce *CallError) error {
+	return fault.Wrap(ce, fault.AccountRelinkRequired,
+		"Cloudflare refused the linked account's credential (revoked or expired); the human has to link the account again (account_connect). Nothing was changed or charged.")
 }
 
 func envelopeMessages(body []byte) []string {

@@ -2,12 +2,15 @@ package cloudflare
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/oauth2"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
@@ -16,7 +19,7 @@ import (
 const acct = "0123456789abcdef0123456789abcdef"
 
 func TestNewClientConfig(t *testing.T) {
-	ok := Config{APIToken: "t", AccountID: acct}
+	ok := Config{}
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -31,11 +34,6 @@ func TestNewClientConfig(t *testing.T) {
 		{name: "query in the url", mod: func(c *Config) { c.BaseURL = "https://api.cloudflare.com/?x=1" }, fail: true},
 		{name: "relative url", mod: func(c *Config) { c.BaseURL = "/client/v4" }, fail: true},
 		{name: "other scheme", mod: func(c *Config) { c.BaseURL = "ftp://127.0.0.1" }, fail: true},
-		{name: "missing token", mod: func(c *Config) { c.APIToken = "" }, fail: true},
-		{name: "token with a newline", mod: func(c *Config) { c.APIToken = "t\r\nX-Evil: 1" }, fail: true},
-		{name: "missing account", mod: func(c *Config) { c.AccountID = "" }, fail: true},
-		{name: "account with a path", mod: func(c *Config) { c.AccountID = "../zones/0123456789abcdef0123456" }, fail: true},
-		{name: "uppercase account", mod: func(c *Config) { c.AccountID = strings.ToUpper(acct) }, fail: true},
 		{name: "negative timeout", mod: func(c *Config) { c.Timeout = -1 }, fail: true},
 	}
 	for _, tt := range tests {
@@ -53,6 +51,81 @@ func TestNewClientConfig(t *testing.T) {
 	}
 }
 
+func TestAsChecksTheAccount(t *testing.T) {
+	base, err := NewClient(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})
+	tests := []struct {
+		name string
+		cred Credential
+	}{
+		{name: "missing account", cred: Credential{Token: tok}},
+		{name: "account with a path", cred: Credential{AccountID: "../zones/0123456789abcdef0123456", Token: tok}},
+		{name: "uppercase account", cred: Credential{AccountID: strings.ToUpper(acct), Token: tok}},
+		{name: "no credential", cred: Credential{AccountID: acct}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := base.As(tt.cred); fault.CodeOf(err) != fault.InvalidArgument {
+				t.Fatalf("As: %v, want invalid_argument", err)
+			}
+		})
+	}
+}
+
+// A client without an account's credential sends nothing: there is no
+// server-wide Cloudflare credential to fall back on.
+func TestNoCredentialSendsNothing(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	base, err := NewClient(Config{BaseURL: srv.URL, RequestsPerSecond: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.CheckDomain(context.Background(), name(t, "shop.com")); err == nil || MayHaveReached(err) {
+		t.Fatalf("CheckDomain without a credential: %v", err)
+	}
+	if _, err := base.ZoneForDomain(context.Background(), name(t, "shop.com")); err == nil || MayHaveReached(err) {
+		t.Fatalf("ZoneForDomain without a credential: %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("%d requests reached the server without a credential", hits.Load())
+	}
+}
+
+// A credential whose refresh fails is account_relink_required, and nothing is sent.
+func TestFailedRefreshSendsNothing(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	c := asAccount(t, Config{BaseURL: srv.URL, RequestsPerSecond: 1000}, failingSource{})
+	_, err := c.CheckDomain(context.Background(), name(t, "shop.com"))
+	if fault.CodeOf(err) != fault.AccountRelinkRequired || MayHaveReached(err) || hits.Load() != 0 {
+		t.Fatalf("code %s, reached %v, %d hits", fault.CodeOf(err), MayHaveReached(err), hits.Load())
+	}
+}
+
+type failingSource struct{}
+
+func (failingSource) Token() (*oauth2.Token, error) { return nil, errors.New("refresh refused") }
+
+// asAccount builds a client acting in acct with tokens.
+func asAccount(t *testing.T, cfg Config, tokens oauth2.TokenSource) *Client {
+	t.Helper()
+	base, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := base.As(Credential{AccountID: acct, Token: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // priceServer answers domain-check with one registrable result priced as given.
 func priceServer(t *testing.T, cost, currency string) *Client {
 	t.Helper()
@@ -62,11 +135,7 @@ func priceServer(t *testing.T, cost, currency string) *Client {
 			currency, cost, cost)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{BaseURL: srv.URL, APIToken: "t", AccountID: acct, RequestsPerSecond: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return asAccount(t, Config{BaseURL: srv.URL, RequestsPerSecond: 1000}, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}))
 }
 
 func TestPriceParsing(t *testing.T) {
@@ -136,11 +205,8 @@ func TestAnswerShapes(t *testing.T) {
 				fmt.Fprint(w, tt.body)
 			}))
 			defer srv.Close()
-			c, err := NewClient(Config{BaseURL: srv.URL, APIToken: "t", AccountID: acct, RequestsPerSecond: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = c.CheckDomain(context.Background(), name(t, "shop.com"))
+			c := asAccount(t, Config{BaseURL: srv.URL, RequestsPerSecond: 1000}, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}))
+			_, err := c.CheckDomain(context.Background(), name(t, "shop.com"))
 			if fault.CodeOf(err) != tt.code {
 				t.Fatalf("code %s (%v), want %s", fault.CodeOf(err), err, tt.code)
 			}

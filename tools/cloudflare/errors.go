@@ -120,8 +120,8 @@ func badStatus(o op, ce *CallError, retryAfter string) error {
 			"Cloudflare is rate-limiting tollgate (HTTP 429) for %s; nothing was charged. Retry after %s.", o.what(), retryWait(retryAfter)))
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		return fault.Wrap(ce, ProviderRefused, fmt.Sprintf(
-			"Cloudflare refused this server's credentials for %s (HTTP %d%s); nothing was charged. "+
-				"An operator must check %s and the account id.", o.what(), s, said, APITokenEnv))
+			"Cloudflare refused the linked account's credential for %s (HTTP %d%s); nothing was charged. "+
+				"The human may need to allow tollgate the Registrar permission when linking the account again (account_connect).", o.what(), s, said))
 	case s == http.StatusConflict && o.charges:
 		return fault.Wrap(ce, DomainUnavailable, fmt.Sprintf(
 			"Cloudflare will not register %s (HTTP 409%s); nothing was charged. If an earlier registration of it timed out, "+

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	cffake "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -26,11 +28,15 @@ func setup(t *testing.T, cfg cffake.Config, mod ...func(*Config)) (*cffake.Fake,
 	f := cffake.New(cfg)
 	url, stop := f.Start()
 	t.Cleanup(stop)
-	c := Config{BaseURL: url, APIToken: serverToken, AccountID: f.AccountID(), Timeout: 5 * time.Second, RequestsPerSecond: 1000}
+	c := Config{BaseURL: url, Timeout: 5 * time.Second, RequestsPerSecond: 1000}
 	for _, m := range mod {
 		m(&c)
 	}
-	client, err := NewClient(c)
+	base, err := NewClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := base.As(Credential{AccountID: f.AccountID(), Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: serverToken})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +133,9 @@ func TestRegisterSuccessPath(t *testing.T) {
 func TestWrongTokenIsRefused(t *testing.T) {
 	f, c := setup(t, cffake.Config{Token: "the-real-token"})
 	_, err := c.CheckDomain(context.Background(), name(t, "shop.com"))
-	wantCode(t, err, ProviderRefused)
-	if !strings.Contains(fault.PublicOf(err), APITokenEnv) || strings.Contains(fault.PublicOf(err), serverToken) {
+	// A refused credential is the human's to renew: account_connect again.
+	wantCode(t, err, fault.AccountRelinkRequired)
+	if !strings.Contains(fault.PublicOf(err), "account_connect") || strings.Contains(fault.PublicOf(err), serverToken) {
 		t.Fatalf("message %q", fault.PublicOf(err))
 	}
 	if reqs := f.Requests(); len(reqs) != 1 || reqs[0].Auth != "Bearer "+serverToken {
@@ -200,7 +207,11 @@ func TestUnreachableIsNotSent(t *testing.T) {
 	f := cffake.New(cffake.Config{Token: serverToken})
 	url, stop := f.Start()
 	stop() // nothing listens there now
-	c, err := NewClient(Config{BaseURL: url, APIToken: serverToken, AccountID: f.AccountID(), RequestsPerSecond: 1000})
+	base, err := NewClient(Config{BaseURL: url, RequestsPerSecond: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := base.As(Credential{AccountID: f.AccountID(), Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: serverToken})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	cffake "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 )
@@ -111,7 +113,11 @@ func TestSSLPartialFailureSaysWhatChanged(t *testing.T) {
 		f.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{BaseURL: srv.URL, APIToken: serverToken, AccountID: f.AccountID(), Timeout: 5 * time.Second, RequestsPerSecond: 1000})
+	base, err := NewClient(Config{BaseURL: srv.URL, Timeout: 5 * time.Second, RequestsPerSecond: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := base.As(Credential{AccountID: f.AccountID(), Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: serverToken})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ const (
 	// an ES module upload (formatMultipartBody); it cannot be chosen.
 	MainModule = "worker.mjs"
 
-	previewInfix = "-preview-"
+	previewInfix = "---preview-"
 )
 
 var (
@@ -72,7 +72,9 @@ func ValidateScriptName(name string) error {
 }
 
 // PreviewName is the Worker name a preview of base is uploaded under:
-// base-preview-{previewID}. When that is longer than 63 characters, base is
+// base---preview-{previewID}. Production names (domainname.WorkerName)
+// never hold three hyphens in a row, so no preview name is ever another
+// domain's production name. When that is longer than 63 characters, base is
 // shortened and followed by 8 hex digits of its SHA-256, so that two long
 // names never share a preview name. It returns "" (which every call
 // refuses) when base is not a valid Worker name or previewID is not 1 to 32
@@ -198,12 +200,16 @@ type sdkOp interface {
 // sdkCall runs one SDK call with the client's timeout, recording the
 // exchange as call does for raw requests, and translates its failure.
 func (c *Client) sdkCall(ctx context.Context, o sdkOp, send func(context.Context) error) (string, error) {
+	ctx, err := c.credential(ctx)
+	if err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ex := &exchange{}
 	ctx = context.WithValue(ctx, exchangeKey{}, ex)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: ex.markWrote})
-	err := send(ctx)
+	err = send(ctx)
 	wrote, status, ray, retryAfter, errBody := ex.snapshot()
 	ce := &CallError{Op: o.opName(), HTTPStatus: status, RayID: ray, Reached: wrote || status != 0, Err: err}
 	switch {
@@ -212,6 +218,9 @@ func (c *Client) sdkCall(ctx context.Context, o sdkOp, send func(context.Context
 	case status < 200 || status > 299:
 		// Includes a 3xx, which the SDK passes on as a success.
 		ce.ProviderMessages = envelopeMessages(errBody)
+		if credentialRefused(status, errBody) {
+			return ray, relink(ce)
+		}
 		return ray, o.badStatus(ce, retryAfter)
 	case err != nil:
 		return ray, o.unreadable(ce)
@@ -248,8 +257,8 @@ func workerBadStatus(o workerOp, ce *CallError, retryAfter string) error {
 			"Cloudflare is rate-limiting tollgate (HTTP 429) for %s; nothing was changed. Retry after %s.", o.what, retryWait(retryAfter)))
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		return fault.Wrap(ce, ProviderRefused, fmt.Sprintf(
-			"Cloudflare refused this server's credentials for %s (HTTP %d%s); nothing was changed. "+
-				"An operator must check %s, its Workers Scripts permission and the account id.", o.what, s, said, APITokenEnv))
+			"Cloudflare refused the linked account's credential for %s (HTTP %d%s); nothing was changed. "+
+				"The human may need to allow tollgate the Workers Scripts permission when linking the account again (account_connect).", o.what, s, said))
 	case s == http.StatusNotFound && !o.writes:
 		return fault.Wrap(ce, fault.NotFound, fmt.Sprintf(
 			"Worker %s does not exist in this Cloudflare account; nothing was changed.", quote(o.script)))

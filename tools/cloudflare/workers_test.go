@@ -177,8 +177,8 @@ func TestMissingScriptIsNotFound(t *testing.T) {
 func TestWorkersWrongTokenIsRefused(t *testing.T) {
 	f, c := setup(t, cffake.Config{Token: "the-real-token"})
 	_, err := c.UploadScript(context.Background(), "shop", []byte(workerJS))
-	wantCode(t, err, ProviderRefused)
-	if !strings.Contains(fault.PublicOf(err), APITokenEnv) || strings.Contains(fault.PublicOf(err)+err.Error(), serverToken) {
+	wantCode(t, err, fault.AccountRelinkRequired)
+	if !strings.Contains(fault.PublicOf(err), "account_connect") || strings.Contains(fault.PublicOf(err)+err.Error(), serverToken) {
 		t.Fatalf("message %q", fault.PublicOf(err))
 	}
 	if len(f.Scripts()) != 0 || f.Requests()[0].Auth != "Bearer "+serverToken {
@@ -264,8 +264,8 @@ func TestPreviewName(t *testing.T) {
 	tests := []struct {
 		name, base, id, want string
 	}{
-		{"short", "shop", "k3x9", "shop-preview-k3x9"},
-		{"fits exactly", strings.Repeat("b", 50), "k3x9", strings.Repeat("b", 50) + "-preview-k3x9"},
+		{"short", "shop", "k3x9", "shop---preview-k3x9"},
+		{"fits exactly", strings.Repeat("b", 48), "k3x9", strings.Repeat("b", 48) + "---preview-k3x9"},
 		{"uppercase base", "Shop", "k3x9", ""},
 		{"empty base", "", "k3x9", ""},
 		{"path in base", "../x", "k3x9", ""},
@@ -273,7 +273,7 @@ func TestPreviewName(t *testing.T) {
 		{"id with a dot", "shop", "k3.x9", ""},
 		{"id with a hyphen", "shop", "k3-x9", ""},
 		{"id too long", "shop", strings.Repeat("z", 33), ""},
-		{"longest id", "shop", strings.Repeat("z", 32), "shop-preview-" + strings.Repeat("z", 32)},
+		{"longest id", "shop", strings.Repeat("z", 32), "shop---preview-" + strings.Repeat("z", 32)},
 	}
 	for _, tt := range tests {
 		if got := PreviewName(tt.base, tt.id); got != tt.want {
@@ -282,7 +282,7 @@ func TestPreviewName(t *testing.T) {
 	}
 	// A base too long to keep whole is shortened with a hash of itself.
 	a, b := PreviewName(long+"x", "k3x9"), PreviewName(long+"y", "k3x9")
-	if a == b || len(a) > MaxScriptNameLen || ValidateScriptName(a) != nil || !strings.HasSuffix(a, "-preview-k3x9") {
+	if a == b || len(a) > MaxScriptNameLen || ValidateScriptName(a) != nil || !strings.HasSuffix(a, "---preview-k3x9") {
 		t.Fatalf("long bases: %q %q", a, b)
 	}
 	if PreviewName(long+"x", "k3x9") != a {

@@ -18,6 +18,7 @@ import (
 // (retries off, redirects refused, every exchange recorded):
 //
 //	GET    /zones?name=…&account.id=…&per_page=50      ZoneForDomain (ListZonesContext)
+//	GET    /zones?account.id=…&per_page=50             ListZones (ListZonesContext)
 //	GET    /zones/{zone_id}                            ZoneDetails, before a record write
 //	GET    /zones/{zone_id}/dns_records?type=…&name=…  ListDNS, UpsertDNS (ListDNSRecords)
 //	POST   /zones/{zone_id}/dns_records                UpsertDNS (CreateDNSRecord)
@@ -73,6 +74,33 @@ func (c *Client) ZoneForDomain(ctx context.Context, name domainname.Name) (Zone,
 	}
 	return Zone{}, fault.Wrap(&CallError{Op: o.name, HTTPStatus: http.StatusOK, RayID: ray, Reached: true}, fault.NotFound, fmt.Sprintf(
 		"Cloudflare has no zone for %s in this account; nothing was changed. Register the domain (domain_register) or add it to the account first.", name))
+}
+
+// ListZones lists every zone of the client's account (for recording what
+// a human owns when they link the account).
+func (c *Client) ListZones(ctx context.Context) ([]Zone, error) {
+	o := zoneOp{name: "zone_list", what: "listing the account's zones", needs: "Zone Read permission"}
+	var res cf.ZonesResponse
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
+		var err error
+		res, err = c.api.ListZonesContext(ctx, cf.WithZoneFilters("", c.account, ""))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Zone, 0, len(res.Result))
+	for _, z := range res.Result {
+		n, perr := domainname.Parse(z.Name)
+		if perr != nil || (z.Account.ID != "" && z.Account.ID != c.account) {
+			continue // a name tollgate does not act on, or another account's
+		}
+		if !isObjectID(z.ID) {
+			return nil, unreadableAnswer(o, ray, fmt.Errorf("zone id %q", z.ID))
+		}
+		out = append(out, Zone{ID: z.ID, Name: n, Status: sanitize(z.Status), RayID: ray})
+	}
+	return out, nil
 }
 
 // zoneName reads the name of zoneID, which the record name checks need.
@@ -175,8 +203,8 @@ func zoneBadStatus(o zoneOp, ce *CallError, retryAfter string) error {
 			"Cloudflare is rate-limiting tollgate (HTTP 429) for %s; nothing was changed. Retry after %s.", o.what, retryWait(retryAfter)))
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		return fault.Wrap(ce, ProviderRefused, fmt.Sprintf(
-			"Cloudflare refused the credentials tollgate used for %s (HTTP %d%s); nothing was changed. "+
-				"An operator must check the credential (%s, or the account link) and its %s.", o.what, s, said, APITokenEnv, o.needs))
+			"Cloudflare refused the linked account's credential for %s (HTTP %d%s); nothing was changed. "+
+				"The human may need to allow tollgate the %s when linking the account again (account_connect).", o.what, s, said, o.needs))
 	case s == http.StatusNotFound && o.notFound != "":
 		return fault.Wrap(ce, fault.NotFound, o.notFound)
 	case s >= 400:

@@ -124,8 +124,8 @@ func TestZoneReadFailures(t *testing.T) {
 
 	f, c = setup(t, cffake.Config{Token: "the-real-token"})
 	_, err = c.ZoneForDomain(context.Background(), name(t, "shop.com"))
-	wantCode(t, err, ProviderRefused)
-	if msg := fault.PublicOf(err); !strings.Contains(msg, APITokenEnv) || !strings.Contains(msg, "Zone Read") || strings.Contains(msg, serverToken) {
+	wantCode(t, err, fault.AccountRelinkRequired)
+	if msg := fault.PublicOf(err); !strings.Contains(msg, "account_connect") || strings.Contains(msg, serverToken) {
 		t.Fatalf("wrong token: %q", msg)
 	}
 	if n := len(f.Requests()); n != 1 {

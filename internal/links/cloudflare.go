@@ -1,0 +1,340 @@
+package links
+
+// The principal's Cloudflare account: its id, the OAuth token the human
+// granted (sealed), and the zones tollgate knows the account holds. These
+// are the facts every Cloudflare call of that principal acts on, so they
+// are read together in one round trip (Tenant) and written together.
+//
+// Fields of the principal's links hash:
+//
+//	cloudflare_account      the account id (plain, for operators)
+//	cred:cloudflare         the sealed credential: account id + oauth2.Token
+//	                        (apart from the human's named secret:* fields,
+//	                        so no secret name can overwrite it)
+//	zone:<name>             "<account id> <zone id>": a zone of that account
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+
+	"github.com/tollgate-dev/tollgate/internal/domainname"
+	"github.com/tollgate-dev/tollgate/internal/fault"
+)
+
+const (
+	fieldCloudflareAccount = "cloudflare_account"
+	secretCloudflare       = "cloudflare"
+	credField              = "cred:" + secretCloudflare
+	fieldZonePrefix        = "zone:"
+)
+
+// CloudflareLink is a linked Cloudflare account and its credential.
+type CloudflareLink struct {
+	AccountID string        `json:"account_id"`
+	Token     *oauth2.Token `json:"token"`
+}
+
+// ZoneRef is a zone tollgate knows to be in the principal's linked account.
+type ZoneRef struct {
+	Name      domainname.Name
+	ID        string
+	AccountID string
+}
+
+// Tenant is what one read tells about a principal's Cloudflare account.
+type Tenant struct {
+	Link CloudflareLink
+	// Zone is the asked zone when the linked account holds it.
+	Zone *ZoneRef
+	// sealed is the stored credential as read, for compare-and-set.
+	sealed string
+}
+
+// LinkCloudflare records the principal's linked account and its
+// credential, and the zones it holds, replacing any earlier link (and
+// forgetting the zones of an earlier account), in one transaction.
+func (s *Store) LinkCloudflare(ctx context.Context, principal string, link CloudflareLink, zones []ZoneRef) error {
+	if link.AccountID == "" || link.Token == nil || link.Token.AccessToken == "" {
+		return fault.New(fault.Internal, "links: a Cloudflare link needs an account and a token; nothing was saved")
+	}
+	sealed, err := s.sealLink(principal, link)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := s.key(principal)
+	old, err := s.rdb.HKeys(ctx, key).Result()
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was linked. Retry shortly")
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, f := range old {
+			if strings.HasPrefix(f, fieldZonePrefix) {
+				p.HDel(ctx, key, f)
+			}
+		}
+		args := []any{fieldCloudflareAccount, link.AccountID, credField, sealed}
+		for _, z := range zones {
+			args = append(args, fieldZonePrefix+string(z.Name), link.AccountID+" "+z.ID)
+		}
+		p.HSet(ctx, key, args...)
+		return nil
+	})
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was linked. Retry shortly")
+	}
+	return nil
+}
+
+// AddZone records that the principal's linked account holds zone (after
+// a registration there). It refuses when the linked account is another.
+func (s *Store) AddZone(ctx context.Context, principal string, z ZoneRef) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := addZone.Run(ctx, s.rdb, []string{s.key(principal)}, fieldCloudflareAccount, z.AccountID, fieldZonePrefix+string(z.Name), z.AccountID+" "+z.ID).Err()
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "other_account"):
+		return fault.New(fault.ResourceForbidden, "the zone is not in the principal's linked Cloudflare account; it was not recorded")
+	}
+	return fault.Wrap(err, fault.Unavailable, "the account store is unavailable; the zone was not recorded. Retry shortly")
+}
+
+// addZone sets a zone field only while the linked account is the zone's.
+var addZone = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return redis.error_reply('other_account') end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+return 1`)
+
+// Tenant reads, in one round trip, the principal's linked account, its
+// credential, and — when zone is not empty — whether the account holds it.
+// No link is fault.AccountRequired.
+func (s *Store) Tenant(ctx context.Context, principal string, zone domainname.Name) (Tenant, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	fields := []string{credField}
+	if zone != "" {
+		fields = append(fields, fieldZonePrefix+string(zone))
+	}
+	vals, err := s.rdb.HMGet(ctx, s.key(principal), fields...).Result()
+	if err != nil {
+		return Tenant{}, fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was done. Retry shortly")
+	}
+	sealed, _ := vals[0].(string)
+	if sealed == "" {
+		return Tenant{}, fault.New(fault.AccountRequired,
+			"no Cloudflare account is linked for this human: run account_connect first (after billing_setup). Nothing was held, sent or charged.")
+	}
+	link, err := s.openLink(principal, sealed)
+	if err != nil {
+		return Tenant{}, err
+	}
+	t := Tenant{Link: link, sealed: sealed}
+	if zone != "" {
+		if raw, _ := vals[1].(string); raw != "" {
+			acct, id, _ := strings.Cut(raw, " ")
+			// A zone of an account linked before is not this one's.
+			if acct == link.AccountID && id != "" {
+				t.Zone = &ZoneRef{Name: zone, ID: id, AccountID: acct}
+			}
+		}
+	}
+	return t, nil
+}
+
+// Zones lists the zones recorded for the principal's linked account.
+func (s *Store) Zones(ctx context.Context, principal string) ([]ZoneRef, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	all, err := s.rdb.HGetAll(ctx, s.key(principal)).Result()
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "the account store is unavailable")
+	}
+	acct := all[fieldCloudflareAccount]
+	var out []ZoneRef
+	for f, v := range all {
+		name, ok := strings.CutPrefix(f, fieldZonePrefix)
+		a, id, _ := strings.Cut(v, " ")
+		if ok && a == acct && acct != "" {
+			out = append(out, ZoneRef{Name: domainname.Name(name), ID: id, AccountID: a})
+		}
+	}
+	return out, nil
+}
+
+// CloudflareAccount is the id of the linked account ("" for none).
+func (s *Store) CloudflareAccount(ctx context.Context, principal string) (string, error) {
+	return s.Get(ctx, principal, fieldCloudflareAccount)
+}
+
+func (s *Store) sealLink(principal string, link CloudflareLink) (string, error) {
+	b, err := json.Marshal(link)
+	if err != nil {
+		return "", fault.Wrap(err, fault.Internal, "links: the credential does not encode; nothing was saved")
+	}
+	return s.seal(principal, credField, b)
+}
+
+func (s *Store) openLink(principal, sealed string) (CloudflareLink, error) {
+	b, err := s.open(principal, credField, sealed)
+	if err != nil {
+		return CloudflareLink{}, err
+	}
+	var link CloudflareLink
+	if err := json.Unmarshal(b, &link); err != nil || link.AccountID == "" || link.Token == nil {
+		return CloudflareLink{}, fault.New(fault.AccountRelinkRequired,
+			"the stored Cloudflare credential is unreadable; the human has to link the account again (account_connect). Nothing was sent or charged.")
+	}
+	return link, nil
+}
+
+// Refresher is how a token is renewed: the OAuth client's refresh.
+type Refresher interface {
+	Refresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error)
+}
+
+// OAuthRefresher renews tokens through an oauth2.Config's TokenSource
+// (golang.org/x/oauth2), which sends the refresh_token grant.
+type OAuthRefresher struct {
+	Config *oauth2.Config
+	HTTP   *http.Client // nil: http.DefaultClient
+}
+
+// Refresh sends the refresh_token grant for old.
+func (r OAuthRefresher) Refresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error) {
+	if r.Config == nil {
+		return nil, errors.New("links: no OAuth client is configured to renew Cloudflare credentials")
+	}
+	if r.HTTP != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, r.HTTP)
+	}
+	expired := *old
+	expired.AccessToken, expired.Expiry = "", time.Unix(1, 0)
+	return r.Config.TokenSource(ctx, &expired).Token()
+}
+
+// TokenSource returns the credential of t as an oauth2.TokenSource: while
+// the access token is valid it is used as is; once it expires, one replica
+// at a time refreshes it and writes the new token back sealed. A refresh
+// that fails is fault.AccountRelinkRequired, and nothing is written.
+func (s *Store) TokenSource(ctx context.Context, principal string, t Tenant, r Refresher) oauth2.TokenSource {
+	return &storedSource{ctx: context.WithoutCancel(ctx), s: s, principal: principal, cur: t, r: r}
+}
+
+type storedSource struct {
+	ctx       context.Context
+	s         *Store
+	principal string
+	cur       Tenant
+	r         Refresher
+}
+
+// refreshLockTTL bounds a refresh: a replica that dies holding the lock
+// delays the others by at most this.
+const refreshLockTTL = 10 * time.Second
+
+func (ts *storedSource) Token() (*oauth2.Token, error) {
+	if ts.cur.Link.Token.Valid() {
+		return ts.cur.Link.Token, nil
+	}
+	if ts.r == nil || ts.cur.Link.Token.RefreshToken == "" {
+		return nil, relinkError(nil)
+	}
+	ctx, cancel := context.WithTimeout(ts.ctx, refreshLockTTL)
+	defer cancel()
+	lock := ts.s.key(ts.principal) + ":refresh"
+	// Refresh tokens rotate: two replicas refreshing one token would
+	// spend it twice and lose the newer grant. One refreshes; the others
+	// wait and read what it wrote.
+	for {
+		got, err := ts.s.rdb.SetNX(ctx, lock, "1", refreshLockTTL).Result()
+		if err != nil {
+			return nil, fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was sent. Retry shortly")
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fault.New(fault.Unavailable, "another call is renewing the Cloudflare credential; nothing was sent. Retry shortly")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if fresh, err := ts.reread(ctx); err == nil && fresh.Link.Token.Valid() {
+			ts.cur = fresh
+			return fresh.Link.Token, nil
+		}
+	}
+	defer ts.s.rdb.Del(context.WithoutCancel(ctx), lock)
+	// Another replica may have refreshed between our read and the lock.
+	fresh, err := ts.reread(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if fresh.Link.Token.Valid() {
+		ts.cur = fresh
+		return fresh.Link.Token, nil
+	}
+	tok, err := ts.r.Refresh(ctx, fresh.Link.Token)
+	if err != nil || tok == nil || tok.AccessToken == "" {
+		return nil, relinkError(err)
+	}
+	if tok.RefreshToken == "" {
+		tok.RefreshToken = fresh.Link.Token.RefreshToken
+	}
+	next := CloudflareLink{AccountID: fresh.Link.AccountID, Token: tok}
+	sealed, err := ts.s.sealLink(ts.principal, next)
+	if err != nil {
+		return nil, err
+	}
+	// Compare-and-set: only over the credential this refresh started
+	// from, so a relink meanwhile is never overwritten.
+	res, err := swapSecret.Run(ctx, ts.s.rdb, []string{ts.s.key(ts.principal)}, credField, fresh.sealed, sealed).Int()
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "the renewed Cloudflare credential could not be saved; nothing was sent. Retry shortly")
+	}
+	if res == 0 {
+		// Relinked meanwhile: use what is stored now.
+		return nil, fault.New(fault.Unavailable, "the Cloudflare account was linked again while this call ran; nothing was sent. Retry")
+	}
+	ts.cur = Tenant{Link: next, Zone: fresh.Zone, sealed: sealed}
+	return tok, nil
+}
+
+// swapSecret replaces a field only while it still holds the expected
+// value; replaying it with the new value already there is a success
+// (go-redis retries on network errors).
+var swapSecret = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur == ARGV[3] then return 1 end
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`)
+
+func (ts *storedSource) reread(ctx context.Context) (Tenant, error) {
+	var zone domainname.Name
+	if ts.cur.Zone != nil {
+		zone = ts.cur.Zone.Name
+	}
+	t, err := ts.s.Tenant(ctx, ts.principal, zone)
+	if err != nil {
+		return Tenant{}, err
+	}
+	if t.Link.AccountID != ts.cur.Link.AccountID {
+		return Tenant{}, fault.New(fault.Unavailable, "the Cloudflare account was linked again while this call ran; nothing was sent. Retry")
+	}
+	return t, nil
+}
+
+func relinkError(cause error) error {
+	return fault.Wrap(cause, fault.AccountRelinkRequired,
+		"the linked Cloudflare account's credential expired and could not be renewed (revoked at Cloudflare?); the human has to link the account again (account_connect). Nothing was held, sent or charged.")
+}
