@@ -9,40 +9,44 @@ import (
 
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
-	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+	"github.com/tollgate-dev/tollgate/internal/links"
 )
 
-// Link fields of a Cloudflare account (internal/links).
-const (
-	LinkCloudflareAccount = "cloudflare_account"
-	// SecretCloudflareOAuth names the sealed OAuth access token.
-	SecretCloudflareOAuth = "cloudflare_oauth"
-)
+// LinkStripeEmail is the e-mail Stripe holds for the principal's customer,
+// recorded when billing setup completes: the identity step of account
+// connection (SPEC §11: Stripe vouches for the human's e-mail).
+const LinkStripeEmail = "stripe_email"
 
 // AccountNotLinked: the authentication gate was passed but no account came
 // back from Cloudflare's consent page.
 const AccountNotLinked fault.Code = "account_not_linked"
 
-// AccountCreator creates Cloudflare accounts with the server's credential.
-type AccountCreator interface {
-	CreateAccount(ctx context.Context, name string) (cloudflare.Account, error)
+// AccountDirectory is what Cloudflare tells tollgate's OAuth client about
+// accounts, and how it creates one for a human (tools/cloudflare.Directory).
+type AccountDirectory interface {
+	// AccountExists reports whether Cloudflare has an account for email.
+	AccountExists(ctx context.Context, email string) (bool, error)
+	// Terms are the terms the human accepts before an account is made.
+	Terms(ctx context.Context) (url, version string, err error)
+	// CreateAccount makes an account for email, the terms of version
+	// accepted, and returns its credential.
+	CreateAccount(ctx context.Context, email, name, version string) (links.CloudflareLink, error)
 }
 
-// LinkStore reads and records what connects a principal to a provider.
-type LinkStore interface {
+// AccountLinks is the links store as account_connect uses it.
+type AccountLinks interface {
 	Get(ctx context.Context, principal, field string) (string, error)
-	Set(ctx context.Context, principal string, fields map[string]string) error
+	CloudflareAccount(ctx context.Context, principal string) (string, error)
+	LinkCloudflare(ctx context.Context, principal string, link links.CloudflareLink, zones []links.ZoneRef) error
+	SetZones(ctx context.Context, principal, account string, zones []links.ZoneRef) error
 }
 
 // AccountConfig configures account_connect.
 type AccountConfig struct {
-	Links    LinkStore
-	Creator  AccountCreator
-	Consents ConsentStore
-	// TermsURL and TermsVersion are Cloudflare's terms the human accepts
-	// before an account is created for them.
-	TermsURL     string
-	TermsVersion string
+	Links     AccountLinks
+	Directory AccountDirectory // nil: accounts are only linked, never created
+	Tenancy   Tenancy          // the linked account, to record its zones again
+	Consents  ConsentStore
 }
 
 // AuthenticationMessage is what the authentication gate shows the human.
@@ -50,29 +54,55 @@ const AuthenticationMessage = "Link your Cloudflare account: sign in at Cloudfla
 
 type accountArgs struct {
 	gated
-	Create bool `json:"create,omitempty" jsonschema:"true when the human has no Cloudflare account: one is created after they accept Cloudflare's terms"`
+	Create *bool `json:"create,omitempty" jsonschema:"leave out: tollgate asks Cloudflare whether the e-mail Stripe verified has an account and links it, or creates one. true forces creation, false forces linking"`
 }
 
 type accountResult struct {
 	Status    string `json:"status" jsonschema:"linked (already or now) or created"`
 	AccountID string `json:"account_id"`
+	Email     string `json:"email" jsonschema:"the e-mail Stripe verified at billing setup, which the account belongs to"`
+	Zones     int    `json:"zones" jsonschema:"how many zones of the account tollgate now knows (the zone tools act on these)"`
 }
 
-// AccountConnect links the principal's Cloudflare account by OAuth consent
-// (an authentication URL gate whose flow lives in internal/app), or creates
-// one after the terms gate. The OAuth credential is never returned.
+// AccountConnect connects the principal's own Cloudflare account, starting
+// from the e-mail Stripe verified at billing setup: an existing account is
+// linked by OAuth consent (an authentication URL gate whose flow lives in
+// internal/app); for an e-mail without one, an account is created after the
+// terms gate. Called again once linked, it records the account's zones
+// again. The credential is never returned.
 func AccountConnect(cfg AccountConfig) Tool {
-	linked := func(ctx context.Context) (string, string, error) {
+	state := func(ctx context.Context) (principal, email, acct string, err error) {
 		id, ok := IdentityFrom(ctx)
 		if !ok {
-			return "", "", fault.New(fault.Unauthenticated, "no verified caller")
+			return "", "", "", fault.New(fault.Unauthenticated, "no verified caller")
 		}
-		acct, err := cfg.Links.Get(ctx, id.Claims.Subject, LinkCloudflareAccount)
-		return id.Claims.Subject, acct, err
+		principal = id.Claims.Subject
+		if acct, err = cfg.Links.CloudflareAccount(ctx, principal); err != nil || acct != "" {
+			return principal, "", acct, err
+		}
+		if email, err = cfg.Links.Get(ctx, principal, LinkStripeEmail); err != nil {
+			return principal, "", "", err
+		}
+		if email == "" {
+			return principal, "", "", fault.New(fault.BillingRequired,
+				"account_connect starts from the e-mail Stripe verifies when a payment method is added: run billing_setup first, then account_connect. Nothing was changed.")
+		}
+		return principal, email, "", nil
+	}
+	// create decides between creating an account and linking one.
+	create := func(ctx context.Context, a accountArgs, email string) (bool, error) {
+		if a.Create != nil {
+			return *a.Create, nil
+		}
+		if cfg.Directory == nil {
+			return false, nil
+		}
+		exists, err := cfg.Directory.AccountExists(ctx, email)
+		return !exists, err
 	}
 	return Tool{
 		Def: mcp.NewTool("account_connect",
-			mcp.WithDescription("Link the human's Cloudflare account to tollgate. If none is linked, the human signs in at Cloudflare and allows access (authentication gate, URL mode); the credential stays server-side. With create=true (the human has no account) one is created after they accept Cloudflare's terms (terms gate). Returns the account id."),
+			mcp.WithDescription("Connect the human's Cloudflare account to tollgate; every Cloudflare tool then acts in that account, with its own credential. Run billing_setup first: the account is the one of the e-mail Stripe verified. If Cloudflare has an account for that e-mail, the human signs in at Cloudflare and allows access (authentication gate, URL mode); if not, one is created after they accept Cloudflare's terms (terms gate). The credential stays server-side. Called again once connected, it refreshes which zones tollgate knows in the account."),
 			mcp.WithInputSchema[accountArgs](),
 			mcp.WithOutputSchema[accountResult](),
 			annotate(false, false, true, true),
@@ -85,60 +115,112 @@ func AccountConnect(cfg AccountConfig) Tool {
 			if err := bind(req, &a); err != nil {
 				return nil, err
 			}
-			principal, acct, err := linked(ctx)
+			principal, email, acct, err := state(ctx)
 			if err != nil || acct != "" {
 				return nil, err
 			}
-			if !a.Create {
-				return []Ask{{Kind: human.Authentication, Message: AuthenticationMessage,
-					Fields: map[string]string{"provider": "cloudflare", "what": "link your Cloudflare account (OAuth consent)"}}}, nil
+			creating, err := create(ctx, a, email)
+			if err != nil {
+				return nil, err
+			}
+			if !creating {
+				return []Ask{{Kind: human.Authentication, Message: AuthenticationMessage + " Sign in as " + email + ".",
+					Fields: map[string]string{"provider": "cloudflare", "email": email, "what": "link your Cloudflare account (OAuth consent)"}}}, nil
+			}
+			if cfg.Directory == nil {
+				return nil, noCreation(email)
+			}
+			url, version, err := cfg.Directory.Terms(ctx)
+			if err != nil {
+				return nil, err
 			}
 			// SPEC §8: terms, once accepted with this version, are not asked again.
-			ok, err := cfg.Consents.Has(ctx, principal, "cloudflare", human.Terms, cfg.TermsVersion)
+			ok, err := cfg.Consents.Has(ctx, principal, "cloudflare", human.Terms, version)
 			if err != nil || ok {
 				return nil, err
 			}
-			msg := fmt.Sprintf("Accept Cloudflare's terms of service (version %s) so that a Cloudflare account is created for you: %s", cfg.TermsVersion, cfg.TermsURL)
+			msg := fmt.Sprintf("Accept Cloudflare's terms of service (version %s) so that a Cloudflare account is created for %s: %s", version, email, url)
 			return []Ask{{Kind: human.Terms, Message: msg,
-				Fields:   map[string]string{"provider": "cloudflare", "terms_url": cfg.TermsURL, "version": cfg.TermsVersion},
-				Remember: &Consent{Provider: "cloudflare", Version: cfg.TermsVersion}}}, nil
+				Fields:   map[string]string{"provider": "cloudflare", "email": email, "terms_url": url, "version": version},
+				Remember: &Consent{Provider: "cloudflare", Version: version}}}, nil
 		},
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a accountArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil
 			}
-			principal, acct, err := linked(ctx)
+			principal, email, acct, err := state(ctx)
 			if err != nil {
 				return Refuse(err, false), nil
 			}
 			if acct != "" {
-				return result(accountResult{Status: "linked", AccountID: acct}), nil
+				return resyncZones(ctx, cfg, principal)
 			}
-			if !a.Create {
-				return Refuse(fault.New(AccountNotLinked, "no Cloudflare account came back from Cloudflare's consent page yet: the human has to finish there (Continue to Cloudflare on the approval page). Call account_connect again to ask again. Nothing was changed."), false), nil
-			}
-			// The gate passed only with the terms accepted; check again, in
-			// case it was an approval of something else.
-			ok, err := cfg.Consents.Has(ctx, principal, "cloudflare", human.Terms, cfg.TermsVersion)
-			if err != nil {
-				return Refuse(err, false), nil
-			}
-			if !ok {
-				return Refuse(fault.New(GateDeclined, "Cloudflare's terms were not accepted; no account was created."), false), nil
-			}
-			name := strings.TrimPrefix(principal, "user:")
-			if len(name) > 90 {
-				name = strings.ToValidUTF8(name[:90], "")
-			}
-			created, err := cfg.Creator.CreateAccount(ctx, name+" (tollgate)")
+			creating, err := create(ctx, a, email)
 			if err != nil {
 				return Refuse(err, true), nil
 			}
-			if err := cfg.Links.Set(ctx, principal, map[string]string{LinkCloudflareAccount: created.ID}); err != nil {
-				return Refuse(fault.Wrap(err, fault.Unavailable, "the Cloudflare account "+created.ID+" was created but could not be recorded; link it with account_connect (create=false)"), true), nil
+			if !creating {
+				return Refuse(fault.New(AccountNotLinked, "no Cloudflare account came back from Cloudflare's consent page yet: the human has to finish there (Continue to Cloudflare on the approval page). Call account_connect again to ask again. Nothing was changed."), false), nil
 			}
-			return result(accountResult{Status: "created", AccountID: created.ID}), nil
+			if cfg.Directory == nil {
+				return Refuse(noCreation(email), false), nil
+			}
+			_, version, err := cfg.Directory.Terms(ctx)
+			if err != nil {
+				return Refuse(err, true), nil
+			}
+			// The gate passed only with the terms accepted; check again, in
+			// case it was an approval of something else.
+			ok, err := cfg.Consents.Has(ctx, principal, "cloudflare", human.Terms, version)
+			if err != nil {
+				return Refuse(err, true), nil
+			}
+			if !ok {
+				return Refuse(fault.New(GateDeclined, "Cloudflare's terms (version "+version+") were not accepted; no account was created."), true), nil
+			}
+			name := email
+			if len(name) > 88 {
+				name = strings.ToValidUTF8(name[:88], "")
+			}
+			link, err := cfg.Directory.CreateAccount(ctx, email, name+" (tollgate)", version)
+			if err != nil {
+				return Refuse(err, true), nil
+			}
+			if err := cfg.Links.LinkCloudflare(ctx, principal, link, nil); err != nil {
+				return Refuse(fault.Wrap(err, fault.Unavailable, "Cloudflare account "+link.AccountID+" was created for "+email+" but could not be recorded; run account_connect again to link it (it now exists)"), true), nil
+			}
+			return result(accountResult{Status: "created", AccountID: link.AccountID, Email: email}), nil
 		},
 	}
+}
+
+// resyncZones records again which zones the linked account holds (after a
+// registration, or zones the human added at Cloudflare).
+func resyncZones(ctx context.Context, cfg AccountConfig, principal string) (*mcp.CallToolResult, error) {
+	t, err := cfg.Tenancy.Resolve(ctx, principal, "")
+	if err != nil {
+		return Refuse(err, false), nil
+	}
+	if r := Record(ctx); r != nil {
+		r.Account = t.AccountID
+	}
+	zones, err := t.Cloudflare.ListZones(ctx)
+	if err != nil {
+		return Refuse(err, true), nil
+	}
+	refs := make([]links.ZoneRef, 0, len(zones))
+	for _, z := range zones {
+		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: t.AccountID})
+	}
+	if err := cfg.Links.SetZones(ctx, principal, t.AccountID, refs); err != nil {
+		return Refuse(err, true), nil
+	}
+	email, _ := cfg.Links.Get(ctx, principal, LinkStripeEmail)
+	return result(accountResult{Status: "linked", AccountID: t.AccountID, Email: email, Zones: len(refs)}), nil
+}
+
+func noCreation(email string) error {
+	return fault.Newf(fault.InvalidArgument,
+		"this server cannot create Cloudflare accounts: create one at Cloudflare for %s, then run account_connect again (without create) to link it. Nothing was changed.", email)
 }

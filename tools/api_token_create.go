@@ -9,16 +9,9 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
-
-// TokenMinter creates scoped Cloudflare API tokens.
-type TokenMinter interface {
-	ZoneForDomain(ctx context.Context, name domainname.Name) (cloudflare.Zone, error)
-	CreateScopedToken(ctx context.Context, req cloudflare.TokenRequest) (cloudflare.Token, error)
-}
 
 // SecretStore keeps named secrets server-side, sealed, per principal.
 type SecretStore interface {
@@ -45,7 +38,7 @@ var secretName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // APITokenCreate mints a Cloudflare API token limited to one zone of the
 // task and the listed permissions, with an expiry; its secret is stored
 // server-side under a name and never shown to the agent.
-func APITokenCreate(cf TokenMinter, secrets SecretStore, now func() time.Time) Tool {
+func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 	return Tool{
 		Def: mcp.NewTool("api_token_create",
 			mcp.WithDescription("Create a Cloudflare API token limited to one zone this task's token names and to the listed permissions, with an expiry. The token's secret is stored server-side under a name (secret_stored_as) for the human; it is never returned to the agent or written to a log."),
@@ -53,7 +46,7 @@ func APITokenCreate(cf TokenMinter, secrets SecretStore, now func() time.Time) T
 			mcp.WithOutputSchema[apiTokenResult](),
 			annotate(false, false, false, true),
 		),
-		Scopes: []string{"token:create"}, Provider: "cloudflare", Metered: true, Creating: true, Target: "zone",
+		Scopes: []string{"token:create"}, Provider: "cloudflare", Metered: true, Creating: true, Target: "zone", Account: true, Owned: true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a apiTokenArgs
 			if err := bind(req, &a); err != nil {
@@ -76,9 +69,9 @@ func APITokenCreate(cf TokenMinter, secrets SecretStore, now func() time.Time) T
 			if !secretName.MatchString(store) {
 				return Refuse(fault.Newf(fault.InvalidArgument, "name %q: use 1-64 letters, digits, - or _; nothing was created", a.Name), false), nil
 			}
-			zone, err := cf.ZoneForDomain(ctx, name)
+			cf, zone, err := zoneOf(ctx)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err, false), nil
 			}
 			tok, err := cf.CreateScopedToken(ctx, cloudflare.TokenRequest{
 				Name: fmt.Sprintf("tollgate %s %s", zone.Name, now().UTC().Format("2006-01-02T15:04")), ZoneIDs: []string{zone.ID},

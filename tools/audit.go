@@ -29,6 +29,10 @@ type CallRecord struct {
 	Amount            *money.Money
 	Provider          string
 	ProviderRequestID string
+	// Target is the domain, zone or Worker argument as given (escaped);
+	// Account the Cloudflare account the call acted in.
+	Target  string
+	Account string
 }
 
 type recordKey struct{}
@@ -56,6 +60,15 @@ func Audit(trail Trail, log *slog.Logger) Middleware {
 			}
 			e := sessions.Entry{Event: "tool_call", Tool: t.Def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
 				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID}
+			if rec.Target != "" || rec.Account != "" {
+				e.Detail = map[string]string{}
+				if rec.Target != "" {
+					e.Detail["target"] = rec.Target
+				}
+				if rec.Account != "" {
+					e.Detail["account"] = rec.Account
+				}
+			}
 			switch {
 			case res != nil && res.IsError:
 				e.Decision, e.Code = sessions.DecisionDeny, string(resultCode(res))

@@ -4,19 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
-
-// Workers is the Cloudflare Workers API as the deploy tools use it.
-type Workers interface {
-	UploadScript(ctx context.Context, name string, body []byte) (cloudflare.Script, error)
-	GetScript(ctx context.Context, name string) ([]byte, cloudflare.Script, error)
-}
 
 // DeployConfig configures the deploy tools.
 type DeployConfig struct {
@@ -26,12 +19,14 @@ type DeployConfig struct {
 }
 
 type deployPreviewArgs struct {
-	Name   string `json:"name" jsonschema:"the Worker's production name, e.g. shop (lowercase letters, digits, hyphens)"`
+	Name   string `json:"name" jsonschema:"the Worker's production name: the domain it serves with each - written -- and each . written - (shop.example: shop-example; my-shop.example: my--shop-example)"`
 	Script string `json:"script" jsonschema:"the Worker's ES module source"`
 }
 
 type deployPreviewResult struct {
 	Name        string `json:"name"`
+	Domain      string `json:"domain" jsonschema:"the domain the Worker serves (its name decoded)"`
+	Account     string `json:"account_id" jsonschema:"the human's Cloudflare account the Worker lives in"`
 	PreviewID   string `json:"preview_id" jsonschema:"pass it to deploy_promote"`
 	PreviewName string `json:"preview_name"`
 	URL         string `json:"url,omitempty"`
@@ -50,26 +45,28 @@ func previewID(script []byte) string {
 
 // DeployPreview uploads a Worker under a preview name; production is not
 // touched.
-func DeployPreview(w Workers, cfg DeployConfig) Tool {
+func DeployPreview(cfg DeployConfig) Tool {
 	return Tool{
 		Def: mcp.NewTool("deploy_preview",
-			mcp.WithDescription("Upload a Worker script under a preview name (production is not touched) and return the preview id and URL. Uploading the same script again gives the same preview. Promote it with deploy_promote, which asks a human first."),
+			mcp.WithDescription("Upload a Worker script under a preview name (production is not touched) in the human's linked Cloudflare account, and return the preview id and URL. The Worker is named after the domain it serves (shop.example: shop-example; each - doubled, each . a -); that domain must be a zone of the account and named by this task's token. Uploading the same script again gives the same preview. Promote it with deploy_promote, which asks a human first."),
 			mcp.WithInputSchema[deployPreviewArgs](),
 			mcp.WithOutputSchema[deployPreviewResult](),
 			annotate(false, false, true, true),
 		),
-		Scopes:   []string{"deploy:preview"},
-		Provider: "cloudflare",
-		Metered:  true,
+		Scopes:       []string{"deploy:preview"},
+		Provider:     "cloudflare",
+		Metered:      true,
+		Target:       "name",
+		WorkerTarget: true,
+		Account:      true,
+		Owned:        true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a deployPreviewArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil
 			}
-			if err := cloudflare.ValidateScriptName(a.Name); err != nil {
-				return Refuse(err, false), nil
-			}
-			if err := workerAllowed(ctx, a.Name); err != nil {
+			w, zone, err := zoneOf(ctx)
+			if err != nil {
 				return Refuse(err, false), nil
 			}
 			body := []byte(a.Script)
@@ -84,7 +81,7 @@ func DeployPreview(w Workers, cfg DeployConfig) Tool {
 				return Refuse(err, cloudflare.MayHaveReached(err)), nil
 			}
 			progress(ctx, req, 1, 1, "uploaded "+name)
-			out := deployPreviewResult{Name: a.Name, PreviewID: id, PreviewName: name, SHA256: s.SHA256, Size: s.Size}
+			out := deployPreviewResult{Name: a.Name, Domain: string(zone.Name), Account: w.Account(), PreviewID: id, PreviewName: name, SHA256: s.SHA256, Size: s.Size}
 			if cfg.WorkersSubdomain != "" {
 				out.URL = "https://" + name + "." + cfg.WorkersSubdomain + ".workers.dev"
 			}
@@ -93,26 +90,3 @@ func DeployPreview(w Workers, cfg DeployConfig) Tool {
 	}
 }
 
-// workerAllowed applies tollgate:resources to deployments (SPEC §4.2): when
-// the token names domains, it may only deploy their Workers, named by a
-// domain's first label (shop for shop.example) or by the whole name with
-// dots as hyphens (shop-example). A token that names no domains is not
-// limited here, like the other free tools.
-func workerAllowed(ctx context.Context, name string) error {
-	id, ok := IdentityFrom(ctx)
-	if !ok {
-		return fault.New(fault.Unauthenticated, "no verified caller")
-	}
-	domains, limited := id.Claims.AuthorizationDetails.Domains()
-	if !limited {
-		return nil
-	}
-	for _, d := range domains {
-		first, _, _ := strings.Cut(d, ".")
-		if name == first || name == strings.ReplaceAll(d, ".", "-") {
-			return nil
-		}
-	}
-	return fault.Newf(fault.ResourceForbidden,
-		"Worker %q belongs to none of this task's domains (%s); name it after one of them. Nothing was uploaded or changed.", name, strings.Join(domains, " "))
-}

@@ -14,12 +14,14 @@ import (
 
 type deployPromoteArgs struct {
 	gated
-	Name      string `json:"name" jsonschema:"the Worker's production name"`
+	Name      string `json:"name" jsonschema:"the Worker's production name (the domain it serves, each - doubled, each . a -)"`
 	PreviewID string `json:"preview_id" jsonschema:"the preview_id deploy_preview returned"`
 }
 
 type deployPromoteResult struct {
 	Name           string `json:"name"`
+	Domain         string `json:"domain"`
+	Account        string `json:"account_id"`
 	PreviewID      string `json:"preview_id"`
 	SHA256         string `json:"sha256"`
 	Size           int    `json:"size"`
@@ -29,30 +31,38 @@ type deployPromoteResult struct {
 // promotion is what a promote would change, read before the gate.
 type promotion struct {
 	name, preview    string
+	id               string
+	domain, account  string
 	newBody, oldBody []byte
 	newS, oldS       cloudflare.Script
 	hadOld           bool
 }
 
-func readPromotion(ctx context.Context, w Workers, req mcp.CallToolRequest) (*promotion, error) {
+func readPromotion(ctx context.Context, req mcp.CallToolRequest) (*cloudflare.Client, *promotion, error) {
+	p, err := readPromotionIn(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, _, err := zoneOf(ctx)
+	return w, p, err
+}
+
+func readPromotionIn(ctx context.Context, req mcp.CallToolRequest) (*promotion, error) {
 	var a deployPromoteArgs
 	if err := bind(req, &a); err != nil {
 		return nil, err
 	}
-	if err := cloudflare.ValidateScriptName(a.Name); err != nil {
-		return nil, err
-	}
-	if err := workerAllowed(ctx, a.Name); err != nil {
+	w, zone, err := zoneOf(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if a.PreviewID == "" {
 		return nil, fault.New(fault.InvalidArgument, "preview_id is required: the id deploy_preview returned; nothing was changed")
 	}
-	p := &promotion{name: a.Name, preview: cloudflare.PreviewName(a.Name, a.PreviewID)}
+	p := &promotion{name: a.Name, id: a.PreviewID, preview: cloudflare.PreviewName(a.Name, a.PreviewID), domain: string(zone.Name), account: w.Account()}
 	if p.preview == "" {
 		return nil, fault.Newf(fault.InvalidArgument, "preview_id %q is not one deploy_preview returns; nothing was changed", a.PreviewID)
 	}
-	var err error
 	if p.newBody, p.newS, err = w.GetScript(ctx, p.preview); err != nil {
 		if fault.CodeOf(err) == fault.NotFound {
 			return nil, fault.Newf(fault.NotFound, "there is no preview %s of %s; upload it with deploy_preview first. Nothing was changed", a.PreviewID, a.Name)
@@ -76,7 +86,7 @@ func readPromotion(ctx context.Context, w Workers, req mcp.CallToolRequest) (*pr
 
 // DeployPromote makes a preview the production script, after a human has
 // seen exactly what changes (the production gate).
-func DeployPromote(w Workers) Tool {
+func DeployPromote() Tool {
 	return Tool{
 		Def: mcp.NewTool("deploy_promote",
 			mcp.WithDescription("Promote a preview (from deploy_preview) to the production Worker. A human is asked first and shown what changes: the script's name, size and hash, old and new, and the first changed lines. Declined: nothing changes."),
@@ -84,22 +94,26 @@ func DeployPromote(w Workers) Tool {
 			mcp.WithOutputSchema[deployPromoteResult](),
 			annotate(false, true, true, true),
 		),
-		Scopes:   []string{"deploy:production"},
-		Gates:    []string{string(human.Production)},
-		Provider: "cloudflare",
-		Metered:  true,
+		Scopes:       []string{"deploy:production"},
+		Gates:        []string{string(human.Production)},
+		Provider:     "cloudflare",
+		Metered:      true,
+		Target:       "name",
+		WorkerTarget: true,
+		Account:      true,
+		Owned:        true,
 		// Not replayed from an idempotency record: promoting is naturally
 		// idempotent (the same content), and promoting an older preview
 		// again must roll back, not return the first promotion's result.
 		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
-			p, err := readPromotion(ctx, w, req)
+			_, p, err := readPromotion(ctx, req)
 			if err != nil {
 				return nil, err
 			}
 			return []Ask{productionAsk(p)}, nil
 		},
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			p, err := readPromotion(ctx, w, req)
+			w, p, err := readPromotion(ctx, req)
 			if err != nil {
 				return Refuse(err, cloudflare.MayHaveReached(err)), nil
 			}
@@ -109,7 +123,7 @@ func DeployPromote(w Workers) Tool {
 				return Refuse(err, cloudflare.MayHaveReached(err)), nil
 			}
 			progress(ctx, req, 1, 1, p.name+" is live")
-			out := deployPromoteResult{Name: p.name, PreviewID: strings.TrimPrefix(p.preview, p.name+"-preview-"), SHA256: s.SHA256, Size: s.Size}
+			out := deployPromoteResult{Name: p.name, Domain: p.domain, Account: p.account, PreviewID: p.id, SHA256: s.SHA256, Size: s.Size}
 			if p.hadOld {
 				out.PreviousSHA256 = p.oldS.SHA256
 			}
@@ -126,11 +140,12 @@ func productionAsk(p *promotion) Ask {
 		old = fmt.Sprintf("%d bytes, sha256 %s", p.oldS.Size, p.oldS.SHA256)
 	}
 	newer := fmt.Sprintf("%d bytes, sha256 %s", p.newS.Size, p.newS.SHA256)
-	msg := fmt.Sprintf("Promote to production: Worker %q.\nNow: %s\nNew: %s (preview %s)\n%s", p.name, old, newer, p.preview, summary)
+	msg := fmt.Sprintf("Promote to production: Worker %q, serving %s, in Cloudflare account %s.\nNow: %s\nNew: %s (preview %s)\n%s",
+		p.name, p.domain, p.account, old, newer, p.preview, summary)
 	if len(lines) > 0 {
 		msg += "\nFirst changed lines:\n" + strings.Join(lines, "\n")
 	}
 	return Ask{Kind: human.Production, Message: msg, Fields: map[string]string{
-		"script": p.name, "preview": p.preview, "old": old, "new": newer, "change": summary,
+		"script": p.name, "domain": p.domain, "account": p.account, "preview": p.preview, "old": old, "new": newer, "change": summary,
 	}}
 }

@@ -7,40 +7,35 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
-// Zones is the Cloudflare zone API as the DNS and SSL tools use it.
-type Zones interface {
-	ZoneForDomain(ctx context.Context, name domainname.Name) (cloudflare.Zone, error)
-	ListDNS(ctx context.Context, zoneID string) ([]cloudflare.Record, error)
-	UpsertDNS(ctx context.Context, zoneID string, in cloudflare.RecordInput) (cloudflare.Record, bool, error)
-	DeleteDNS(ctx context.Context, zoneID, id string) error
-	ConfigureSSL(ctx context.Context, zoneID string, s cloudflare.SSLSettings) (cloudflare.SSLSettings, error)
-}
-
-// zoneOf resolves the call's checked zone (step 4) to its Cloudflare zone.
-func zoneOf(ctx context.Context, z Zones) (cloudflare.Zone, error) {
-	name, ok := TargetFrom(ctx)
-	if !ok {
-		return cloudflare.Zone{}, fault.New(fault.Internal, "no checked zone; nothing was changed")
+// zoneOf is the call's zone in the principal's own account (step 4b
+// resolved it from tollgate's record of what the account holds), with the
+// client acting in that account.
+func zoneOf(ctx context.Context) (*cloudflare.Client, cloudflare.Zone, error) {
+	t, err := cloudflareOf(ctx)
+	if err != nil {
+		return nil, cloudflare.Zone{}, err
 	}
-	return z.ZoneForDomain(ctx, name)
+	if t.Zone == nil {
+		return nil, cloudflare.Zone{}, fault.New(fault.Internal, "no checked zone; nothing was changed")
+	}
+	return t.Cloudflare, *t.Zone, nil
 }
 
 // bindZone parses the arguments into args and resolves the checked zone;
 // on failure it returns the refusal to send.
-func bindZone(ctx context.Context, req mcp.CallToolRequest, z Zones, args any) (cloudflare.Zone, *mcp.CallToolResult) {
+func bindZone(ctx context.Context, req mcp.CallToolRequest, args any) (*cloudflare.Client, cloudflare.Zone, *mcp.CallToolResult) {
 	if err := bind(req, args); err != nil {
-		return cloudflare.Zone{}, Refuse(err, false)
+		return nil, cloudflare.Zone{}, Refuse(err, false)
 	}
-	zone, err := zoneOf(ctx, z)
+	c, zone, err := zoneOf(ctx)
 	if err != nil {
-		return cloudflare.Zone{}, Refuse(err, cloudflare.MayHaveReached(err))
+		return nil, cloudflare.Zone{}, Refuse(err, false)
 	}
-	return zone, nil
+	return c, zone, nil
 }
 
 type dnsRecord struct {
@@ -58,7 +53,7 @@ func toRecord(r cloudflare.Record) dnsRecord {
 }
 
 type dnsListArgs struct {
-	Zone string `json:"zone" jsonschema:"the zone (domain), e.g. shop.example; it must be one this task's token names"`
+	Zone string `json:"zone" jsonschema:"the zone (domain), e.g. shop.example: one of your linked Cloudflare account, and one this task's token names when it names any"`
 }
 
 type dnsListResult struct {
@@ -67,18 +62,18 @@ type dnsListResult struct {
 }
 
 // DNSList lists a zone's DNS records.
-func DNSList(z Zones) Tool {
+func DNSList() Tool {
 	return Tool{
 		Def: mcp.NewTool("dns_list",
-			mcp.WithDescription("List the DNS records of a zone the task's token names. Changes nothing."),
+			mcp.WithDescription("List the DNS records of a zone of the human's linked Cloudflare account (one the task's token names, when it names any). Changes nothing."),
 			mcp.WithInputSchema[dnsListArgs](),
 			mcp.WithOutputSchema[dnsListResult](),
 			annotate(true, false, true, true),
 		),
-		Scopes: []string{"dns:read"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Scopes: []string{"dns:read"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsListArgs
-			zone, refused := bindZone(ctx, req, z, &a)
+			z, zone, refused := bindZone(ctx, req, &a)
 			if refused != nil {
 				return refused, nil
 			}
@@ -110,7 +105,7 @@ type dnsUpsertResult struct {
 }
 
 // DNSUpsert creates a DNS record or updates the one of the same type and name.
-func DNSUpsert(z Zones) Tool {
+func DNSUpsert() Tool {
 	return Tool{
 		Def: mcp.NewTool("dns_upsert",
 			mcp.WithDescription("Create a DNS record in a zone the task's token names, or update the record of the same type and name. Calling it again with the same arguments changes nothing."),
@@ -118,7 +113,7 @@ func DNSUpsert(z Zones) Tool {
 			mcp.WithOutputSchema[dnsUpsertResult](),
 			annotate(false, false, true, true),
 		),
-		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsUpsertArgs
 			if err := bind(req, &a); err != nil {
@@ -132,9 +127,9 @@ func DNSUpsert(z Zones) Tool {
 				}
 				in.TTL = int(n)
 			}
-			zone, err := zoneOf(ctx, z)
+			z, zone, err := zoneOf(ctx)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err, false), nil
 			}
 			rec, created, err := z.UpsertDNS(ctx, zone.ID, in)
 			if err != nil {
@@ -157,7 +152,7 @@ type dnsDeleteResult struct {
 }
 
 // DNSDelete deletes one DNS record.
-func DNSDelete(z Zones) Tool {
+func DNSDelete() Tool {
 	return Tool{
 		Def: mcp.NewTool("dns_delete",
 			mcp.WithDescription("Delete one DNS record (by id, from dns_list) in a zone the task's token names."),
@@ -165,10 +160,10 @@ func DNSDelete(z Zones) Tool {
 			mcp.WithOutputSchema[dnsDeleteResult](),
 			annotate(false, true, true, true),
 		),
-		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsDeleteArgs
-			zone, refused := bindZone(ctx, req, z, &a)
+			z, zone, refused := bindZone(ctx, req, &a)
 			if refused != nil {
 				return refused, nil
 			}
@@ -208,7 +203,7 @@ type sslResult struct {
 }
 
 // SSLConfigure sets a zone's SSL mode, always-HTTPS and minimum TLS.
-func SSLConfigure(z Zones) Tool {
+func SSLConfigure() Tool {
 	return Tool{
 		Def: mcp.NewTool("ssl_configure",
 			mcp.WithDescription("Set a zone's SSL/TLS settings: mode (off, flexible, full, strict), always-HTTPS redirect and minimum TLS version. The zone must be one this task's token names. Calling it again with the same arguments changes nothing."),
@@ -216,10 +211,10 @@ func SSLConfigure(z Zones) Tool {
 			mcp.WithOutputSchema[sslResult](),
 			annotate(false, false, true, true),
 		),
-		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone",
+		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a sslArgs
-			zone, refused := bindZone(ctx, req, z, &a)
+			z, zone, refused := bindZone(ctx, req, &a)
 			if refused != nil {
 				return refused, nil
 			}

@@ -5,18 +5,10 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
-
-// Registrar is the Cloudflare Registrar as the domain tools use it.
-type Registrar interface {
-	CheckDomain(ctx context.Context, name domainname.Name) (cloudflare.Availability, error)
-	Register(ctx context.Context, name domainname.Name, years int) (cloudflare.Registration, error)
-	RegistrationStatus(ctx context.Context, name domainname.Name) (cloudflare.Status, error)
-}
 
 type domainCheckArgs struct {
 	Domain string `json:"domain" jsonschema:"the domain to check, e.g. shop.example"`
@@ -33,10 +25,10 @@ type domainCheckResult struct {
 
 // DomainCheck asks the Registrar whether a domain can be registered and at
 // what exact price. It buys nothing.
-func DomainCheck(reg Registrar) Tool {
+func DomainCheck() Tool {
 	return Tool{
 		Def: mcp.NewTool("domain_check",
-			mcp.WithDescription("Check at Cloudflare Registrar whether a domain can be registered and its exact at-cost price (integer minor units). Buys nothing. The domain must be one this task's token names, when it names any."),
+			mcp.WithDescription("Check at Cloudflare Registrar, in the human's linked account, whether a domain can be registered and its exact at-cost price (integer minor units). Buys nothing. The domain must be one this task's token names, when it names any."),
 			mcp.WithInputSchema[domainCheckArgs](),
 			mcp.WithOutputSchema[domainCheckResult](),
 			annotate(true, false, true, true),
@@ -45,6 +37,7 @@ func DomainCheck(reg Registrar) Tool {
 		Provider: "cloudflare",
 		Metered:  true,
 		Target:   "domain",
+		Account:  true,
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a domainCheckArgs
 			if err := bind(req, &a); err != nil {
@@ -54,7 +47,11 @@ func DomainCheck(reg Registrar) Tool {
 			if !ok {
 				return Refuse(fault.New(fault.Internal, "no checked domain"), false), nil
 			}
-			av, err := reg.CheckDomain(ctx, name)
+			t, err := cloudflareOf(ctx)
+			if err != nil {
+				return Refuse(err, false), nil
+			}
+			av, err := t.Cloudflare.CheckDomain(ctx, name)
 			if err != nil {
 				return Refuse(err, cloudflare.MayHaveReached(err)), nil
 			}

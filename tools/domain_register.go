@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
@@ -22,6 +23,13 @@ type RegisterConfig struct {
 	// purchase gate); zero asks for every purchase.
 	ConfirmAbove money.Money
 	Ledger       SpendReader // month-to-date spend, shown in the purchase gate
+	// Zones records a registered domain's zone as the principal's.
+	Zones ZoneRecorder
+}
+
+// ZoneRecorder records that a principal's linked account holds a zone.
+type ZoneRecorder interface {
+	RecordZone(ctx context.Context, principal string, t Tenant, z cloudflare.Zone) error
 }
 
 type domainRegisterArgs struct {
@@ -37,11 +45,13 @@ type domainRegisterResult struct {
 	Years          int          `json:"years"`
 	Charged        money.Amount `json:"charged"`
 	RegistrationID string       `json:"registration_id,omitempty"`
+	Account        string       `json:"account_id" jsonschema:"the human's Cloudflare account the domain was registered in"`
+	ZoneRecorded   bool         `json:"zone_recorded" jsonschema:"true when the domain's zone is recorded as the human's, so the zone tools may act on it; false: run account_connect again once the registration completes"`
 }
 
 // DomainRegister registers one domain the task's token names, after
 // holding its exact price against the monthly cap.
-func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
+func DomainRegister(cfg RegisterConfig) Tool {
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = 2 * time.Second
 	}
@@ -72,6 +82,7 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 		Creating: true,
 		Paid:     true,
 		Target:   "domain",
+		Account:  true,
 		Ask: func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error) {
 			return purchaseAsk(ctx, cfg.Ledger, cfg.ConfirmAbove, "cloudflare", q)
 		},
@@ -81,7 +92,11 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 				return Quote{}, err
 			}
 			name, _ := TargetFrom(ctx)
-			av, err := reg.CheckDomain(ctx, name)
+			t, err := cloudflareOf(ctx)
+			if err != nil {
+				return Quote{}, err
+			}
+			av, err := t.Cloudflare.CheckDomain(ctx, name)
 			if err != nil {
 				return Quote{}, err
 			}
@@ -101,6 +116,11 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 				return Refuse(err, false), nil
 			}
 			name, _ := TargetFrom(ctx)
+			t, err := cloudflareOf(ctx)
+			if err != nil {
+				return Refuse(err, false), nil
+			}
+			reg := t.Cloudflare
 			sp := SpendFrom(ctx)
 			y, _ := sp.Quote.Detail.(int)
 			progress(ctx, req, 0, 3, "registering "+string(name)+" at Cloudflare")
@@ -136,15 +156,32 @@ func DomainRegister(reg Registrar, cfg RegisterConfig) Tool {
 			case cloudflare.StateSucceeded:
 				sp.Charged(charged, r.RayID)
 				progress(ctx, req, 3, 3, string(name)+" registered")
-				return result(domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged.Amount(), RegistrationID: r.ID}), nil
+				out := domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}
+				out.ZoneRecorded = recordZone(ctx, cfg.Zones, t, name)
+				return result(out), nil
 			case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
 				return Refuse(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status), true), nil
 			}
 			// Still working: Cloudflare has the order, so the price counts.
 			sp.Charged(charged, r.RayID)
-			return result(domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged.Amount(), RegistrationID: r.ID}), nil
+			return result(domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}), nil
 		},
 	}
+}
+
+// recordZone records the new domain's zone as the principal's, so the
+// zone tools may act on it. A failure leaves the registration as it is;
+// account_connect records the account's zones again.
+func recordZone(ctx context.Context, zones ZoneRecorder, t Tenant, name domainname.Name) bool {
+	id, ok := IdentityFrom(ctx)
+	if !ok || zones == nil {
+		return false
+	}
+	z, err := t.Cloudflare.ZoneForDomain(ctx, name)
+	if err != nil {
+		return false
+	}
+	return zones.RecordZone(context.WithoutCancel(ctx), id.Claims.Subject, t, z) == nil
 }
 
 func terminal(s cloudflare.State) bool {

@@ -49,6 +49,7 @@ type SessionReader interface {
 
 // PipelineConfig configures steps 4–8 and 10 of the guard.
 type PipelineConfig struct {
+	Tenancy  Tenancy
 	Ledger   Ledger
 	Idem     Idempotency
 	Loop     LoopGuard
@@ -129,12 +130,21 @@ type pipelineCall struct {
 func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next server.ToolHandlerFunc) (*mcp.CallToolResult, error) {
 	args := req.GetArguments()
 	// Step 4: the resource this call touches must be one the token names.
+	var target domainname.Name
 	if p.t.Target != "" {
 		name, err := p.target(args)
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
+		target = name
 		ctx = context.WithValue(ctx, targetKey{}, name)
+	}
+	// Step 4b: the principal's own account, and the zone inside it.
+	if p.t.Account {
+		var err error
+		if ctx, err = p.tenant(ctx, target); err != nil {
+			return p.refuse(ctx, err)
+		}
 	}
 	// Read-only tools that reach no provider skip the rest: nothing to
 	// rate-limit, remember, ask or hold.
@@ -213,8 +223,8 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 			return p.refuse(ctx, err)
 		}
 	}
-	// Step 9: the handler calls the provider with the server's credential,
-	// within a deadline shorter than the hold's and the idempotency lock's.
+	// Step 9: the handler calls the provider in the principal's own
+	// account with that account's credential (step 4b), within a deadline shorter than the hold's and the idempotency lock's.
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.handlerDeadline())
 	res, err := next(hctx, req)
 	cancel()

@@ -26,7 +26,18 @@ type Tool struct {
 	Quote func(ctx context.Context, req mcp.CallToolRequest) (Quote, error)
 	// Target names the argument holding the domain or zone the call
 	// touches; the pipeline checks it against tollgate:resources (step 4).
+	// A tool that changes something needs its target named there; a token
+	// naming no domains may only read.
 	Target string
+	// WorkerTarget: Target holds a Worker name, which stands for the
+	// domain it serves (domainname.DomainOfWorker); that domain is checked.
+	WorkerTarget bool
+	// Account tools act in the principal's own linked Cloudflare account
+	// (CloudflareFrom); without one the call is refused before anything.
+	Account bool
+	// Owned tools act on a zone of that account: the target must be one
+	// tollgate knows the account holds (step 4b).
+	Owned bool
 	// Ask returns the human gates this call needs (step 7), given the
 	// quote of a paid call; none means go on.
 	Ask func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error)
@@ -80,6 +91,13 @@ func (t Tool) check() error {
 		return fmt.Errorf("tools: %s cannot be read-only and paid", t.Def.Name)
 	case t.Paid && (t.Quote == nil || t.Provider == "" || !t.Creating || !t.Metered):
 		return fmt.Errorf("tools: paid tool %s needs a Quote, a Provider, and must be Creating and Metered", t.Def.Name)
+	case t.Owned && (!t.Account || t.Target == ""):
+		return fmt.Errorf("tools: %s acts on an owned zone, so it needs Account and a Target", t.Def.Name)
+	case t.Account && t.Provider != "cloudflare":
+		return fmt.Errorf("tools: %s acts in a linked Cloudflare account, so its Provider is cloudflare", t.Def.Name)
+	case t.Provider == "cloudflare" && t.Metered && !t.Account:
+		// Every Cloudflare call acts in the caller's own account.
+		return fmt.Errorf("tools: %s calls Cloudflare, so it must act in the principal's account (Account)", t.Def.Name)
 	}
 	return nil
 }

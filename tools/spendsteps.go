@@ -3,6 +3,9 @@ package tools
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -19,15 +22,33 @@ import (
 // is limited only when the token names domains.
 func (p *pipelineCall) target(args map[string]any) (domainname.Name, error) {
 	raw, _ := args[p.t.Target].(string)
+	if p.rec != nil {
+		p.rec.Target = auditTarget(raw)
+	}
 	if raw == "" {
 		return "", fault.Newf(fault.InvalidArgument, "%s is required; nothing was charged", p.t.Target)
 	}
 	named, limited := p.c.AuthorizationDetails.Domains()
-	if !limited {
-		if p.t.Paid {
-			return "", fault.Newf(fault.ResourceForbidden,
-				"this task token names no domains, so it may not pay for %q; exchange for a token whose authorization_details name it (tollgate:resources). Nothing was charged.", raw)
+	writes := p.t.Def.Annotations.ReadOnlyHint == nil || !*p.t.Def.Annotations.ReadOnlyHint
+	if !limited && writes {
+		// SPEC §4.2: a token naming no domains may only read its own
+		// account; what changes something must be named.
+		return "", fault.Newf(fault.ResourceForbidden,
+			"this task token names no domains, so it may only read; %s changes %q, so exchange for a token whose authorization_details name it (tollgate:resources). Nothing was held, sent or changed.", p.t.Def.Name, raw)
+	}
+	if p.t.WorkerTarget {
+		// A Worker stands for the one domain its name encodes.
+		name, err := domainname.DomainOfWorker(raw)
+		if err != nil {
+			return "", err
 		}
+		if limited && !slices.Contains(named, string(name)) {
+			return "", fault.Newf(fault.ResourceForbidden,
+				"Worker %q serves %s, which this task's token does not name (%s). Nothing was uploaded or changed.", raw, name, strings.Join(named, " "))
+		}
+		return name, nil
+	}
+	if !limited {
 		return domainname.Parse(raw)
 	}
 	allowed := make([]domainname.Name, 0, len(named))
@@ -39,6 +60,18 @@ func (p *pipelineCall) target(args map[string]any) (domainname.Name, error) {
 		allowed = append(allowed, n)
 	}
 	return domainname.Allowed(raw, allowed)
+}
+
+// auditTarget is the target argument as the audit trail keeps it: at most
+// a domain's length, printable ASCII only (a look-alike shows as its
+// escapes, never as lookalike glyphs).
+func auditTarget(raw string) string {
+	q := strconv.QuoteToASCII(raw)
+	q = q[1 : len(q)-1]
+	if len(q) > 256 {
+		q = q[:256]
+	}
+	return q
 }
 
 // hold is step 8: hold the quoted amount against the principal's

@@ -53,7 +53,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 		c                   = d
 	)
 	fs.BoolVar(&sandbox, "sandbox", false, "sandbox mode (the default): fixture providers, embedded Redis unless --redis-url, dev identity")
-	fs.BoolVar(&production, "production", false, "production mode: real Cloudflare and Stripe (credentials from CLOUDFLARE_API_TOKEN and STRIPE_SECRET_KEY), --redis-url required, no dev identity")
+	fs.BoolVar(&production, "production", false, "production mode: real Cloudflare and Stripe (no Cloudflare token of the server's own: each human's calls use the account they link through tollgate's OAuth client, TOLLGATE_CLOUDFLARE_OAUTH_CLIENT_ID/_SECRET; the Stripe platform key from STRIPE_SECRET_KEY), --redis-url required, no dev identity")
 	fs.StringVar(&c.Addr, "addr", d.Addr, "HTTP listen address (host:port)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "public base URL: the token issuer, and with /mcp the canonical resource URL (default http://<addr>)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://, rediss://, unix://, redis+sentinel://h1,h2/master or redis+cluster://h1,h2 (sandbox default: an embedded Redis on a loopback port)")
@@ -74,8 +74,6 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
-	fs.StringVar(&c.WorkersSubdomain, "workers-subdomain", "", "the Cloudflare account's workers.dev subdomain, for preview URLs")
-	fs.StringVar(&c.CloudflareAccountID, "cloudflare-account", "", "Cloudflare account id for registrations (production; the API token comes from CLOUDFLARE_API_TOKEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
 	return func() (config.Config, error) {
 		if err := applyEnv(fs); err != nil {

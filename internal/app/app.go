@@ -34,6 +34,7 @@ type App struct {
 	money  *moneyParts
 	stripe *stripeParts
 	links  *links.Store
+	tenant *tenancy
 	gates  *gateParts
 	cancel context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
@@ -82,27 +83,35 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		rc.Close()
 		return nil, err
 	}
+	a.tenant = &tenancy{links: a.links, base: a.money.cloudflare, refresh: links.OAuthRefresher{Config: a.cloudflareOAuth(), HTTP: &http.Client{Timeout: 30 * time.Second}}}
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.id.runKeys(bg)
+	acctCfg, err := a.accountConfig()
+	if err != nil {
+		a.money.stop()
+		a.stripe.stop()
+		rc.Close()
+		return nil, err
+	}
 	a.Tools = []tools.Tool{
 		tools.Whoami(time.Now),
 		tools.CatalogSearch(cat),
 		tools.CatalogGet(cat),
 		tools.PlanQuote(tools.QuoteConfig{Catalog: cat, Ledger: a.money.ledger, ConfirmAbove: a.gates.confirm, Tools: a.toolByName}),
 		tools.SpendStatus(a.money.ledger),
-		tools.DomainCheck(a.money.registrar),
-		tools.DomainRegister(a.money.registrar, a.registerConfig()),
-		tools.DNSList(a.money.registrar),
-		tools.DNSUpsert(a.money.registrar),
-		tools.DNSDelete(a.money.registrar),
-		tools.SSLConfigure(a.money.registrar),
-		tools.APITokenCreate(a.money.registrar, a.links, time.Now),
+		tools.DomainCheck(),
+		tools.DomainRegister(a.registerConfig()),
+		tools.DNSList(),
+		tools.DNSUpsert(),
+		tools.DNSDelete(),
+		tools.SSLConfigure(),
+		tools.APITokenCreate(a.links, time.Now),
 		tools.BillingSetup(a.links),
-		tools.AccountConnect(a.accountConfig()),
+		tools.AccountConnect(acctCfg),
 		tools.SubscriptionStart(tools.SubscriptionConfig{Catalog: cat, Stripe: a.stripe.client, Links: a.links, Ledger: a.money.ledger}),
-		tools.DeployPreview(a.money.registrar, tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
-		tools.DeployPromote(a.money.registrar),
+		tools.DeployPreview(tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
+		tools.DeployPromote(),
 	}
 	a.MCP = server.NewMCPServer("tollgate", Version,
 		server.WithTitle("tollgate"),
@@ -145,7 +154,7 @@ func (a *App) chain() []tools.Middleware {
 			},
 		}),
 		tools.Pipeline(tools.PipelineConfig{
-			Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
+			Tenancy: a.tenant, Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
 			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"),
 		}),
 	}

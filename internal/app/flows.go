@@ -41,6 +41,7 @@ import (
 	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/tools"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
@@ -62,9 +63,6 @@ const (
 	sandboxOAuthClientID     = "tollgate-sandbox"
 	sandboxOAuthClientSecret = "tollgate-sandbox-oauth-secret"
 
-	// Cloudflare's terms, accepted before an account is created.
-	cloudflareTermsURL     = "https://www.cloudflare.com/terms/"
-	cloudflareTermsVersion = "2025-01"
 )
 
 // cloudflareScopes are what tollgate asks the human to allow.
@@ -89,23 +87,39 @@ type flows struct {
 }
 
 func (a *App) newFlows(p *approvalsPage) *flows {
-	f := &flows{a: a, p: p, http: &http.Client{Timeout: 30 * time.Second}}
+	return &flows{a: a, p: p, http: &http.Client{Timeout: 30 * time.Second}, oauth: a.cloudflareOAuth()}
+}
+
+// cloudflareOAuth is tollgate's OAuth client at Cloudflare: the server's
+// only Cloudflare credential, used to link accounts and renew their
+// tokens. Nil when not configured.
+func (a *App) cloudflareOAuth() *oauth2.Config {
 	redirect := a.Cfg.PublicURL + flowPath + "/cloudflare"
 	switch {
 	case a.money.fakeCF != nil && a.money.cfBase != "":
-		f.oauth = &oauth2.Config{ClientID: sandboxOAuthClientID, ClientSecret: sandboxOAuthClientSecret, RedirectURL: redirect, Scopes: cloudflareScopes,
+		return &oauth2.Config{ClientID: sandboxOAuthClientID, ClientSecret: sandboxOAuthClientSecret, RedirectURL: redirect, Scopes: cloudflareScopes,
 			Endpoint: oauth2.Endpoint{AuthURL: a.money.cfBase + fakecf.AuthPath, TokenURL: a.money.cfBase + fakecf.TokenPath, AuthStyle: oauth2.AuthStyleInHeader}}
 	case os.Getenv(CloudflareOAuthClientIDEnv) != "":
-		f.oauth = &oauth2.Config{ClientID: os.Getenv(CloudflareOAuthClientIDEnv), ClientSecret: os.Getenv(CloudflareOAuthClientSecretEnv), RedirectURL: redirect, Scopes: cloudflareScopes,
+		return &oauth2.Config{ClientID: os.Getenv(CloudflareOAuthClientIDEnv), ClientSecret: os.Getenv(CloudflareOAuthClientSecretEnv), RedirectURL: redirect, Scopes: cloudflareScopes,
 			Endpoint: oauth2.Endpoint{AuthURL: cloudflareAuthURL, TokenURL: cloudflareTokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
 	}
-	return f
+	return nil
 }
 
-// accountConfig wires account_connect.
-func (a *App) accountConfig() tools.AccountConfig {
-	return tools.AccountConfig{Links: a.links, Creator: a.money.registrar, Consents: a.gates.consents,
-		TermsURL: cloudflareTermsURL, TermsVersion: cloudflareTermsVersion}
+// accountConfig wires account_connect. The sandbox's fake answers the
+// account-connection protocol (tools/cloudflare.Directory); against real
+// Cloudflare accounts are linked by consent, never created.
+func (a *App) accountConfig() (tools.AccountConfig, error) {
+	cfg := tools.AccountConfig{Links: a.links, Consents: a.gates.consents, Tenancy: a.tenant}
+	if a.money.fakeCF != nil {
+		d, err := cloudflare.NewDirectory(cloudflare.DirectoryConfig{BaseURL: a.money.cfBase, ClientID: sandboxOAuthClientID,
+			ClientSecret: sandboxOAuthClientSecret, Scopes: cloudflareScopes, HTTPClient: &http.Client{}})
+		if err != nil {
+			return tools.AccountConfig{}, err
+		}
+		cfg.Directory = d
+	}
+	return cfg, nil
 }
 
 // flowRecord is what a flow keeps server-side between start and callback.
@@ -116,6 +130,7 @@ type flowRecord struct {
 	Verifier  string `json:"v,omitempty"`
 	Session   string `json:"cs,omitempty"`
 	Customer  string `json:"cu,omitempty"`
+	Email     string `json:"em,omitempty"` // the customer's e-mail as Stripe holds it
 }
 
 func flowKey(approval string) string { return "tg:flow:" + approval }
@@ -307,7 +322,7 @@ func (f *flows) startBilling(w http.ResponseWriter, r *http.Request) {
 		f.providerError(w, "Stripe", err)
 		return
 	}
-	if err := f.save(ctx, ap.ID, flowRecord{Principal: s.principal, Kind: string(human.Billing), Session: co.ID, Customer: cust.ID}); err != nil {
+	if err := f.save(ctx, ap.ID, flowRecord{Principal: s.principal, Kind: string(human.Billing), Session: co.ID, Customer: cust.ID, Email: cust.Email}); err != nil {
 		f.p.unavailable(w, err)
 		return
 	}
@@ -345,7 +360,7 @@ func (f *flows) stripeCallback(w http.ResponseWriter, r *http.Request) {
 		f.p.message(w, http.StatusAccepted, "Not finished", "Stripe has not confirmed the payment method yet. Reload this page in a moment. Nothing was charged.")
 		return
 	}
-	if err := f.a.links.Set(ctx, principal, map[string]string{tools.LinkStripeCustomer: rec.Customer, tools.LinkStripePaymentMethod: pm}); err != nil {
+	if err := f.a.links.Set(ctx, principal, map[string]string{tools.LinkStripeCustomer: rec.Customer, tools.LinkStripePaymentMethod: pm, tools.LinkStripeEmail: rec.Email}); err != nil {
 		f.p.unavailable(w, err)
 		return
 	}
@@ -374,8 +389,12 @@ func (f *flows) startCloudflare(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.setFlowCookie(w, k, s.principal, ap.ID)
-	http.Redirect(w, r, f.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier),
-		oauth2.SetAuthURLParam("login_hint", strings.TrimPrefix(s.principal, "user:"))), http.StatusSeeOther)
+	// The account is the one of the e-mail Stripe verified (SPEC §11).
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if email, err := f.a.links.Get(r.Context(), s.principal, tools.LinkStripeEmail); err == nil && email != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", email))
+	}
+	http.Redirect(w, r, f.oauth.AuthCodeURL(state, opts...), http.StatusSeeOther)
 }
 
 // cloudflareCallback serves GET /oauth/callback/cloudflare?code=…&state=….
@@ -404,45 +423,51 @@ func (f *flows) cloudflareCallback(w http.ResponseWriter, r *http.Request) {
 		f.p.message(w, http.StatusBadGateway, "Cloudflare refused", "Cloudflare did not accept the sign-in. Nothing was linked; open the approval again to retry.")
 		return
 	}
-	acct, err := f.consentedAccount(ctx, tok.AccessToken)
+	acct, zones, err := f.consentedAccount(ctx, tok)
 	if err != nil {
 		f.providerError(w, "Cloudflare", err)
 		return
 	}
 	// The credential is sealed server-side (internal/links) and never
-	// returned to an agent.
-	err = f.a.links.SetSecret(ctx, principal, tools.SecretCloudflareOAuth, tok.AccessToken)
-	if err == nil && tok.RefreshToken != "" {
-		err = f.a.links.SetSecret(ctx, principal, tools.SecretCloudflareOAuth+"_refresh", tok.RefreshToken)
-	}
-	if err != nil {
-		f.p.unavailable(w, err)
-		return
-	}
-	if err := f.a.links.Set(ctx, principal, map[string]string{tools.LinkCloudflareAccount: acct}); err != nil {
+	// returned to an agent; the account's zones are what its tools may
+	// touch.
+	if err := f.a.links.LinkCloudflare(ctx, principal, links.CloudflareLink{AccountID: acct, Token: tok}, zones); err != nil {
 		f.p.unavailable(w, err)
 		return
 	}
 	f.approve(w, r, ap, principal, "cloudflare-oauth", "Cloudflare account linked. The agent can continue.")
 }
 
-// consentedAccount is the account an OAuth access token acts on: the one
-// the human consented to.
-func (f *flows) consentedAccount(ctx context.Context, token string) (string, error) {
-	cfg := cloudflare.Config{BaseURL: f.a.money.cfBase, APIToken: token, AccountID: f.a.Cfg.CloudflareAccountID, HTTPClient: f.http, Catalog: f.a.Catalog}
-	if f.a.money.fakeCF != nil {
-		cfg.AccountID = f.a.money.fakeCF.AccountID()
-	}
-	c, err := cloudflare.NewClient(cfg)
+// consentedAccount is the account an OAuth access token acts on (the one
+// the human consented to) and the zones it holds.
+func (f *flows) consentedAccount(ctx context.Context, tok *oauth2.Token) (string, []links.ZoneRef, error) {
+	c, err := cloudflare.NewClient(cloudflare.Config{BaseURL: f.a.money.cfBase, HTTPClient: f.http, Catalog: f.a.Catalog})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	accts, err := c.Accounts(ctx)
+	// Any well-formed id: Accounts names none in its path.
+	probe, err := c.As(cloudflare.Credential{AccountID: strings.Repeat("0", 32), Token: oauth2.StaticTokenSource(tok)})
 	if err != nil {
-		return "", err
+		return "", nil, err
+	}
+	accts, err := probe.Accounts(ctx)
+	if err != nil {
+		return "", nil, err
 	}
 	if len(accts) != 1 {
-		return "", fault.New(fault.Internal, "Cloudflare's consent did not name exactly one account; nothing was linked. Open the approval again to retry.")
+		return "", nil, fault.New(fault.Internal, "Cloudflare's consent did not name exactly one account; nothing was linked. Open the approval again to retry.")
 	}
-	return accts[0].ID, nil
+	in, err := c.As(cloudflare.Credential{AccountID: accts[0].ID, Token: oauth2.StaticTokenSource(tok)})
+	if err != nil {
+		return "", nil, err
+	}
+	zones, err := in.ListZones(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	refs := make([]links.ZoneRef, 0, len(zones))
+	for _, z := range zones {
+		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: accts[0].ID})
+	}
+	return accts[0].ID, refs, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,17 +20,15 @@ import (
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
-// sandboxCloudflareToken is the API token the sandbox's fake Cloudflare
-// accepts; it is not a credential anywhere else.
-const sandboxCloudflareToken = "sandbox-cloudflare-token"
-
 // moneyParts is the wiring of the ledger, idempotency, loop guard and providers.
 type moneyParts struct {
 	ledger    *spend.Ledger
 	idem      *idempotency.Store
 	loop      *loopguard.Guard
-	registrar *cloudflare.Client
-	fakeCF    *fakecf.Fake // sandbox only
+	// cloudflare holds no credential: tool calls act through As, in the
+	// principal's own account (tenancy.go).
+	cloudflare *cloudflare.Client
+	fakeCF     *fakecf.Fake // sandbox only
 	cfBase    string       // the Cloudflare API root ("" for the default; sandbox: the fake's)
 	stop      func()
 }
@@ -62,23 +59,21 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 		return nil, err
 	}
 
-	cf := cloudflare.Config{AccountID: cfg.CloudflareAccountID, Catalog: a.Catalog}
+	// No Cloudflare credential of the server's own: every call acts in the
+	// principal's linked account (tenancy.go). The server's credentials
+	// are its OAuth client's id and secret (flows.go).
+	cf := cloudflare.Config{Catalog: a.Catalog}
 	if cfg.Mode == config.Sandbox {
-		m.fakeCF = fakecf.New(fakecf.Config{Token: sandboxCloudflareToken, StatusPolls: 2,
+		// The fake's own API token is never handed to tollgate.
+		m.fakeCF = fakecf.New(fakecf.Config{StatusPolls: 2,
 			Accounts: sandboxCloudflareAccounts, OAuthClients: sandboxOAuthClients(cfg.PublicURL)})
 		srv := httptest.NewServer(m.fakeCF)
 		m.stop = srv.Close
 		m.cfBase = srv.URL
-		cf.BaseURL, cf.APIToken, cf.AccountID = srv.URL, sandboxCloudflareToken, m.fakeCF.AccountID()
+		cf.BaseURL = srv.URL
 		cf.HTTPClient, cf.RequestsPerSecond = &http.Client{}, 1000
-	} else {
-		// Provider credentials come from the environment only (SPEC §2).
-		cf.APIToken = os.Getenv(cloudflare.APITokenEnv)
-		if cf.APIToken == "" {
-			return nil, fmt.Errorf("production needs %s in the environment", cloudflare.APITokenEnv)
-		}
 	}
-	if m.registrar, err = cloudflare.NewClient(cf); err != nil {
+	if m.cloudflare, err = cloudflare.NewClient(cf); err != nil {
 		m.stop()
 		return nil, err
 	}
@@ -88,7 +83,7 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 // registerConfig configures domain_register; polling is fast against the
 // fixture.
 func (a *App) registerConfig() tools.RegisterConfig {
-	rc := tools.RegisterConfig{PollEvery: 2 * time.Second, MaxPolls: 60, ConfirmAbove: a.gates.confirm, Ledger: a.money.ledger}
+	rc := tools.RegisterConfig{PollEvery: 2 * time.Second, MaxPolls: 60, ConfirmAbove: a.gates.confirm, Ledger: a.money.ledger, Zones: a.tenant}
 	if a.Cfg.Mode == config.Sandbox {
 		rc.PollEvery, rc.MaxPolls = 20*time.Millisecond, 50
 	}
@@ -116,11 +111,10 @@ func sharedSecret(ctx context.Context, rdb redis.UniversalClient, key string) ([
 // tests that assert what reached the provider.
 func (a *App) FakeCloudflare() *fakecf.Fake { return a.money.fakeCF }
 
-// workersSubdomain is the account's workers.dev subdomain for preview URLs.
+// workersSubdomain is the workers.dev subdomain of preview URLs: every
+// account has its own, so only the sandbox (whose fake has one for all)
+// shows one; elsewhere the URL is left out.
 func (a *App) workersSubdomain() string {
-	if a.Cfg.WorkersSubdomain != "" {
-		return a.Cfg.WorkersSubdomain
-	}
 	if a.Cfg.Mode == config.Sandbox {
 		return "tollgate-sandbox"
 	}

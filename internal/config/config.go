@@ -46,9 +46,7 @@ type Config struct {
 	HoldTTL             time.Duration
 	RateSession         int    // metered calls per minute per task session
 	RateUser            int    // metered calls per minute per principal
-	CloudflareAccountID string // production: the account domains are registered in
 	ConfirmAbove        string // purchases at or above this (USD) ask the human first
-	WorkersSubdomain    string // the account's workers.dev subdomain, for preview URLs
 
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
 	PolicyFile string
@@ -195,9 +193,6 @@ func (c *Config) Validate() error {
 	}
 	if _, err := money.Parse(c.ConfirmAbove, "usd"); err != nil {
 		return &FieldError{"confirm-above", fmt.Sprintf("%q is not an amount like 20.00 (USD): %v", c.ConfirmAbove, err)}
-	}
-	if c.Mode == Production && c.CloudflareAccountID == "" {
-		return &FieldError{"cloudflare-account", "production needs the Cloudflare account id domains are registered in"}
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &FieldError{"shutdown-timeout", "must be positive, e.g. 10s"}

@@ -94,6 +94,36 @@ func (s *Store) LinkCloudflare(ctx context.Context, principal string, link Cloud
 	return nil
 }
 
+// SetZones replaces the zones recorded for the principal's linked
+// account, atomically, while that account is still the linked one.
+func (s *Store) SetZones(ctx context.Context, principal, account string, zones []ZoneRef) error {
+	args := []any{fieldCloudflareAccount, account, fieldZonePrefix}
+	for _, z := range zones {
+		args = append(args, fieldZonePrefix+string(z.Name), account+" "+z.ID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := setZones.Run(ctx, s.rdb, []string{s.key(principal)}, args...).Err()
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "other_account"):
+		return fault.New(fault.Unavailable, "the Cloudflare account was linked again meanwhile; its zones were not recorded. Run account_connect again")
+	}
+	return fault.Wrap(err, fault.Unavailable, "the account store is unavailable; the zones were not recorded. Retry shortly")
+}
+
+// setZones drops every zone field and sets the given ones, only while the
+// linked account is ARGV[2]. Replaying it gives the same state.
+var setZones = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return redis.error_reply('other_account') end
+local fields = redis.call('HKEYS', KEYS[1])
+for _, f in ipairs(fields) do
+  if string.sub(f, 1, string.len(ARGV[3])) == ARGV[3] then redis.call('HDEL', KEYS[1], f) end
+end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+return 1`)
+
 // AddZone records that the principal's linked account holds zone (after
 // a registration there). It refuses when the linked account is another.
 func (s *Store) AddZone(ctx context.Context, principal string, z ZoneRef) error {

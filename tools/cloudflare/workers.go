@@ -72,9 +72,9 @@ func ValidateScriptName(name string) error {
 }
 
 // PreviewName is the Worker name a preview of base is uploaded under:
-// base---preview-{previewID}. Production names (domainname.WorkerName)
-// never hold three hyphens in a row, so no preview name is ever another
-// domain's production name. When that is longer than 63 characters, base is
+// base---preview-{previewID}. A production name (domainname.WorkerName)
+// never holds a run of exactly three hyphens and never ends in one, so the
+// preview of such a base is never another domain's production name. When that is longer than 63 characters, base is
 // shortened and followed by 8 hex digits of its SHA-256, so that two long
 // names never share a preview name. It returns "" (which every call
 // refuses) when base is not a valid Worker name or previewID is not 1 to 32
