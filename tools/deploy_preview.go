@@ -89,4 +89,3 @@ func DeployPreview(cfg DeployConfig) Tool {
 		},
 	}
 }
-

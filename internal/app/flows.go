@@ -62,7 +62,6 @@ const (
 	// anywhere else.
 	sandboxOAuthClientID     = "tollgate-sandbox"
 	sandboxOAuthClientSecret = "tollgate-sandbox-oauth-secret"
-
 )
 
 // cloudflareScopes are what tollgate asks the human to allow.

@@ -22,15 +22,15 @@ import (
 
 // moneyParts is the wiring of the ledger, idempotency, loop guard and providers.
 type moneyParts struct {
-	ledger    *spend.Ledger
-	idem      *idempotency.Store
-	loop      *loopguard.Guard
+	ledger *spend.Ledger
+	idem   *idempotency.Store
+	loop   *loopguard.Guard
 	// cloudflare holds no credential: tool calls act through As, in the
 	// principal's own account (tenancy.go).
 	cloudflare *cloudflare.Client
 	fakeCF     *fakecf.Fake // sandbox only
-	cfBase    string       // the Cloudflare API root ("" for the default; sandbox: the fake's)
-	stop      func()
+	cfBase     string       // the Cloudflare API root ("" for the default; sandbox: the fake's)
+	stop       func()
 }
 
 func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {

@@ -42,11 +42,11 @@ type Config struct {
 
 	// Money. Caps are per provider per principal per UTC month ("stripe=50.00");
 	// a provider not listed gets the default of 100.00 USD.
-	Caps                []string
-	HoldTTL             time.Duration
-	RateSession         int    // metered calls per minute per task session
-	RateUser            int    // metered calls per minute per principal
-	ConfirmAbove        string // purchases at or above this (USD) ask the human first
+	Caps         []string
+	HoldTTL      time.Duration
+	RateSession  int    // metered calls per minute per task session
+	RateUser     int    // metered calls per minute per principal
+	ConfirmAbove string // purchases at or above this (USD) ask the human first
 
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
 	PolicyFile string

@@ -252,4 +252,3 @@ type refreshFunc func(context.Context, *oauth2.Token) (*oauth2.Token, error)
 func (f refreshFunc) Refresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error) {
 	return f(ctx, old)
 }
-
