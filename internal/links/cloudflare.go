@@ -19,6 +19,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -264,8 +265,27 @@ type storedSource struct {
 	ctx       context.Context
 	s         *Store
 	principal string
-	cur       Tenant
 	r         Refresher
+
+	mu  sync.Mutex
+	cur Tenant
+	// rejected is the stored credential the provider refused although it
+	// had not expired (revoked, or expired early): renew it, whatever its
+	// expiry says.
+	rejected string
+}
+
+// Invalidate marks the current access token as refused by the provider:
+// the next Token renews it (once, across replicas) even before it expires.
+func (ts *storedSource) Invalidate() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.rejected = ts.cur.sealed
+}
+
+// usable reports whether t holds a token to use as it is.
+func (ts *storedSource) usable(t Tenant) bool {
+	return t.Link.Token.Valid() && t.sealed != ts.rejected
 }
 
 // refreshLockTTL bounds a refresh: a replica that dies holding the lock
@@ -273,7 +293,9 @@ type storedSource struct {
 const refreshLockTTL = 10 * time.Second
 
 func (ts *storedSource) Token() (*oauth2.Token, error) {
-	if ts.cur.Link.Token.Valid() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.usable(ts.cur) {
 		return ts.cur.Link.Token, nil
 	}
 	if ts.r == nil || ts.cur.Link.Token.RefreshToken == "" {
@@ -298,7 +320,7 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 			return nil, fault.New(fault.Unavailable, "another call is renewing the Cloudflare credential; nothing was sent. Retry shortly")
 		case <-time.After(50 * time.Millisecond):
 		}
-		if fresh, err := ts.reread(ctx); err == nil && fresh.Link.Token.Valid() {
+		if fresh, err := ts.reread(ctx); err == nil && ts.usable(fresh) {
 			ts.cur = fresh
 			return fresh.Link.Token, nil
 		}
@@ -309,7 +331,7 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fresh.Link.Token.Valid() {
+	if ts.usable(fresh) {
 		ts.cur = fresh
 		return fresh.Link.Token, nil
 	}

@@ -252,3 +252,23 @@ type refreshFunc func(context.Context, *oauth2.Token) (*oauth2.Token, error)
 func (f refreshFunc) Refresh(ctx context.Context, old *oauth2.Token) (*oauth2.Token, error) {
 	return f(ctx, old)
 }
+
+// A token the provider refused before its expiry (revoked, or expired
+// early) is renewed on the next use.
+func TestInvalidatedTokenIsRenewed(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if err := s.LinkCloudflare(ctx, alice, CloudflareLink{AccountID: acctA, Token: live("access-1", "refresh-1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := &rotating{spent: map[string]bool{}}
+	tn, _ := s.Tenant(ctx, alice, "")
+	src := s.TokenSource(ctx, alice, tn, r)
+	if tok, err := src.Token(); err != nil || tok.AccessToken != "access-1" || r.calls != 0 {
+		t.Fatalf("a live token was refreshed: %+v %v", tok, err)
+	}
+	src.(interface{ Invalidate() }).Invalidate()
+	if tok, err := src.Token(); err != nil || tok.AccessToken != "access-2" || r.calls != 1 {
+		t.Fatalf("a refused token was not renewed: %+v %v (%d refreshes)", tok, err, r.calls)
+	}
+}

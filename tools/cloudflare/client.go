@@ -279,6 +279,26 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // Go's transport itself re-sends a POST only when nothing of it was
 // written, so the provider sees each call at most once.
 func (c *Client) call(ctx context.Context, o op, method, path string, body []byte, hdr http.Header) (json.RawMessage, string, error) {
+	res, ray, err := c.callOnce(ctx, o, method, path, body, hdr)
+	if c.renewAfter(err) {
+		return c.callOnce(ctx, o, method, path, body, hdr)
+	}
+	return res, ray, err
+}
+
+// renewAfter reports whether err is Cloudflare refusing a credential that
+// can be renewed, and marks it spent: the request was refused before
+// anything was done, so it is sent once more with a renewed one.
+func (c *Client) renewAfter(err error) bool {
+	inv, ok := c.tokens.(interface{ Invalidate() })
+	if !ok || fault.CodeOf(err) != fault.AccountRelinkRequired || !MayHaveReached(err) {
+		return false
+	}
+	inv.Invalidate()
+	return true
+}
+
+func (c *Client) callOnce(ctx context.Context, o op, method, path string, body []byte, hdr http.Header) (json.RawMessage, string, error) {
 	ctx, err := c.credential(ctx)
 	if err != nil {
 		return nil, "", err

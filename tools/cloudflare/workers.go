@@ -200,6 +200,14 @@ type sdkOp interface {
 // sdkCall runs one SDK call with the client's timeout, recording the
 // exchange as call does for raw requests, and translates its failure.
 func (c *Client) sdkCall(ctx context.Context, o sdkOp, send func(context.Context) error) (string, error) {
+	ray, err := c.sdkCallOnce(ctx, o, send)
+	if c.renewAfter(err) {
+		return c.sdkCallOnce(ctx, o, send)
+	}
+	return ray, err
+}
+
+func (c *Client) sdkCallOnce(ctx context.Context, o sdkOp, send func(context.Context) error) (string, error) {
 	ctx, err := c.credential(ctx)
 	if err != nil {
 		return "", err

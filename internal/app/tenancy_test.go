@@ -1,0 +1,295 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"golang.org/x/net/idna"
+
+	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
+	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/testkit"
+	"github.com/tollgate-dev/tollgate/sessions"
+)
+
+const (
+	aliceP = "user:alice@example.com"
+	bobP   = "user:bob@example.com"
+)
+
+// allScopes is every scope a zone, Worker or token tool needs, so that a
+// refusal can only come from tenancy.
+const allScopes = "domain:read domain:register dns:read dns:write ssl:write token:create deploy:preview deploy:production spend:read"
+
+const workerJS = "export default { fetch() { return new Response('hi') } }"
+
+// tenantClient is an MCP client for an agent of email with details.
+func tenantClient(t *testing.T, base, email, agent, details string) *client.Client {
+	t.Helper()
+	tok := testkit.TaskToken(t, base, testkit.Grant{Email: email, Agent: agent, Scope: allScopes, Details: details})
+	return testkit.HTTP(t, base+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+}
+
+// lookalike is bоb-shop.com (Cyrillic о) in punycode.
+var lookalike = func() string {
+	n, err := idna.Lookup.ToASCII("bоb-shop.com")
+	if err != nil {
+		panic(err)
+	}
+	return n
+}()
+
+// budgetOnly names no domains but carries budgets.
+const budgetOnly = `[{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"}]`
+
+// TestCrossTenantMatrix: two humans, each with their own linked Cloudflare
+// account, a zone and a production Worker. Alice's agents try every zone-,
+// Worker- and token-touching tool on Bob's objects three ways — with a
+// token naming them, with one naming nothing, and with a look-alike — and
+// every attempt is refused before anything is held, while Bob's account
+// sees no request at all.
+func TestCrossTenantMatrix(t *testing.T) {
+	a, ts := newApp(t)
+	fake := a.FakeCloudflare()
+	a.AddTestZone(t, aliceP, "alice-shop.com")
+	bobAcct := a.LinkTestAccount(t, bobP)
+	// Bob registers his domain through tollgate: it becomes a zone of his
+	// account, recorded as his.
+	bob := tenantClient(t, ts.URL, "bob@example.com", "bob-agent", resources("bob-shop.com"))
+	res, _ := call(t, bob, "domain_register", map[string]any{"domain": "bob-shop.com"})
+	if res.IsError || structured(t, res)["account_id"] != bobAcct || structured(t, res)["zone_recorded"] != true {
+		t.Fatalf("bob registers bob-shop.com: %v", structured(t, res))
+	}
+	var bobZone string
+	for _, z := range fake.Zones() {
+		if z.Name == "bob-shop.com" && z.AccountID == bobAcct {
+			bobZone = z.ID
+		}
+	}
+	if bobZone == "" {
+		t.Fatalf("no zone of bob-shop.com in bob's account: %+v", fake.Zones())
+	}
+	fake.PutScriptIn(bobAcct, "bob-shop-com", []byte(workerJS))
+	if _, err := fake.PutRecord(bobZone, fakeRecord()); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's own agent can work on his zone: the objects are real.
+	if res, _ := call(t, bob, "dns_list", map[string]any{"zone": "bob-shop.com"}); res == nil || res.IsError {
+		t.Fatalf("bob cannot list his own zone: %v", structured(t, res))
+	}
+	before := len(fake.RequestsFor(bobAcct))
+	charges := len(fake.Charges())
+
+	ways := []struct {
+		name, details, zone, worker string
+		codes                       []string
+	}{
+		{"token naming the victim's zone", resources("bob-shop.com"), "bob-shop.com", "bob-shop-com", []string{"resource_forbidden", "domain_unavailable"}},
+		{"token naming nothing", budgetOnly, "bob-shop.com", "bob-shop-com", []string{"resource_forbidden", "domain_unavailable"}},
+		// The token names the look-alike (Cyrillic о) in its punycode form;
+		// the call spells it in Unicode.
+		{"look-alike of the victim's zone", resources(lookalike), "bоb-shop.com", "xn----bb--shop--9ig-com", []string{"resource_forbidden", "lookalike_domain", "invalid_domain", "invalid_argument"}},
+	}
+	for _, way := range ways {
+		alice := tenantClient(t, ts.URL, "alice@example.com", "mallory-agent", way.details)
+		attempts := []struct {
+			tool string
+			args map[string]any
+		}{
+			{"dns_list", map[string]any{"zone": way.zone}},
+			{"dns_upsert", map[string]any{"zone": way.zone, "type": "A", "name": "www", "content": "192.0.2.66"}},
+			{"dns_delete", map[string]any{"zone": way.zone, "id": "00000000000000000000000000000000"}},
+			{"ssl_configure", map[string]any{"zone": way.zone, "mode": "off"}},
+			{"api_token_create", map[string]any{"zone": way.zone, "permissions": []any{"DNS Write"}}},
+			{"deploy_preview", map[string]any{"name": way.worker, "script": "export default {}"}},
+			{"deploy_promote", map[string]any{"name": way.worker, "preview_id": "0123456789abcdef0123456789abcdef"}},
+			{"domain_register", map[string]any{"domain": way.zone}},
+		}
+		for _, at := range attempts {
+			res, err := call(t, alice, at.tool, at.args)
+			if err != nil {
+				t.Fatalf("%s / %s: %v", way.name, at.tool, err)
+			}
+			code := errCode(t, res)
+			if !contains(way.codes, code) {
+				t.Errorf("%s / %s: code %q (%v), want one of %v", way.name, at.tool, code, structured(t, res), way.codes)
+			}
+		}
+	}
+	if got := fake.RequestsFor(bobAcct); len(got) != before {
+		for _, r := range got[before:] {
+			t.Errorf("request against the victim's account: %s %s (credential of %q)", r.Method, r.Path, r.Account)
+		}
+	}
+	if n := len(fake.Charges()) - charges; n != 0 {
+		t.Fatalf("%d charges for refused attempts: %+v", n, fake.Charges())
+	}
+	if s := fake.ScriptsIn(bobAcct)["bob-shop-com"]; string(s.Body) != workerJS {
+		t.Fatalf("the victim's production Worker changed: %q", s.Body)
+	}
+	if recs := fake.Records(bobZone); len(recs) != 1 || recs[0].Content != "192.0.2.1" {
+		t.Fatalf("the victim's DNS changed: %+v", recs)
+	}
+	for _, tok := range fake.Tokens() {
+		if tok.Account == bobAcct {
+			t.Fatalf("a token was minted in the victim's account: %+v", tok)
+		}
+	}
+	// Nothing was held or spent for any refused attempt.
+	alice := tenantClient(t, ts.URL, "alice@example.com", "mallory-agent", budgetOnly)
+	res, _ = call(t, alice, "spend_status", map[string]any{"provider": "cloudflare"})
+	p := structured(t, res)["providers"].([]any)[0].(map[string]any)
+	if p["held"].(map[string]any)["amount_minor"] != float64(0) || p["spent"].(map[string]any)["amount_minor"] != float64(0) {
+		t.Fatalf("refused attempts held or spent money: %v", p)
+	}
+	// Every refusal is audited with the principal, the agent and the target.
+	waitAudit(t, a, aliceP, func(e sessions.Entry) bool {
+		return e.Event == "tool_call" && e.Tool == "ssl_configure" && e.Code == "resource_forbidden" &&
+			len(e.Actors) > 0 && strings.Contains(e.Actors[0], "mallory-agent") && e.Detail["target"] == "bob-shop.com"
+	})
+}
+
+// TestWorkersAreInjectivePerDomain: shop.example and shop.other are two
+// Workers, even in one account, and the gate names the Worker, its
+// account and the domain it serves.
+func TestWorkersAreInjectivePerDomain(t *testing.T) {
+	a, ts := newApp(t)
+	acct := a.LinkTestAccount(t, aliceP)
+	a.AddTestZone(t, aliceP, "shop.example")
+	a.AddTestZone(t, aliceP, "shop.other")
+	c := tenantClient(t, ts.URL, "alice@example.com", "deployer", resources("shop.example"))
+	res, _ := call(t, c, "deploy_preview", map[string]any{"name": "shop-example", "script": workerJS})
+	if res.IsError || structured(t, res)["domain"] != "shop.example" || structured(t, res)["account_id"] != acct {
+		t.Fatalf("deploy_preview: %v", structured(t, res))
+	}
+	for _, name := range []string{"shop", "shop-other", "shop-example-", "shop--example"} {
+		res, _ := call(t, c, "deploy_preview", map[string]any{"name": name, "script": workerJS})
+		if code := errCode(t, res); code != "resource_forbidden" && code != "invalid_argument" && code != "invalid_domain" {
+			t.Errorf("Worker %q for a task on shop.example: code %q", name, code)
+		}
+	}
+	if _, ok := a.FakeCloudflare().ScriptsIn(acct)["shop-other---preview-"+structured(t, res)["preview_id"].(string)]; ok {
+		t.Fatal("a preview landed under another domain's Worker")
+	}
+}
+
+// TestNoLinkedAccount: a principal without a linked account gets
+// account_required from every Cloudflare tool; nothing is held or sent.
+func TestNoLinkedAccount(t *testing.T) {
+	a, ts := newApp(t)
+	c := tenantClient(t, ts.URL, "carol@example.com", "agent", resources("carol.com"))
+	before := len(a.FakeCloudflare().Requests())
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"domain_check", map[string]any{"domain": "carol.com"}},
+		{"domain_register", map[string]any{"domain": "carol.com"}},
+		{"dns_list", map[string]any{"zone": "carol.com"}},
+		{"dns_upsert", map[string]any{"zone": "carol.com", "type": "A", "name": "www", "content": "192.0.2.1"}},
+		{"ssl_configure", map[string]any{"zone": "carol.com", "mode": "strict"}},
+		{"api_token_create", map[string]any{"zone": "carol.com", "permissions": []any{"DNS Write"}}},
+		{"deploy_preview", map[string]any{"name": "carol-com", "script": workerJS}},
+	} {
+		res, _ := call(t, c, tc.tool, tc.args)
+		if code := errCode(t, res); code != "account_required" || !strings.Contains(resultText(res), "account_connect") {
+			t.Errorf("%s: code %q: %s", tc.tool, code, resultText(res))
+		}
+	}
+	if n := len(a.FakeCloudflare().Requests()) - before; n != 0 {
+		t.Fatalf("%d requests reached Cloudflare without a linked account", n)
+	}
+}
+
+// TestRevokedOrExpiredCredential: an expired access token is renewed
+// through the refresh grant and written back; a revoked grant is
+// account_relink_required, with nothing held.
+func TestRevokedOrExpiredCredential(t *testing.T) {
+	a, ts := newApp(t)
+	fake := a.FakeCloudflare()
+	acct := a.LinkTestAccount(t, aliceP)
+	a.AddTestZone(t, aliceP, "renew.com")
+	c := tenantClient(t, ts.URL, "alice@example.com", "agent", resources("renew.com", "fresh-one.com"))
+
+	fake.ExpireAccessTokens(acct)
+	if res, _ := call(t, c, "dns_list", map[string]any{"zone": "renew.com"}); res.IsError {
+		t.Fatalf("expired access token not renewed: %v", structured(t, res))
+	}
+	fake.RevokeGrants(acct)
+	fake.ExpireAccessTokens(acct)
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"dns_list", map[string]any{"zone": "renew.com"}},
+		{"domain_register", map[string]any{"domain": "fresh-one.com"}},
+	} {
+		res, _ := call(t, c, tc.tool, tc.args)
+		if code := errCode(t, res); code != "account_relink_required" {
+			t.Fatalf("%s with a revoked grant: %q %v", tc.tool, code, structured(t, res))
+		}
+	}
+	// A revoked access token that has not expired is refused by
+	// Cloudflare itself: the same error.
+	acct2 := a.LinkTestAccount(t, bobP)
+	a.AddTestZone(t, bobP, "bob-renew.com")
+	fake.RevokeGrants(acct2)
+	b := tenantClient(t, ts.URL, "bob@example.com", "agent", resources("bob-renew.com"))
+	if res, _ := call(t, b, "dns_list", map[string]any{"zone": "bob-renew.com"}); errCode(t, res) != "account_relink_required" {
+		t.Fatalf("revoked access token: %v", structured(t, res))
+	}
+	res, _ := call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
+	p := structured(t, res)["providers"].([]any)[0].(map[string]any)
+	if p["held"].(map[string]any)["amount_minor"] != float64(0) || len(fake.Charges()) != 0 {
+		t.Fatalf("a refused credential held or charged: %v %v", p, fake.Charges())
+	}
+}
+
+func fakeRecord() fakecf.DNSRecord {
+	return fakecf.DNSRecord{Type: "A", Name: "www.bob-shop.com", Content: "192.0.2.1", TTL: 1}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	b, _ := json.Marshal(res)
+	return string(b)
+}
+
+// waitAudit waits (the tool_call entries are written in the background)
+// for an entry of principal that matches.
+func waitAudit(t *testing.T, a *app.App, principal string, match func(sessions.Entry) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var buf strings.Builder
+		if _, err := a.Trail().Export(context.Background(), &buf, sessions.ExportFilter{Principal: principal}); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(buf.String()))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var e sessions.Entry
+			if json.Unmarshal(sc.Bytes(), &e) == nil && match(e) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching audit entry for %s:\n%s", principal, buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
