@@ -32,17 +32,8 @@ func (s *STS) delegationGrant(g *grant, actor auth.Agent) error {
 	if err := s.extendChain(g, actor); err != nil {
 		return err
 	}
-	// RFC 8693 §4.4: may_act in the subject token names who may act for it.
-	if g.sub.mayAct != nil && g.sub.mayAct.Sub != actor.ID {
-		return oauthErr(ErrInvalidGrant, "the subject token's may_act does not name agent %s", actor.ID)
-	}
-	if g.sub.mayAct != nil {
-		// The restriction travels down the chain: the nested may_act names
-		// who may act next; without one, nobody may delegate further.
-		g.mayAct = g.sub.mayAct.Act
-		if g.mayAct == nil {
-			g.mayAct = &auth.Actor{Sub: noFurtherActor}
-		}
+	if err := checkMayAct(g, actor); err != nil {
+		return err
 	}
 	g.policyAs = policyAgent(actor)
 	switch g.sub.kind {
@@ -72,6 +63,27 @@ func (s *STS) delegationGrant(g *grant, actor auth.Agent) error {
 	return nil
 }
 
+// checkMayAct enforces RFC 8693 §4.4: may_act in the subject token names
+// who may act for it. The restriction travels down the chain: the nested
+// may_act names who may act next; without one, nobody may delegate further.
+func checkMayAct(g *grant, actor auth.Agent) error {
+	m := g.sub.mayAct
+	if m == nil {
+		return nil
+	}
+	switch {
+	case m.Sub == noFurtherActor:
+		return oauthErr(ErrInvalidGrant, "the subject token's may_act allows no further delegation; nothing was issued")
+	case m.Sub != actor.ID:
+		return oauthErr(ErrInvalidGrant, "the subject token's may_act does not name agent %s; nothing was issued", actor.ID)
+	}
+	g.mayAct = m.Act
+	if g.mayAct == nil {
+		g.mayAct = &auth.Actor{Sub: noFurtherActor}
+	}
+	return nil
+}
+
 // noFurtherActor is the may_act of a token whose subject allowed no
 // further delegation: no attested agent has this id.
 const noFurtherActor = "urn:tollgate:no-further-delegation"
@@ -88,6 +100,10 @@ func (s *STS) impersonationGrant(g *grant, actor auth.Agent) error {
 	}
 	g.principal, g.clientID = target, actor.ID
 	if err := s.extendChain(g, actor); err != nil {
+		return err
+	}
+	// Acting as the subject is at least acting for it: its may_act binds.
+	if err := checkMayAct(g, actor); err != nil {
 		return err
 	}
 	g.policyAs = policyAgent(actor)

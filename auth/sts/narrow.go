@@ -29,7 +29,9 @@ func (s *STS) narrow(g *grant) error {
 		return oauthErr(ErrInvalidScope, "unknown scope %s; known scopes: %s", strings.Join(unknown, " "), strings.Join(known, " "))
 	}
 	ceiling := known
-	if g.sub.scopes != nil {
+	if g.sub.scopes != nil || g.sub.upstream() {
+		// An upstream task token's scope is a ceiling even when empty: a
+		// parent without a scope gives its children none.
 		ceiling = intersect(known, g.sub.scopes)
 	}
 	allowed, _ := s.deps.Policy.AllowedScopes(g.policyAs, g.policyFor, ceiling)
@@ -45,7 +47,7 @@ func (s *STS) narrow(g *grant) error {
 	}
 	g.scopes = allowed
 
-	details, err := narrowDetails(g.sub.details, g.req.Details, g.req.HasDetails)
+	details, err := narrowDetails(g.sub.details, g.sub.upstream(), g.req.Details, g.req.HasDetails)
 	if err != nil {
 		return err
 	}
@@ -74,10 +76,19 @@ func (s *STS) narrow(g *grant) error {
 	return nil
 }
 
+// spendProviders are the providers a tollgate:spend entry may name.
+var spendProviders = []string{"cloudflare", "stripe"}
+
 // narrowDetails applies RFC 9396 narrowing: the new token may name the same
 // or fewer domains and the same or a smaller budget per provider. What the
 // request leaves out, it inherits from the subject.
-func narrowDetails(have, want auth.AuthorizationDetails, asked bool) (auth.AuthorizationDetails, error) {
+//
+// upstream says have are an upstream task token's: then what have lacks is a
+// ceiling of nothing (SPEC §4.2: a parent with no budget for a provider gives
+// its children none; a token naming no domains may write nowhere, so its
+// children may not name any). A root subject (a user token, an agent's own
+// attestation) bounds only what it names; policy bounds the rest.
+func narrowDetails(have auth.AuthorizationDetails, upstream bool, want auth.AuthorizationDetails, asked bool) (auth.AuthorizationDetails, error) {
 	if !asked {
 		return have, nil
 	}
@@ -87,8 +98,10 @@ func narrowDetails(have, want auth.AuthorizationDetails, asked bool) (auth.Autho
 	switch {
 	case names && limited:
 		if extra := minus(wantDomains, haveDomains); len(extra) > 0 {
-			return nil, oauthErr(ErrInvalidRequest, "authorization_details: domain %s is not in the subject token's tollgate:resources (%s); a token can only narrow", strings.Join(extra, " "), strings.Join(haveDomains, " "))
+			return nil, oauthErr(ErrInvalidRequest, "authorization_details: domain %s is not in the subject token's tollgate:resources (%s); a token can only narrow; nothing was issued", strings.Join(extra, " "), strings.Join(haveDomains, " "))
 		}
+	case names && upstream:
+		return nil, oauthErr(ErrInvalidRequest, "authorization_details: the parent task token names no domains in tollgate:resources (it may only read its own account), so a sub-agent cannot name %s; ask without tollgate:resources; nothing was issued", strings.Join(wantDomains, " "))
 	case !names && limited:
 		wantDomains, names = haveDomains, true
 	}
@@ -99,14 +112,26 @@ func narrowDetails(have, want auth.AuthorizationDetails, asked bool) (auth.Autho
 		}
 		out = append(out, r)
 	}
-	for _, p := range []string{"cloudflare", "stripe"} {
+	for _, d := range want {
+		// Fail closed: an entry the loop below would not look at is refused,
+		// never silently dropped.
+		if d.Type == auth.DetailSpend && !slices.Contains(spendProviders, d.Provider) {
+			return nil, oauthErr(ErrInvalidRequest, "authorization_details: provider %q is not %s; nothing was issued", trunc(d.Provider), strings.Join(spendProviders, " or "))
+		}
+	}
+	for _, p := range spendProviders {
 		hb, hasLimit := have.Budget(p)
 		wb, asks := want.Budget(p)
 		switch {
 		case asks && hasLimit:
-			if wb.Currency != hb.Currency || wb.Minor > hb.Minor {
-				return nil, oauthErr(ErrInvalidRequest, "authorization_details: a %s budget of %s is more than the subject's %s; a token can only narrow", p, wb, hb)
+			if wb.Currency != hb.Currency {
+				return nil, oauthErr(ErrInvalidRequest, "authorization_details: a %s budget in %s cannot be carved from the subject's %s; ask in %s; nothing was issued", p, strings.ToUpper(wb.Currency), hb, strings.ToUpper(hb.Currency))
 			}
+			if wb.Minor > hb.Minor {
+				return nil, oauthErr(ErrInvalidRequest, "authorization_details: a %s budget of %s is more than the subject's %s; a token can only narrow; nothing was issued", p, wb, hb)
+			}
+		case asks && upstream:
+			return nil, oauthErr(ErrInvalidRequest, "authorization_details: the parent task token has no %s budget (no tollgate:spend for %s), so a sub-agent cannot have one; ask without it; nothing was issued", p, p)
 		case !asks && hasLimit:
 			wb, asks = hb, true
 		}

@@ -95,6 +95,13 @@ type subject struct {
 	emailVerified bool
 }
 
+// upstream reports whether the subject is an upstream agent's task token.
+// Everything such a token grants is a ceiling, its absences included: what
+// the parent lacks, a sub-agent cannot get. A root subject (a user token or
+// an agent's own attestation) limits only what it names; policy bounds the
+// first task token.
+func (s subject) upstream() bool { return s.kind == "task" }
+
 // Exchange runs one token exchange.
 func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
 	now := s.cfg.Clock()
