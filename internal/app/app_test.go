@@ -21,6 +21,9 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testkit.MainRedis(m)) }
 
+// alicePrincipal is the principal of testkit.TaskToken's default grant.
+const alicePrincipal = "user:alice@example.com"
+
 // newApp builds a sandbox App on the test's own Redis database and serves it
 // on a loopback listener whose address matches the configured public URL.
 func newApp(t *testing.T) (*app.App, *httptest.Server) {
