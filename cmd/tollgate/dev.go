@@ -32,8 +32,67 @@ a workload attestation for any agent name. The dev endpoints exist only in
 sandbox mode and answer only on loopback; a production server has none.
 
   tollgate dev login --user alice@example.com
-  tollgate dev agent-token --agent planner`,
-	}, newDevLogin(), newDevAgentToken())
+  tollgate dev agent-token --agent planner
+  tollgate dev link-account --user alice@example.com`,
+	}, newDevLogin(), newDevAgentToken(), newDevLinkAccount())
+}
+
+func newDevLinkAccount() *cobra.Command {
+	var user, issuer string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "link-account --user EMAIL [--json]",
+		Short: "Link a sandbox Cloudflare account for a dev user, skipping the human steps",
+		Long: `link-account asks the running sandbox server to link the dev user's Cloudflare
+account in the sandbox's fake, as billing_setup and account_connect do with the
+human in the loop: the existing account for that e-mail (as if its owner allowed
+tollgate on Cloudflare's consent page), or a new one (as if they accepted the
+terms). Every Cloudflare tool of that user's agents then acts in that account,
+and only there. It prints the account id (with --json: principal, account_id,
+created, zones). Sandbox only; the human steps are the real way (see README).
+
+  tollgate dev link-account --user alice@example.com`,
+		Args: cobra.NoArgs,
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&user, "user", "", "the dev user's e-mail address (required)")
+	fs.BoolVar(&asJSON, "json", false, "print the whole answer as JSON")
+	issuerFlag(fs, &issuer)
+	cmd.Long += "\n" + envHelp(fs)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := applyEnv(cmd.Flags()); err != nil {
+			return err
+		}
+		if user == "" {
+			return usage("give --user EMAIL: the dev user whose Cloudflare account to link, e.g. --user alice@example.com")
+		}
+		base, err := parseIssuer(issuer)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signalContext()
+		defer stop()
+		status, body, err := postForm(ctx, base, "/dev/cloudflare/link", url.Values{"email": {user}})
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return serverRefusal(base, "/dev/cloudflare/link", status, body)
+		}
+		var out struct {
+			AccountID string `json:"account_id"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil || out.AccountID == "" {
+			return fmt.Errorf("the server at %s answered without an account; is it a tollgate sandbox?", base)
+		}
+		if asJSON {
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace(string(body)))
+			return err
+		}
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), out.AccountID)
+		return err
+	}
+	return cmd
 }
 
 func newDevLogin() *cobra.Command {

@@ -40,6 +40,7 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET /dev/cloudflare/charges", a.devOnly(a.devCloudflareCharges))
 	mux.HandleFunc("GET /dev/redis", a.devOnly(a.devRedis))
 	mux.HandleFunc("GET /dev/cloudflare/scripts", a.devOnly(a.devCloudflareScripts))
+	mux.HandleFunc("POST /dev/cloudflare/link", a.devOnly(a.devLinkCloudflare))
 	ap := a.newApprovalsPage()
 	mux.Handle("GET /approvals", ap.handle(ap.list))
 	mux.Handle("GET /approvals/login", ap.handle(ap.loginForm))
