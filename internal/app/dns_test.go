@@ -6,16 +6,14 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
-// TestDNSAndSSLOnTheNamedZone: after the domain is registered (its zone
-// appears), DNS and SSL change only the zone the token names.
+// TestDNSAndSSLOnTheNamedZone: once the domain is a zone of the linked
+// account, DNS and SSL change only the zone the token names.
 func TestDNSAndSSLOnTheNamedZone(t *testing.T) {
 	a, ts := newApp(t)
-	if _, err := a.FakeCloudflare().EnsureZone("zone-demo.com"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.FakeCloudflare().EnsureZone("other-zone.com"); err != nil {
-		t.Fatal(err)
-	}
+	// Both are zones of alice's linked account: only the token's
+	// tollgate:resources keeps other-zone.com out.
+	a.AddTestZone(t, alicePrincipal, "zone-demo.com")
+	a.AddTestZone(t, alicePrincipal, "other-zone.com")
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "dns:read dns:write ssl:write", Details: resources("zone-demo.com")})
 	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
 
