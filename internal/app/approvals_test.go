@@ -113,9 +113,11 @@ func (b *browser) decide(id, decision string) (*http.Response, string) {
 }
 
 // pendingApproval has an agent without elicitation ask to register domain
-// for email; it returns the approval id and the agent's client.
-func pendingApproval(t *testing.T, base, email, domain string) (string, *client.Client) {
+// for email, whose Cloudflare account is linked; it returns the approval id
+// and the agent's client.
+func pendingApproval(t *testing.T, a *app.App, base, email, domain string) (string, *client.Client) {
 	t.Helper()
+	a.LinkTestAccount(t, "user:"+email)
 	c := testkit.HTTP(t, base+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(gatedTokenFor(t, base, email, domain))})
 	res, err := call(t, c, "domain_register", map[string]any{"domain": domain})
 	if err != nil || errCode(t, res) != "approval_required" {
@@ -154,7 +156,7 @@ func checkPageHeaders(t *testing.T, resp *http.Response) {
 func TestApprovalsPageFlow(t *testing.T) {
 	a, ts := newApp(t)
 	const domain = "page-flow.io"
-	id, agent := pendingApproval(t, ts.URL, "alice@example.com", domain)
+	id, agent := pendingApproval(t, a, ts.URL, "alice@example.com", domain)
 	b := newBrowser(t, ts.URL)
 
 	resp, _ := b.get("/approvals/" + id)
@@ -214,8 +216,12 @@ func TestApprovalsPageFlow(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Fatalf("the agent's retry: %v %v", err, structured(t, res))
 	}
-	if n := len(a.FakeCloudflare().Charges()); n != 1 {
-		t.Fatalf("%d charges, want 1", n)
+	acct := a.LinkTestAccount(t, alicePrincipal)
+	if out := structured(t, res); out["account_id"] != acct || out["zone_recorded"] != true {
+		t.Fatalf("the agent's retry: %v, want the registration in alice's account %s with its zone recorded", out, acct)
+	}
+	if ch := a.FakeCloudflare().Charges(); len(ch) != 1 || ch[0].Account != acct {
+		t.Fatalf("charges %+v, want 1 in alice's account %s", ch, acct)
 	}
 	// The decision stands: the page shows it and offers no form.
 	resp, body = b.get("/approvals/" + id)
@@ -227,7 +233,7 @@ func TestApprovalsPageFlow(t *testing.T) {
 // TestApprovalsPageDeny: deny is recorded, and the agent's retry is refused.
 func TestApprovalsPageDeny(t *testing.T) {
 	a, ts := newApp(t)
-	id, agent := pendingApproval(t, ts.URL, "dora@example.com", "page-deny.io")
+	id, agent := pendingApproval(t, a, ts.URL, "dora@example.com", "page-deny.io")
 	b := newBrowser(t, ts.URL)
 	b.signIn("dora@example.com")
 	resp, body := b.decide(id, "deny")
@@ -276,7 +282,7 @@ func TestApprovalsPageAttacks(t *testing.T) {
 			}
 		}, gates.StatusPending},
 		{"CSRF token of another approval", func(t *testing.T, id string) {
-			other, _ := pendingApproval(t, ts.URL, "alice@example.com", "attack-other.io")
+			other, _ := pendingApproval(t, a, ts.URL, "alice@example.com", "attack-other.io")
 			b := newBrowser(t, ts.URL)
 			b.signIn("alice@example.com")
 			_, page := b.get("/approvals/" + other)
@@ -342,7 +348,7 @@ func TestApprovalsPageAttacks(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			id, _ := pendingApproval(t, ts.URL, "alice@example.com", "attack-"+strconv.Itoa(i)+".io")
+			id, _ := pendingApproval(t, a, ts.URL, "alice@example.com", "attack-"+strconv.Itoa(i)+".io")
 			tc.run(t, id)
 			if s := statusOf(t, a, id); s != tc.want {
 				t.Fatalf("status %s afterwards, want %s", s, tc.want)
