@@ -68,8 +68,11 @@ func TestPurchaseGateBothEras(t *testing.T) {
 	for i, cn := range conns {
 		t.Run(cn.name, func(t *testing.T) {
 			domain := []string{"gate-a.io", "gate-b.io", "gate-c.io"}[i]
-			// One principal per connection: two .io purchases fill a cap.
-			tok := gatedTokenFor(t, ts.URL, []string{"a@example.com", "b@example.com", "c@example.com"}[i], domain)
+			// One principal per connection, with their own Cloudflare
+			// account: two .io purchases fill a cap.
+			email := []string{"a@example.com", "b@example.com", "c@example.com"}[i]
+			acct := a.LinkTestAccount(t, "user:"+email)
+			tok := gatedTokenFor(t, ts.URL, email, domain)
 			before := len(a.FakeCloudflare().Charges())
 			for _, h := range []*human{{action: mcp.ElicitationResponseActionDecline}, {action: mcp.ElicitationResponseActionCancel}} {
 				c := cn.dial(t, tok, h)
@@ -95,8 +98,8 @@ func TestPurchaseGateBothEras(t *testing.T) {
 			if !strings.Contains(msg, domain) || !strings.Contains(msg, "50.00 USD") || !strings.Contains(msg, "Month to date") {
 				t.Fatalf("the purchase gate did not show item, price and month-to-date: %q", msg)
 			}
-			if got := len(a.FakeCloudflare().Charges()); got != before+1 {
-				t.Fatalf("charges %d, want %d", got, before+1)
+			if got := a.FakeCloudflare().Charges(); len(got) != before+1 || got[before].Account != acct {
+				t.Fatalf("charges %+v, want %d, the last in %s's account %s", got, before+1, email, acct)
 			}
 		})
 	}
@@ -139,6 +142,7 @@ func TestForgedAndReplayedAnswers(t *testing.T) {
 	for i := range 8 {
 		domains = append(domains, fmt.Sprintf("forge-%d.io", i))
 	}
+	a.LinkTestAccount(t, alicePrincipal)
 	tok := gatedToken(t, ts.URL, domains...)
 	other := testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "other", Scope: "domain:register", Details: resources(domains...)})
 	accept := map[string]any{"purchase_0": map[string]any{"action": "accept", "content": map[string]any{"approve": true}}}
@@ -215,6 +219,7 @@ func TestForgedAndReplayedAnswers(t *testing.T) {
 // does), the retry with approval_id goes through; the id is single-use.
 func TestApprovalFallback(t *testing.T) {
 	a, ts := newApp(t)
+	a.LinkTestAccount(t, alicePrincipal)
 	tok := gatedToken(t, ts.URL, "approve-me.io", "approve-too.io")
 	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
 	res, err := call(t, c, "domain_register", map[string]any{"domain": "approve-me.io"})
@@ -256,6 +261,7 @@ func TestApprovalFallback(t *testing.T) {
 // the audit trail.
 func TestGatesAreAudited(t *testing.T) {
 	a, ts := newApp(t)
+	a.LinkTestAccount(t, alicePrincipal)
 	tok := gatedToken(t, ts.URL, "audited.io")
 	h := &human{action: mcp.ElicitationResponseActionDecline}
 	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok), Elicit: h})
