@@ -82,6 +82,7 @@ func TestApprovalsCLI(t *testing.T) {
 	url := testkit.RedisURL(t)
 	srv := testkit.Serve(t, testkit.Binary(t), []string{"TOLLGATE_REDIS_URL=" + url})
 	const approveMe, denyMe = "cli-approve.io", "cli-deny.io"
+	testkit.LinkAccount(t, srv.URL, "alice@example.com")
 	tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "domain:read domain:register spend:read",
 		Details: `[{"type":"tollgate:resources","domains":["` + approveMe + `","` + denyMe + `"]},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`})
 	c := testkit.HTTP(t, srv.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})

@@ -34,7 +34,7 @@ func TestProductionGateOverStdio(t *testing.T) {
 			env := []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}
 			h := &answer{}
 			// One process: its sandbox Cloudflare keeps the preview.
-			c := testkit.Stdio(t, bin, env, testkit.ClientOptions{Era: era, Elicit: h}, "stdio")
+			c := testkit.Stdio(t, bin, env, testkit.ClientOptions{Era: era, Elicit: h}, "stdio", "--domains", "stdio-shop.com")
 			callTool := func(act mcp.ElicitationResponseAction, name string, args map[string]any) map[string]any {
 				h.action.Store(act)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -51,17 +51,22 @@ func TestProductionGateOverStdio(t *testing.T) {
 				return m
 			}
 			accept, decline := mcp.ElicitationResponseActionAccept, mcp.ElicitationResponseActionDecline
-			pv := callTool(accept, "deploy_preview", map[string]any{"name": "stdio-shop", "script": "export default {};\n"})
+			// The local user's own sandbox account: the domain's zone comes
+			// with its registration (under the purchase gate's threshold).
+			if reg := callTool(accept, "domain_register", map[string]any{"domain": "stdio-shop.com"}); reg["zone_recorded"] != true {
+				t.Fatalf("domain_register: %v", reg)
+			}
+			pv := callTool(accept, "deploy_preview", map[string]any{"name": "stdio--shop-com", "script": "export default {};\n"})
 			id, _ := pv["preview_id"].(string)
 			if id == "" {
 				t.Fatalf("deploy_preview: %v", pv)
 			}
-			out := callTool(decline, "deploy_promote", map[string]any{"name": "stdio-shop", "preview_id": id})
+			out := callTool(decline, "deploy_promote", map[string]any{"name": "stdio--shop-com", "preview_id": id})
 			if e, _ := out["error"].(map[string]any); e["code"] != "gate_declined" {
 				t.Fatalf("decline: %v", out)
 			}
-			out = callTool(accept, "deploy_promote", map[string]any{"name": "stdio-shop", "preview_id": id})
-			if out["name"] != "stdio-shop" || out["sha256"] == nil {
+			out = callTool(accept, "deploy_promote", map[string]any{"name": "stdio--shop-com", "preview_id": id})
+			if out["name"] != "stdio--shop-com" || out["domain"] != "stdio-shop.com" || out["sha256"] == nil {
 				t.Fatalf("accept: %v", out)
 			}
 		})
@@ -83,8 +88,14 @@ func TestForgedAnswerRefusedEverywhere(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		req := mcp.CallToolRequest{}
+		req.Params.Name = "domain_register"
+		req.Params.Arguments = map[string]any{"domain": "forge-shop.com"}
+		if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
+			t.Fatalf("domain_register: %v %+v", err, res)
+		}
+		req = mcp.CallToolRequest{}
 		req.Params.Name = "deploy_preview"
-		req.Params.Arguments = map[string]any{"name": "forge-shop", "script": "export default {};\n"}
+		req.Params.Arguments = map[string]any{"name": "forge--shop-com", "script": "export default {};\n"}
 		res, err := c.CallTool(ctx, req)
 		if err != nil || res.IsError {
 			t.Fatalf("deploy_preview: %v %+v", err, res)
@@ -96,7 +107,7 @@ func TestForgedAnswerRefusedEverywhere(t *testing.T) {
 		_ = json.Unmarshal(b, &pv)
 		req = mcp.CallToolRequest{}
 		req.Params.Name = "deploy_promote"
-		req.Params.Arguments = map[string]any{"name": "forge-shop", "preview_id": pv.PreviewID}
+		req.Params.Arguments = map[string]any{"name": "forge--shop-com", "preview_id": pv.PreviewID}
 		req.Params.InputResponses = mcp.InputResponses{"production_0": mcp.NewElicitationInputResponse(mcp.ElicitationResult{
 			ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"approve": true}}})}
 		res, err = c.CallTool(ctx, req)
@@ -118,12 +129,14 @@ func TestForgedAnswerRefusedEverywhere(t *testing.T) {
 	for _, era := range testkit.Eras {
 		t.Run("stdio/"+string(era), func(t *testing.T) {
 			// No elicitation handler: nobody could have answered.
-			c := testkit.Stdio(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}, testkit.ClientOptions{Era: era}, "stdio")
+			c := testkit.Stdio(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)}, testkit.ClientOptions{Era: era}, "stdio", "--domains", "forge-shop.com")
 			forge(t, c)
 		})
 		t.Run("http/"+string(era), func(t *testing.T) {
 			p := testkit.Serve(t, bin, []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t)})
-			tok := testkit.TaskToken(t, p.URL, testkit.Grant{Scope: "deploy:preview deploy:production"})
+			testkit.LinkAccount(t, p.URL, "alice@example.com")
+			tok := testkit.TaskToken(t, p.URL, testkit.Grant{Scope: "domain:register deploy:preview deploy:production",
+				Details: `[{"type":"tollgate:resources","domains":["forge-shop.com"]},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"20.00","currency":"usd"}]`})
 			forge(t, testkit.HTTP(t, p.URL+"/mcp", testkit.ClientOptions{Era: era, Headers: testkit.Bearer(tok)}))
 		})
 	}

@@ -81,6 +81,7 @@ func redisClient(t *testing.T, url string) *redis.Client {
 func TestSpendAndAuditCLIAfterARegistration(t *testing.T) {
 	url := testkit.RedisURL(t)
 	srv := testkit.Serve(t, testkit.Binary(t), []string{"TOLLGATE_REDIS_URL=" + url})
+	testkit.LinkAccount(t, srv.URL, "alice@example.com")
 	tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "domain:read domain:register spend:read",
 		Details: `[{"type":"tollgate:resources","domains":["cli-demo.com"]},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`})
 	c := testkit.HTTP(t, srv.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/config"
 )
 
 func newStdio() *cobra.Command {
@@ -22,18 +23,26 @@ ignored). In sandbox mode without --redis-url it starts its own embedded Redis.
 The task token comes from TOLLGATE_TOKEN, or TOLLGATE_TOKEN_FILE (re-read on every
 call). In sandbox mode without either, tollgate attests its parent process (the
 MCP client that launched it: uid, executable and its SHA-256) and mints a task
-session for the local OS user; the session id is printed on stderr.
+session for the local OS user, linked to that user's own Cloudflare account in
+the sandbox's fake; the session id is printed on stderr. That session may only
+read unless --domains names what it may change (it then also carries a 100.00
+USD budget per provider of sandbox money).
 
 Example client configuration:
   {"command": "tollgate", "args": ["stdio"]}`,
 		Args: cobra.NoArgs,
 	}
+	var domains []string
+	cmd.Flags().StringSliceVar(&domains, "domains", nil, "sandbox local session only: the domains it may change (tollgate:resources), e.g. shop.example,shop.other")
 	build := serverFlags(cmd.Flags())
 	cmd.Long += envHelp(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := build()
 		if err != nil {
 			return err
+		}
+		if len(domains) > 0 && (cfg.Mode != config.Sandbox || os.Getenv("TOLLGATE_TOKEN") != "" || os.Getenv("TOLLGATE_TOKEN_FILE") != "") {
+			return usage("--domains shapes only the sandbox's local session; with a task token, the token's authorization_details decide")
 		}
 		log := newLogger(cfg.LogLevel)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,6 +52,7 @@ Example client configuration:
 			return err
 		}
 		defer a.Close()
+		a.LocalDomains = domains
 		creds, sid, err := a.StdioCredentials(ctx, os.Getenv)
 		if err != nil {
 			return err

@@ -40,6 +40,10 @@ type App struct {
 	// Credentials, when set before ServeStdio, yields the stdio caller's
 	// token (see StdioCredentials).
 	Credentials tools.Credentials
+	// LocalDomains, set before StdioCredentials, are the domains the
+	// sandbox's local stdio session may change (tollgate:resources);
+	// without any it may only read.
+	LocalDomains []string
 }
 
 // New builds an App. cfg must have passed Validate. It connects to Redis

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -123,50 +124,60 @@ func (a *App) devLinkCloudflare(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "email must be an e-mail address the dev identity provider accepts")
 		return
 	}
-	principal := "user:" + email
-	ctx := r.Context()
+	acct, created, zones, err := a.linkSandboxAccount(r.Context(), email)
+	if err != nil {
+		httpx.Fail(w, http.StatusBadGateway, string(fault.CodeOf(err)), fault.PublicOf(err))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"principal": "user:" + email, "account_id": acct, "created": created, "zones": zones})
+}
+
+// linkSandboxAccount links user:email to its own account in the sandbox's
+// fake Cloudflare: the existing one for email, by a consent grant, else a
+// new one; and records the account's zones.
+func (a *App) linkSandboxAccount(ctx context.Context, email string) (account string, created bool, zones int, err error) {
 	fake := a.money.fakeCF
+	if fake == nil {
+		return "", false, 0, fault.New(fault.Internal, "only the sandbox links accounts without a human")
+	}
 	var link links.CloudflareLink
 	_, exists := fake.AccountForEmail(email)
 	if exists {
 		ans, err := fake.GrantConsent(email, sandboxOAuthClientID, strings.Join(cloudflareScopes, " "))
 		if err != nil {
-			httpx.Fail(w, http.StatusInternalServerError, "internal", err.Error())
-			return
+			return "", false, 0, fault.Wrap(err, fault.Internal, "the sandbox's Cloudflare did not grant access")
 		}
 		acct, _ := ans["account_id"].(string)
 		access, _ := ans["access_token"].(string)
 		refresh, _ := ans["refresh_token"].(string)
 		secs, _ := ans["expires_in"].(int)
-		link = links.CloudflareLink{AccountID: acct, Token: &oauth2.Token{AccessToken: access, RefreshToken: refresh, TokenType: "bearer", Expiry: time.Now().Add(time.Duration(secs) * time.Second)}}
+		link = links.CloudflareLink{AccountID: acct, Token: &oauth2.Token{AccessToken: access, RefreshToken: refresh, TokenType: "bearer",
+			Expiry: time.Now().Add(time.Duration(secs) * time.Second)}}
 	} else {
 		cfg, err := a.accountConfig()
 		if err == nil {
 			link, err = cfg.Directory.CreateAccount(ctx, email, email+" (tollgate)", fake.TermsVersion())
 		}
 		if err != nil {
-			httpx.Fail(w, http.StatusBadGateway, string(fault.CodeOf(err)), fault.PublicOf(err))
-			return
+			return "", false, 0, err
 		}
 	}
 	in, err := a.money.cloudflare.As(cloudflare.Credential{AccountID: link.AccountID, Token: oauth2.StaticTokenSource(link.Token)})
-	var zones []cloudflare.Zone
-	if err == nil {
-		zones, err = in.ListZones(ctx)
-	}
 	if err != nil {
-		httpx.Fail(w, http.StatusBadGateway, string(fault.CodeOf(err)), fault.PublicOf(err))
-		return
+		return "", false, 0, err
 	}
-	refs := make([]links.ZoneRef, 0, len(zones))
-	for _, z := range zones {
+	list, err := in.ListZones(ctx)
+	if err != nil {
+		return "", false, 0, err
+	}
+	refs := make([]links.ZoneRef, 0, len(list))
+	for _, z := range list {
 		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: link.AccountID})
 	}
-	if err := a.links.LinkCloudflare(ctx, principal, link, refs); err != nil {
-		httpx.Fail(w, http.StatusServiceUnavailable, string(fault.CodeOf(err)), fault.PublicOf(err))
-		return
+	if err := a.links.LinkCloudflare(ctx, "user:"+email, link, refs); err != nil {
+		return "", false, 0, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"principal": principal, "account_id": link.AccountID, "created": !exists, "zones": len(refs)})
+	return link.AccountID, !exists, len(refs), nil
 }
 
 // loopbackHost reports whether a Host header names this machine.

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
@@ -49,7 +50,18 @@ func (a *App) StdioCredentials(ctx context.Context, getenv func(string) string) 
 	if err != nil {
 		return nil, "", err
 	}
-	grant := sts.LocalGrant{Principal: localPrincipal(), Agent: agent, Scopes: sts.KnownScopes()}
+	principal := localPrincipal()
+	grant := sts.LocalGrant{Principal: principal, Agent: agent, Scopes: sts.KnownScopes()}
+	// The local user's own Cloudflare account in the sandbox's fake, and
+	// the domains this session may change (none: it may only read).
+	if _, _, _, err := a.linkSandboxAccount(ctx, strings.TrimPrefix(principal, "user:")); err != nil {
+		return nil, "", err
+	}
+	if len(a.LocalDomains) > 0 {
+		if grant.Details, err = localDetails(a.LocalDomains); err != nil {
+			return nil, "", err
+		}
+	}
 	resp, err := a.id.sts.Mint(ctx, grant)
 	if err != nil {
 		return nil, "", err
@@ -68,6 +80,28 @@ func (a *App) StdioCredentials(ctx context.Context, getenv func(string) string) 
 		return r.AccessToken, nil
 	}
 	return l.get, resp.SessionID, nil
+}
+
+// localBudget is the task budget per provider of a sandbox local session
+// that names domains: the sandbox's fake money, up to the default cap.
+var localBudget = money.Money{Minor: 100_00, Currency: "usd"}
+
+// localDetails are the authorization_details of a local session limited
+// to domains, with a budget at each provider.
+func localDetails(domains []string) (auth.AuthorizationDetails, error) {
+	r, err := auth.ResourcesDetail(domains...)
+	if err != nil {
+		return nil, err
+	}
+	out := auth.AuthorizationDetails{r}
+	for _, p := range []string{"cloudflare", "stripe"} {
+		d, err := auth.SpendDetail(p, localBudget)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // localToken renews the minted session's token shortly before it expires,

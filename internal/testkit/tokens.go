@@ -45,6 +45,25 @@ func devToken(t testing.TB, u string, form url.Values) string {
 	return body.Token
 }
 
+// LinkAccount links the dev user email to their own Cloudflare account in
+// a sandbox server's fake (tollgate dev link-account) and returns its id.
+func LinkAccount(t testing.TB, base, email string) string {
+	t.Helper()
+	u := base + "/dev/cloudflare/link"
+	resp, err := http.PostForm(u, url.Values{"email": {email}})
+	if err != nil {
+		t.Fatalf("testkit: %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccountID string `json:"account_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.AccountID == "" {
+		t.Fatalf("testkit: %s: status %d, %v", u, resp.StatusCode, err)
+	}
+	return body.AccountID
+}
+
 // Exchange runs the RFC 8693 exchange against a server and returns the
 // decoded response and status.
 func Exchange(t testing.TB, base string, form url.Values) (int, map[string]any) {
