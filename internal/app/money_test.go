@@ -28,6 +28,7 @@ func paidClient(t *testing.T, base string, details string) *client.Client {
 
 func TestDomainRegisterHoldsThenCommits(t *testing.T) {
 	a, ts := newApp(t)
+	acct := a.LinkTestAccount(t, alicePrincipal)
 	c := paidClient(t, ts.URL, resources("shop-demo.com"))
 
 	res, err := call(t, c, "domain_check", map[string]any{"domain": "shop-demo.com"})
@@ -41,8 +42,9 @@ func TestDomainRegisterHoldsThenCommits(t *testing.T) {
 		t.Fatalf("domain_register: %v %+v", err, structured(t, res))
 	}
 	out := structured(t, res)
-	if out["status"] != "registered" || out["charged"].(map[string]any)["amount_minor"].(float64) != price {
-		t.Fatalf("register result %v", out)
+	if out["status"] != "registered" || out["charged"].(map[string]any)["amount_minor"].(float64) != price ||
+		out["account_id"] != acct || out["zone_recorded"] != true {
+		t.Fatalf("register result %v, want registered in alice's account %s with its zone recorded", out, acct)
 	}
 	// A retry with the same arguments replays: no second charge.
 	res, _ = call(t, c, "domain_register", map[string]any{"domain": "shop-demo.com"})
@@ -50,8 +52,8 @@ func TestDomainRegisterHoldsThenCommits(t *testing.T) {
 		t.Fatalf("replay: %+v", structured(t, res))
 	}
 	charges := a.FakeCloudflare().Charges()
-	if len(charges) != 1 {
-		t.Fatalf("fixture charges %d, want 1", len(charges))
+	if len(charges) != 1 || charges[0].Account != acct {
+		t.Fatalf("fixture charges %+v, want 1 in alice's account %s", charges, acct)
 	}
 
 	res, _ = call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
@@ -63,6 +65,8 @@ func TestDomainRegisterHoldsThenCommits(t *testing.T) {
 
 func TestDomainRegisterRefusals(t *testing.T) {
 	a, ts := newApp(t)
+	a.LinkTestAccount(t, alicePrincipal)
+	before := len(a.FakeCloudflare().Requests()) // linking asked the fake
 	c := paidClient(t, ts.URL, resources("shop-demo.com"))
 	tests := []struct {
 		name, domain, code string
@@ -90,7 +94,7 @@ func TestDomainRegisterRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := len(a.FakeCloudflare().Requests()); n != 0 {
+	if n := len(a.FakeCloudflare().Requests()) - before; n != 0 {
 		t.Fatalf("refused calls reached the provider %d times", n)
 	}
 	// Resources but no task budget: the policy's per-agent limit never
@@ -115,6 +119,7 @@ func TestRacingRegistrationsStopAtTheCap(t *testing.T) {
 	for i := range 12 {
 		names = append(names, fmt.Sprintf("race-%02d.com", i))
 	}
+	acct := a.LinkTestAccount(t, alicePrincipal)
 	c := paidClient(t, ts.URL, resources(names...))
 	var wg sync.WaitGroup
 	codes := make([]string, len(names))
@@ -146,6 +151,9 @@ func TestRacingRegistrationsStopAtTheCap(t *testing.T) {
 	var total int64
 	for _, ch := range charges {
 		total += ch.Price.Minor
+		if ch.Account != acct {
+			t.Errorf("%s was registered in account %s, not alice's %s", ch.Domain, ch.Account, acct)
+		}
 	}
 	if ok != len(charges) || total > 10000 || ok == 0 || capped == 0 {
 		t.Fatalf("ok %d capped %d charges %d total %d", ok, capped, len(charges), total)
@@ -160,6 +168,7 @@ func TestRacingRegistrationsStopAtTheCap(t *testing.T) {
 func TestDomainRegisterProviderFailures(t *testing.T) {
 	a, ts := newApp(t)
 	fake := a.FakeCloudflare()
+	a.LinkTestAccount(t, alicePrincipal)
 	c := paidClient(t, ts.URL, resources("fail-demo.com", "slow-demo.com", "act-demo.com", "taken-demo.com", "years-demo.com", "key-demo.com", "key2-demo.com"))
 	spent := func() float64 {
 		res, _ := call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
@@ -227,6 +236,7 @@ func TestDomainRegisterProviderFailures(t *testing.T) {
 // Cloudflare registers cannot take the held price back out of the cap.
 func TestCancelledRegistrationStaysCounted(t *testing.T) {
 	a, ts := newApp(t)
+	a.LinkTestAccount(t, alicePrincipal)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "domain:register spend:read", Details: resources("cancel-demo.com")})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
 	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
@@ -253,6 +263,9 @@ func TestCancelledRegistrationStaysCounted(t *testing.T) {
 	for _, ch := range fake.Charges() {
 		charged += ch.Price.Minor
 	}
+	if charged == 0 {
+		t.Fatal("Cloudflare charged nothing before the cancel, so this proves nothing")
+	}
 	if int64(spent+held) < charged {
 		t.Fatalf("the provider charged %d but the ledger counts %v spent + %v held", charged, spent, held)
 	}
@@ -260,6 +273,7 @@ func TestCancelledRegistrationStaysCounted(t *testing.T) {
 
 func TestLoopGuardStopsARepeatedRefusal(t *testing.T) {
 	a, ts := newApp(t)
+	a.LinkTestAccount(t, alicePrincipal)
 	c := paidClient(t, ts.URL, resources("loop-demo.com"))
 	a.FakeCloudflare().FailNext(3, 503)
 	for i := 0; i < 3; i++ {
@@ -288,6 +302,7 @@ func TestRedisStoppedMidRun(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 	a, ts := newAppOn(t, srv.URL)
+	a.LinkTestAccount(t, alicePrincipal)
 	c := paidClient(t, ts.URL, resources("outage-a.com", "outage-b.com", "outage-c.com"))
 	if res, _ := call(t, c, "domain_register", map[string]any{"domain": "outage-a.com"}); res.IsError {
 		t.Fatalf("before the outage: %v", structured(t, res))
@@ -324,6 +339,7 @@ func TestRedisStoppedMidRun(t *testing.T) {
 
 func TestDomainRegisterSendsProgress(t *testing.T) {
 	a, ts := newApp(t)
+	a.LinkTestAccount(t, alicePrincipal)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "domain:register", Details: resources("progress-demo.com")})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
 	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
@@ -361,7 +377,7 @@ func TestPlanQuoteCallsNoProvider(t *testing.T) {
 	res, err := call(t, c, "plan_quote", map[string]any{"actions": []any{
 		map[string]any{"tool": "domain_register", "arguments": map[string]any{"domain": "plan-demo.com"}},
 		map[string]any{"tool": "domain_register", "arguments": map[string]any{"domain": "plan-demo.io"}},
-		map[string]any{"tool": "deploy_promote", "arguments": map[string]any{"name": "shop"}},
+		map[string]any{"tool": "deploy_promote", "arguments": map[string]any{"name": "plan--demo-com"}},
 	}})
 	if err != nil || res.IsError {
 		t.Fatalf("plan_quote: %v %v", err, res)
