@@ -36,7 +36,6 @@ type AccountDirectory interface {
 // AccountLinks is the links store as account_connect uses it.
 type AccountLinks interface {
 	Get(ctx context.Context, principal, field string) (string, error)
-	CloudflareAccount(ctx context.Context, principal string) (string, error)
 	LinkCloudflare(ctx context.Context, principal string, link links.CloudflareLink, zones []links.ZoneRef) error
 	SetZones(ctx context.Context, principal, account string, zones []links.ZoneRef) error
 }
@@ -77,8 +76,15 @@ func AccountConnect(cfg AccountConfig) Tool {
 			return "", "", "", fault.New(fault.Unauthenticated, "no verified caller")
 		}
 		principal = id.Claims.Subject
-		if acct, err = cfg.Links.CloudflareAccount(ctx, principal); err != nil || acct != "" {
-			return principal, "", acct, err
+		// Linked means a credential that works: one that was revoked or
+		// can no longer be renewed is linked again, like none at all.
+		switch t, err := cfg.Tenancy.Resolve(ctx, principal, ""); fault.CodeOf(err) {
+		case fault.AccountRequired, fault.AccountRelinkRequired:
+		default:
+			if err != nil {
+				return principal, "", "", err
+			}
+			return principal, "", t.AccountID, nil
 		}
 		if email, err = cfg.Links.Get(ctx, principal, LinkStripeEmail); err != nil {
 			return principal, "", "", err

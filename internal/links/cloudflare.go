@@ -11,10 +11,13 @@ package links
 //	cred:cloudflare         the sealed credential: account id + oauth2.Token
 //	                        (apart from the human's named secret:* fields,
 //	                        so no secret name can overwrite it)
+//	cred:cloudflare:dead    digest of a credential that can no longer be renewed
 //	zone:<name>             "<account id> <zone id>": a zone of that account
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -33,6 +36,9 @@ const (
 	fieldCloudflareAccount = "cloudflare_account"
 	secretCloudflare       = "cloudflare"
 	credField              = "cred:" + secretCloudflare
+	// deadField holds the digest of a credential Cloudflare definitively
+	// refused to renew: later calls fail at once, without asking again.
+	deadField = credField + ":dead"
 	fieldZonePrefix        = "zone:"
 )
 
@@ -82,6 +88,7 @@ func (s *Store) LinkCloudflare(ctx context.Context, principal string, link Cloud
 				p.HDel(ctx, key, f)
 			}
 		}
+		p.HDel(ctx, key, deadField)
 		args := []any{fieldCloudflareAccount, link.AccountID, credField, sealed}
 		for _, z := range zones {
 			args = append(args, fieldZonePrefix+string(z.Name), link.AccountID+" "+z.ID)
@@ -152,7 +159,7 @@ return 1`)
 func (s *Store) Tenant(ctx context.Context, principal string, zone domainname.Name) (Tenant, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	fields := []string{credField}
+	fields := []string{credField, deadField}
 	if zone != "" {
 		fields = append(fields, fieldZonePrefix+string(zone))
 	}
@@ -165,13 +172,16 @@ func (s *Store) Tenant(ctx context.Context, principal string, zone domainname.Na
 		return Tenant{}, fault.New(fault.AccountRequired,
 			"no Cloudflare account is linked for this human: run account_connect first (after billing_setup). Nothing was held, sent or charged.")
 	}
+	if dead, _ := vals[1].(string); dead != "" && dead == digest(sealed) {
+		return Tenant{}, relinkError(nil)
+	}
 	link, err := s.openLink(principal, sealed)
 	if err != nil {
 		return Tenant{}, err
 	}
 	t := Tenant{Link: link, sealed: sealed}
 	if zone != "" {
-		if raw, _ := vals[1].(string); raw != "" {
+		if raw, _ := vals[2].(string); raw != "" {
 			acct, id, _ := strings.Cut(raw, " ")
 			// A zone of an account linked before is not this one's.
 			if acct == link.AccountID && id != "" {
@@ -337,6 +347,12 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 	}
 	tok, err := ts.r.Refresh(ctx, fresh.Link.Token)
 	if err != nil || tok == nil || tok.AccessToken == "" {
+		if definitive(err) {
+			// Remember it, so that the next calls do not ask Cloudflare
+			// again (an agent retrying must not hammer the token
+			// endpoint); a relink replaces the credential and the mark.
+			_ = markDead.Run(context.WithoutCancel(ctx), ts.s.rdb, []string{ts.s.key(ts.principal)}, credField, fresh.sealed, deadField, digest(fresh.sealed)).Err()
+		}
 		return nil, relinkError(err)
 	}
 	if tok.RefreshToken == "" {
@@ -359,6 +375,32 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 	}
 	ts.cur = Tenant{Link: next, Zone: fresh.Zone, sealed: sealed}
 	return tok, nil
+}
+
+// markDead marks the credential dead only while it is still the stored one.
+var markDead = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+return 1`)
+
+// definitive reports a refresh the provider refused for good (RFC 6749
+// §5.2: invalid_grant, invalid_client, unauthorized_client), as opposed to
+// one that did not get an answer.
+func definitive(err error) bool {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.ErrorCode {
+	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope":
+		return true
+	}
+	return re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 && re.Response.StatusCode != 429
+}
+
+func digest(sealed string) string {
+	sum := sha256.Sum256([]byte(sealed))
+	return hex.EncodeToString(sum[:])
 }
 
 // swapSecret replaces a field only while it still holds the expected

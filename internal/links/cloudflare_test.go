@@ -126,7 +126,7 @@ func (r *rotating) Refresh(_ context.Context, old *oauth2.Token) (*oauth2.Token,
 	defer r.mu.Unlock()
 	r.calls++
 	if r.spent[old.RefreshToken] {
-		return nil, errors.New("invalid_grant: refresh token already used")
+		return nil, &oauth2.RetrieveError{ErrorCode: "invalid_grant", ErrorDescription: "refresh token already used"}
 	}
 	r.spent[old.RefreshToken] = true
 	r.n++
@@ -213,6 +213,36 @@ func TestFailedRefreshIsRelinkAndWritesNothing(t *testing.T) {
 	after, _ := s.rdb.HGet(ctx, s.key(alice), credField).Result()
 	if before != after {
 		t.Fatal("a failed refresh wrote the credential")
+	}
+	// Refused for good: the next calls fail at once, without asking the
+	// provider again (an agent retrying must not hammer it)...
+	calls := r.calls
+	for range 3 {
+		if _, err := s.Tenant(ctx, alice, ""); fault.CodeOf(err) != fault.AccountRelinkRequired {
+			t.Fatalf("after a refused refresh: %v", err)
+		}
+	}
+	if r.calls != calls {
+		t.Fatalf("the provider was asked %d more times", r.calls-calls)
+	}
+	// ...until the human links the account again.
+	if err := s.LinkCloudflare(ctx, alice, CloudflareLink{AccountID: acctA, Token: live("relinked", "r")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if tn, err := s.Tenant(ctx, alice, ""); err != nil || tn.Link.Token.AccessToken != "relinked" {
+		t.Fatalf("after relinking: %+v %v", tn, err)
+	}
+	// A refresh that got no answer is not remembered as refused.
+	if err := s.LinkCloudflare(ctx, alice, CloudflareLink{AccountID: acctA, Token: expired("access-1", "refresh-x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tn, _ = s.Tenant(ctx, alice, "")
+	down := refreshFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) { return nil, errors.New("connection refused") })
+	if _, err := s.TokenSource(ctx, alice, tn, down).Token(); fault.CodeOf(err) != fault.AccountRelinkRequired {
+		t.Fatalf("%v", err)
+	}
+	if _, err := s.Tenant(ctx, alice, ""); err != nil {
+		t.Fatalf("a refresh without an answer marked the credential dead: %v", err)
 	}
 	// Without a refresh token an expired credential cannot be renewed.
 	if err := s.LinkCloudflare(ctx, alice, CloudflareLink{AccountID: acctA, Token: expired("access-1", "")}, nil); err != nil {
