@@ -38,8 +38,8 @@ const (
 	credField              = "cred:" + secretCloudflare
 	// deadField holds the digest of a credential Cloudflare definitively
 	// refused to renew: later calls fail at once, without asking again.
-	deadField = credField + ":dead"
-	fieldZonePrefix        = "zone:"
+	deadField       = credField + ":dead"
+	fieldZonePrefix = "zone:"
 )
 
 // CloudflareLink is a linked Cloudflare account and its credential.

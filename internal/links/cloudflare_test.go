@@ -237,7 +237,9 @@ func TestFailedRefreshIsRelinkAndWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn, _ = s.Tenant(ctx, alice, "")
-	down := refreshFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) { return nil, errors.New("connection refused") })
+	down := refreshFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		return nil, errors.New("connection refused")
+	})
 	if _, err := s.TokenSource(ctx, alice, tn, down).Token(); fault.CodeOf(err) != fault.AccountRelinkRequired {
 		t.Fatalf("%v", err)
 	}
