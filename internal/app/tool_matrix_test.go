@@ -263,10 +263,10 @@ func TestEveryToolRefusesAMissingScope(t *testing.T) {
 // one inside, without a provider request.
 func TestZoneToolsStayInsideResources(t *testing.T) {
 	a, ts := newApp(t)
+	// Both are zones of alice's linked account: only the token's
+	// tollgate:resources keeps other-zone.com out.
 	for _, z := range []string{"zone-demo.com", "other-zone.com"} {
-		if _, err := a.FakeCloudflare().EnsureZone(z); err != nil {
-			t.Fatal(err)
-		}
+		a.AddTestZone(t, alicePrincipal, z)
 	}
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{
 		Scope:   "dns:read dns:write ssl:write token:create domain:read domain:register",
@@ -330,43 +330,39 @@ func TestProviderFailuresAreClear(t *testing.T) {
 	failures := []failure{{"4xx", "provider_refused", false}, {"5xx", "provider_error", false}, {"timeout", "provider_error", true}}
 	status := map[string]int{"4xx": 400, "5xx": 500}
 
+	// left is given alice's account and the id of fail-demo.com in it.
 	cfTools := []struct {
 		tool string
 		args map[string]any
-		flip func(a *app.App, status int) // the 4xx/5xx switch
-		left func(a *app.App) int         // what the provider kept
+		flip func(a *app.App, status int)            // the 4xx/5xx switch
+		left func(a *app.App, acct, zone string) int // what the provider kept
 	}{
 		{"dns_upsert", map[string]any{"zone": "fail-demo.com", "type": "A", "name": "www", "content": "192.0.2.1"},
 			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
-			func(a *app.App) int {
-				z, _ := a.FakeCloudflare().EnsureZone("fail-demo.com")
-				return len(a.FakeCloudflare().Records(z.ID))
-			}},
+			func(a *app.App, _, zone string) int { return len(a.FakeCloudflare().Records(zone)) }},
 		{"ssl_configure", map[string]any{"zone": "fail-demo.com", "mode": "strict"},
 			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
-			func(a *app.App) int {
-				z, _ := a.FakeCloudflare().EnsureZone("fail-demo.com")
-				if a.FakeCloudflare().Settings(z.ID).SSL == "strict" {
+			func(a *app.App, _, zone string) int {
+				if a.FakeCloudflare().Settings(zone).SSL == "strict" {
 					return 1
 				}
 				return 0
 			}},
 		{"api_token_create", map[string]any{"zone": "fail-demo.com", "permissions": []any{"DNS Write"}},
 			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
-			func(a *app.App) int { return len(a.FakeCloudflare().Tokens()) }},
-		{"deploy_preview", map[string]any{"name": "fail-demo", "script": scriptV1},
+			func(a *app.App, _, _ string) int { return len(a.FakeCloudflare().Tokens()) }},
+		{"deploy_preview", map[string]any{"name": "fail--demo-com", "script": scriptV1},
 			func(a *app.App, s int) { a.FakeCloudflare().FailUploads(1, s) },
-			func(a *app.App) int { return len(a.FakeCloudflare().Scripts()) }},
+			func(a *app.App, acct, _ string) int { return len(a.FakeCloudflare().ScriptsIn(acct)) }},
 	}
 	for _, ct := range cfTools {
 		for _, f := range failures {
 			t.Run(ct.tool+"/"+f.name, func(t *testing.T) {
 				t.Parallel()
 				a, ts := newApp(t)
-				if _, err := a.FakeCloudflare().EnsureZone("fail-demo.com"); err != nil {
-					t.Fatal(err)
-				}
-				kept := ct.left(a)
+				zone := a.AddTestZone(t, alicePrincipal, "fail-demo.com")
+				acct := a.LinkTestAccount(t, alicePrincipal)
+				kept := ct.left(a, acct, zone)
 				tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "dns:write ssl:write token:create deploy:preview", Details: resources("fail-demo.com")})
 				// In-process: the HTTP test client gives up after 30s, as the adapter does.
 				a.Credentials = func(context.Context) (string, error) { return tok, nil }
@@ -385,7 +381,7 @@ func TestProviderFailuresAreClear(t *testing.T) {
 				if e["code"] != f.code || e["provider_called"] != true || e["message"] == "" {
 					t.Fatalf("error %v, want %s with provider_called", e, f.code)
 				}
-				if got := ct.left(a); got != kept {
+				if got := ct.left(a, acct, zone); got != kept {
 					t.Fatalf("the failed call changed the provider: %d objects, had %d", got, kept)
 				}
 			})
@@ -431,9 +427,8 @@ func TestProviderFailuresAreClear(t *testing.T) {
 func TestIdempotentRetries(t *testing.T) {
 	t.Run("api_token_create", func(t *testing.T) {
 		a, ts := newApp(t)
-		if _, err := a.FakeCloudflare().EnsureZone("idem-demo.com"); err != nil {
-			t.Fatal(err)
-		}
+		a.AddTestZone(t, alicePrincipal, "idem-demo.com")
+		acct := a.LinkTestAccount(t, alicePrincipal)
 		tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "token:create", Details: resources("idem-demo.com")})
 		c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
 		before := len(a.FakeCloudflare().Tokens())
@@ -451,8 +446,8 @@ func TestIdempotentRetries(t *testing.T) {
 				t.Fatalf("the retry's result differs:\n%s\n%s", first, got)
 			}
 		}
-		if n := len(a.FakeCloudflare().Tokens()) - before; n != 1 {
-			t.Fatalf("%d tokens minted, want 1", n)
+		if toks := a.FakeCloudflare().Tokens()[before:]; len(toks) != 1 || toks[0].Account != acct {
+			t.Fatalf("tokens minted %+v, want 1 in alice's account %s", toks, acct)
 		}
 		// api_token_create takes no idempotency_key: its arguments are the key.
 		res, _ := call(t, c, "api_token_create", map[string]any{"zone": "idem-demo.com", "permissions": []any{"DNS Write"}, "idempotency_key": "k-1"})
