@@ -108,6 +108,10 @@ func TestBillingSetupThroughStripeCheckout(t *testing.T) {
 	if err != nil || ap.Status != "approved" || ap.DecidedBy != "stripe-checkout" {
 		t.Fatalf("approval after checkout: %+v %v", ap, err)
 	}
+	// The e-mail Stripe holds is recorded: account_connect starts from it.
+	if email, err := a.Redis.Client.HGet(context.Background(), "tg:{user:alice@example.com}:links", "stripe_email").Result(); err != nil || email != "alice@example.com" {
+		t.Fatalf("the e-mail Stripe verified is not recorded: %q %v", email, err)
+	}
 	// The callback completes once.
 	if resp, _ := b.abs(http.MethodGet, callback, nil); resp.StatusCode == http.StatusOK {
 		t.Fatal("the callback completed twice")
@@ -144,14 +148,37 @@ func TestBillingSetupThroughStripeCheckout(t *testing.T) {
 	}
 }
 
-// TestAccountConnectThroughCloudflareOAuth: the human continues to
+// TestAccountConnectThroughCloudflareOAuth: account_connect starts from
+// the e-mail Stripe verified, so it is refused before billing_setup; then,
+// for an e-mail Cloudflare has an account for, the human continues to
 // Cloudflare's consent page and allows; the callback exchanges the code
-// with the PKCE verifier, seals the token and links the account. Callbacks
-// refuse another principal's browser and a wrong state.
+// with the PKCE verifier, seals the token, links the account and records
+// its zones. Callbacks refuse another principal's browser and a wrong
+// state.
 func TestAccountConnectThroughCloudflareOAuth(t *testing.T) {
 	a, ts := newApp(t)
+	fake := a.FakeCloudflare()
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "account:link"})
 	agent := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+
+	before := len(fake.Requests())
+	res, err := call(t, agent, "account_connect", map[string]any{})
+	if err != nil || errCode(t, res) != "billing_required" {
+		t.Fatalf("account_connect before billing_setup: %v %s", err, resultJSON(t, res))
+	}
+	if n := len(fake.Requests()) - before; n != 0 {
+		t.Fatalf("account_connect before billing_setup asked Cloudflare %d times", n)
+	}
+	billingOnFile(t, a, "alice@example.com")
+
+	want, ok := fake.AccountForEmail("alice@example.com")
+	if !ok {
+		t.Fatal("the sandbox has no Cloudflare account for alice")
+	}
+	// A zone alice already holds at Cloudflare: linking records it.
+	if _, err := fake.EnsureZoneIn(want.ID, "alice-linked.com"); err != nil {
+		t.Fatal(err)
+	}
 	id := askApproval(t, agent, "account_connect", map[string]any{})
 
 	b := newBrowser(t, ts.URL)
@@ -205,55 +232,79 @@ func TestAccountConnectThroughCloudflareOAuth(t *testing.T) {
 		t.Fatalf("callback: %d\n%s", resp.StatusCode, body)
 	}
 
-	want, ok := a.FakeCloudflare().AccountForEmail("alice@example.com")
-	if !ok {
-		t.Fatal("the sandbox has no Cloudflare account for alice")
-	}
-	res, err := call(t, agent, "account_connect", map[string]any{"approval_id": id})
+	res, err = call(t, agent, "account_connect", map[string]any{"approval_id": id})
 	if err != nil || res.IsError || structured(t, res)["account_id"] != want.ID {
 		t.Fatalf("retry: %v %s", err, resultJSON(t, res))
 	}
-	sealed, err := a.Redis.Client.HGet(context.Background(), "tg:{user:alice@example.com}:links", "secret:cloudflare_oauth").Result()
+	sealed, err := a.Redis.Client.HGet(context.Background(), "tg:{user:alice@example.com}:links", "cred:cloudflare").Result()
 	if err != nil || sealed == "" {
-		t.Fatalf("no sealed OAuth token: %v", err)
+		t.Fatalf("no sealed OAuth credential: %v", err)
 	}
-	grants := a.FakeCloudflare().OAuthGrants()
+	grants := fake.OAuthGrants()
 	if len(grants) != 1 || grants[0].AccountID != want.ID {
 		t.Fatalf("grants %+v", grants)
 	}
-	// Linked: no more asking.
+	// Linked: no more asking; the account's zone is known.
 	res, err = call(t, agent, "account_connect", map[string]any{})
-	if err != nil || res.IsError || structured(t, res)["status"] != "linked" {
+	if out := structured(t, res); err != nil || res.IsError || out["status"] != "linked" || out["account_id"] != want.ID ||
+		out["email"] != "alice@example.com" || out["zones"] != float64(1) {
 		t.Fatalf("second account_connect: %v %s", err, resultJSON(t, res))
+	}
+	// The zone tools now act on that zone, in that account.
+	reader := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(
+		testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "reader", Scope: "dns:read", Details: resources("alice-linked.com")}))})
+	res, err = call(t, reader, "dns_list", map[string]any{"zone": "alice-linked.com"})
+	if err != nil || res.IsError {
+		t.Fatalf("dns_list on the linked account's zone: %v %s", err, resultJSON(t, res))
 	}
 }
 
-// TestAccountConnectCreatesAfterTerms: without an account, the terms gate
-// is asked once, then an account is created with the server's credential.
+// TestAccountConnectCreatesAfterTerms: for an e-mail Cloudflare has no
+// account for, the terms gate is asked once, then an account is created
+// for that e-mail, owned by the human (not one a server credential
+// manages), and linked. account_connect before billing_setup is refused.
 func TestAccountConnectCreatesAfterTerms(t *testing.T) {
 	a, ts := newApp(t)
+	fake := a.FakeCloudflare()
+	if _, taken := fake.AccountForEmail("bob@example.com"); taken {
+		t.Fatal("the sandbox already has a Cloudflare account for bob")
+	}
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Email: "bob@example.com", Scope: "account:link"})
 	h := &human{action: mcp.ElicitationResponseActionAccept}
 	agent := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok), Elicit: h})
-	res, err := call(t, agent, "account_connect", map[string]any{"create": true})
+	res, err := call(t, agent, "account_connect", map[string]any{})
+	if err != nil || errCode(t, res) != "billing_required" || h.asked.Load() != 0 {
+		t.Fatalf("account_connect before billing_setup: %v %s asked %d", err, resultJSON(t, res), h.asked.Load())
+	}
+	billingOnFile(t, a, "bob@example.com")
+
+	accounts := len(fake.Accounts())
+	res, err = call(t, agent, "account_connect", map[string]any{})
 	if err != nil || res.IsError || structured(t, res)["status"] != "created" || h.asked.Load() != 1 {
 		t.Fatalf("create: %v %s asked %d", err, resultJSON(t, res), h.asked.Load())
 	}
-	if msg, _ := h.last.Load().(string); !strings.Contains(msg, "cloudflare.com/terms") {
-		t.Fatalf("terms gate showed %q", msg)
-	}
-	var created int
-	for _, acct := range a.FakeCloudflare().Accounts() {
-		if acct.ByAPI {
-			created++
+	msg, _ := h.last.Load().(string)
+	for _, want := range []string{"cloudflare.com/terms", fake.TermsVersion(), "bob@example.com"} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("terms gate does not show %q: %q", want, msg)
 		}
 	}
-	if created != 1 {
-		t.Fatalf("%d accounts created, want 1", created)
+	created, ok := fake.AccountForEmail("bob@example.com")
+	if !ok || created.ByAPI || len(fake.Accounts()) != accounts+1 {
+		t.Fatalf("account for bob %+v (found %v), %d accounts created; want one of bob's own", created, ok, len(fake.Accounts())-accounts)
 	}
-	// Terms are remembered: linked now, nothing asked again.
+	if out := structured(t, res); out["account_id"] != created.ID || out["email"] != "bob@example.com" {
+		t.Fatalf("create result %v, want account %s", out, created.ID)
+	}
+	if linked, err := a.Redis.Client.HGet(context.Background(), "tg:{user:bob@example.com}:links", "cloudflare_account").Result(); err != nil || linked != created.ID {
+		t.Fatalf("linked account %q %v, want %s", linked, err, created.ID)
+	}
+	// Linked now: even with create forced, nothing is asked or created again.
 	res, err = call(t, agent, "account_connect", map[string]any{"create": true})
-	if err != nil || res.IsError || structured(t, res)["status"] != "linked" || h.asked.Load() != 1 {
+	if err != nil || res.IsError || structured(t, res)["status"] != "linked" || structured(t, res)["account_id"] != created.ID || h.asked.Load() != 1 {
 		t.Fatalf("again: %v %s asked %d", err, resultJSON(t, res), h.asked.Load())
+	}
+	if n := len(fake.Accounts()); n != accounts+1 {
+		t.Fatalf("%d accounts created, want 1", n-accounts)
 	}
 }

@@ -85,8 +85,9 @@ func spendOf(t *testing.T, c caller, provider string) (spent, held int64) {
 }
 
 // billingOnFile gives email a Stripe customer with a saved card in the
-// app's fake Stripe, and links both to the principal, as the billing_setup
-// callback does (flows_test.go walks that flow through the pages).
+// app's fake Stripe, and links both to the principal with the e-mail Stripe
+// holds, as the billing_setup callback does (flows_test.go walks that flow
+// through the pages).
 func billingOnFile(t *testing.T, a *app.App, email string) (customer, pm string) {
 	t.Helper()
 	srv := httptest.NewServer(a.FakeStripe())
@@ -116,7 +117,7 @@ func billingOnFile(t *testing.T, a *app.App, email string) (customer, pm string)
 		t.Fatal(err)
 	}
 	if err := a.Redis.Client.HSet(context.Background(), "tg:{user:"+email+"}:links",
-		"stripe_customer", customer, "stripe_payment_method", pm).Err(); err != nil {
+		"stripe_customer", customer, "stripe_payment_method", pm, "stripe_email", email).Err(); err != nil {
 		t.Fatal(err)
 	}
 	return customer, pm
