@@ -41,7 +41,7 @@ var secretName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 	return Tool{
 		Def: mcp.NewTool("api_token_create",
-			mcp.WithDescription("Create a Cloudflare API token limited to one zone this task's token names and to the listed permissions, with an expiry. The token's secret is stored server-side under a name (secret_stored_as) for the human; it is never returned to the agent or written to a log."),
+			mcp.WithDescription("Create a Cloudflare API token, in the human's linked Cloudflare account, limited to one zone of that account this task's token names and to the listed permissions, with an expiry. The token's secret is stored server-side under a name (secret_stored_as) for the human; it is never returned to the agent or written to a log."),
 			mcp.WithInputSchema[apiTokenArgs](),
 			mcp.WithOutputSchema[apiTokenResult](),
 			annotate(false, false, false, true),

@@ -108,7 +108,7 @@ type dnsUpsertResult struct {
 func DNSUpsert() Tool {
 	return Tool{
 		Def: mcp.NewTool("dns_upsert",
-			mcp.WithDescription("Create a DNS record in a zone the task's token names, or update the record of the same type and name. Calling it again with the same arguments changes nothing."),
+			mcp.WithDescription("Create a DNS record in a zone of the human's linked Cloudflare account that the task's token names, or update the record of the same type and name. Calling it again with the same arguments changes nothing."),
 			mcp.WithInputSchema[dnsUpsertArgs](),
 			mcp.WithOutputSchema[dnsUpsertResult](),
 			annotate(false, false, true, true),
@@ -155,7 +155,7 @@ type dnsDeleteResult struct {
 func DNSDelete() Tool {
 	return Tool{
 		Def: mcp.NewTool("dns_delete",
-			mcp.WithDescription("Delete one DNS record (by id, from dns_list) in a zone the task's token names."),
+			mcp.WithDescription("Delete one DNS record (by id, from dns_list) in a zone of the human's linked Cloudflare account that the task's token names."),
 			mcp.WithInputSchema[dnsDeleteArgs](),
 			mcp.WithOutputSchema[dnsDeleteResult](),
 			annotate(false, true, true, true),
@@ -206,7 +206,7 @@ type sslResult struct {
 func SSLConfigure() Tool {
 	return Tool{
 		Def: mcp.NewTool("ssl_configure",
-			mcp.WithDescription("Set a zone's SSL/TLS settings: mode (off, flexible, full, strict), always-HTTPS redirect and minimum TLS version. The zone must be one this task's token names. Calling it again with the same arguments changes nothing."),
+			mcp.WithDescription("Set a zone's SSL/TLS settings: mode (off, flexible, full, strict), always-HTTPS redirect and minimum TLS version. The zone must be one of the human's linked Cloudflare account that this task's token names. Calling it again with the same arguments changes nothing."),
 			mcp.WithInputSchema[sslArgs](),
 			mcp.WithOutputSchema[sslResult](),
 			annotate(false, false, true, true),

@@ -70,7 +70,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 	}
 	return Tool{
 		Def: mcp.NewTool("domain_register",
-			mcp.WithDescription("Register a domain at Cloudflare Registrar at its at-cost price. The domain must be named in this task's tollgate:resources; the price is held against the monthly cap before Cloudflare is called and committed when the registration completes. Sends progress notifications while Cloudflare works. Retries with the same arguments or idempotency_key never charge twice."),
+			mcp.WithDescription("Register a domain at Cloudflare Registrar at its at-cost price, in the human's linked Cloudflare account (it becomes a zone there, which the zone tools may then use). The domain must be named in this task's tollgate:resources; the price is held against the monthly cap before Cloudflare is called and committed when the registration completes. Sends progress notifications while Cloudflare works. Retries with the same arguments or idempotency_key never charge twice."),
 			mcp.WithInputSchema[domainRegisterArgs](),
 			mcp.WithOutputSchema[domainRegisterResult](),
 			annotate(false, false, true, true),

@@ -293,3 +293,40 @@ func waitAudit(t *testing.T, a *app.App, principal string, match func(sessions.E
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestEveryCloudflareToolActsInTheLinkedAccount: the guard's tenancy step
+// is declared by every tool that calls Cloudflare, and the zone and Worker
+// tools need the zone to be the account's. A new tool that forgets it
+// fails here (and Register refuses a Metered Cloudflare tool without it).
+func TestEveryCloudflareToolActsInTheLinkedAccount(t *testing.T) {
+	a, _ := newApp(t)
+	want := map[string]struct{ account, owned bool }{
+		"domain_check": {true, false}, "domain_register": {true, false},
+		"dns_list": {true, true}, "dns_upsert": {true, true}, "dns_delete": {true, true},
+		"ssl_configure": {true, true}, "api_token_create": {true, true},
+		"deploy_preview": {true, true}, "deploy_promote": {true, true},
+		// account_connect links the account: it cannot need one.
+		"account_connect": {false, false},
+	}
+	seen := 0
+	for _, tl := range a.Tools {
+		if tl.Provider != "cloudflare" {
+			continue
+		}
+		seen++
+		w, ok := want[tl.Def.Name]
+		if !ok {
+			t.Errorf("%s calls Cloudflare but is not in this table: decide its tenancy", tl.Def.Name)
+			continue
+		}
+		if tl.Account != w.account || tl.Owned != w.owned {
+			t.Errorf("%s: Account %v Owned %v, want %v %v", tl.Def.Name, tl.Account, tl.Owned, w.account, w.owned)
+		}
+		if w.owned && (tl.Target == "" || (tl.WorkerTarget != (tl.Target == "name"))) {
+			t.Errorf("%s: target %q (worker %v)", tl.Def.Name, tl.Target, tl.WorkerTarget)
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d Cloudflare tools, the table has %d", seen, len(want))
+	}
+}
