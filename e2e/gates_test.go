@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,22 +11,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
-
-func liveScripts(t *testing.T, base string) map[string]string {
-	t.Helper()
-	resp, err := http.Get(base + "/dev/cloudflare/scripts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Scripts map[string]string `json:"scripts"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	return body.Scripts
-}
 
 func structuredOf(t *testing.T, raw json.RawMessage) map[string]any {
 	t.Helper()
@@ -48,7 +31,8 @@ func codeOf(m map[string]any) string {
 }
 
 // TestTypeScriptSDKProductionGate: through the official TypeScript SDK
-// (2025-11-25, elicitation/create bridged by the server): deploy_preview,
+// (2025-11-25, elicitation/create bridged by the server), in the account
+// alice linked and on the domain she registered there: deploy_preview,
 // deploy_promote declined → nothing changes, accepted → live; a client
 // without elicitation gets approval_required, the operator approves with
 // `tollgate approvals approve ID`, and the retry goes live.
@@ -57,28 +41,43 @@ func TestTypeScriptSDKProductionGate(t *testing.T) {
 	bin := testkit.Binary(t)
 	redisURL := testkit.RedisURL(t)
 	srv := testkit.Serve(t, bin, []string{"TOLLGATE_REDIS_URL=" + redisURL})
-	tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "deploy:preview deploy:production"})
+	const domain = "ts-shop.com"
+	worker := workerName(domain) // ts--shop-com
+	acct := provision(t, srv.URL, "alice@example.com", domain)
+	tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "deploy:preview deploy:production", Details: resourcesOnly(domain)})
 	args := []string{"--http", srv.URL + "/mcp", "--header", "Authorization: Bearer " + tok}
 	const v1, v2 = "export default { fetch() { return new Response('v1') } };\n", "export default { fetch() { return new Response('v2') } };\n"
+	// deployed: the result names the Worker, the domain it serves and
+	// alice's account.
+	deployed := func(what string, raw json.RawMessage) map[string]any {
+		t.Helper()
+		m := storyStep(t, what, raw)
+		wantField(t, what, m, "name", worker)
+		wantField(t, what, m, "domain", domain)
+		wantField(t, what, m, "account_id", acct)
+		return m
+	}
 
 	out := runTS(t, tsScript{Elicit: map[string]any{"action": "accept", "content": map[string]any{"approve": true}}, Steps: []step{
 		listTools(),
-		callTool("deploy_preview", map[string]any{"name": "ts-shop", "script": v1}),
+		callTool("deploy_preview", map[string]any{"name": worker, "script": v1}),
 	}}, args...)
-	id1, _ := structuredOf(t, out.Results[1])["preview_id"].(string)
+	id1, _ := deployed("deploy_preview", out.Results[1])["preview_id"].(string)
 	out = runTS(t, tsScript{Elicit: map[string]any{"action": "accept", "content": map[string]any{"approve": true}}, Steps: []step{
-		callTool("deploy_promote", map[string]any{"name": "ts-shop", "preview_id": id1}),
-		callTool("deploy_preview", map[string]any{"name": "ts-shop", "script": v2}),
+		callTool("deploy_promote", map[string]any{"name": worker, "preview_id": id1}),
+		callTool("deploy_preview", map[string]any{"name": worker, "script": v2}),
 	}}, args...)
-	if m := structuredOf(t, out.Results[0]); m["isError"] == true {
-		t.Fatalf("first promote: %v", m)
+	first := deployed("first promote", out.Results[0])
+	live := liveScripts(t, srv.URL, acct)[worker]
+	if live == "" || live != first["sha256"] {
+		t.Fatalf("after the first promote %s is live with %q in account %s, want %v", worker, live, acct, first["sha256"])
 	}
-	live := liveScripts(t, srv.URL)["ts-shop"]
-	id2, _ := structuredOf(t, out.Results[1])["preview_id"].(string)
+	second := deployed("second preview", out.Results[1])
+	id2, _ := second["preview_id"].(string)
 
 	// Declined: nothing changes.
 	out = runTS(t, tsScript{Elicit: map[string]any{"action": "decline"}, Steps: []step{
-		callTool("deploy_promote", map[string]any{"name": "ts-shop", "preview_id": id2}),
+		callTool("deploy_promote", map[string]any{"name": worker, "preview_id": id2}),
 	}}, args...)
 	if code := codeOf(structuredOf(t, out.Results[0])); code != "gate_declined" {
 		t.Fatalf("declined promote: %q", code)
@@ -86,13 +85,13 @@ func TestTypeScriptSDKProductionGate(t *testing.T) {
 	if len(out.Elicitations) != 1 || !bytes.Contains(out.Elicitations[0], []byte("First changed lines")) {
 		t.Fatalf("the human was not shown the change: %s", out.Elicitations)
 	}
-	if got := liveScripts(t, srv.URL)["ts-shop"]; got != live {
+	if got := liveScripts(t, srv.URL, acct)[worker]; got != live {
 		t.Fatal("production changed after a decline")
 	}
 
 	// No elicitation capability: approval_required, the CLI approves, the
 	// retry with approval_id goes live.
-	out = runTS(t, []step{callTool("deploy_promote", map[string]any{"name": "ts-shop", "preview_id": id2})}, args...)
+	out = runTS(t, []step{callTool("deploy_promote", map[string]any{"name": worker, "preview_id": id2})}, args...)
 	m := structuredOf(t, out.Results[0])
 	if codeOf(m) != "approval_required" {
 		t.Fatalf("client without elicitation: %v", m)
@@ -104,11 +103,9 @@ func TestTypeScriptSDKProductionGate(t *testing.T) {
 	if b, err := cli.CombinedOutput(); err != nil || !strings.Contains(string(b), approval) {
 		t.Fatalf("tollgate approvals approve: %v\n%s", err, b)
 	}
-	out = runTS(t, []step{callTool("deploy_promote", map[string]any{"name": "ts-shop", "preview_id": id2, "approval_id": approval})}, args...)
-	if m := structuredOf(t, out.Results[0]); m["isError"] == true {
-		t.Fatalf("retry after approval: %v", m)
-	}
-	if got := liveScripts(t, srv.URL)["ts-shop"]; got == live {
-		t.Fatal("production did not change after the approved retry")
+	out = runTS(t, []step{callTool("deploy_promote", map[string]any{"name": worker, "preview_id": id2, "approval_id": approval})}, args...)
+	deployed("retry after approval", out.Results[0])
+	if got := liveScripts(t, srv.URL, acct)[worker]; got == live || got != second["sha256"] {
+		t.Fatalf("after the approved retry %s is live with %q, want the second preview's %v", worker, got, second["sha256"])
 	}
 }
