@@ -47,8 +47,11 @@ clean:
 	rm -rf bin
 
 ## demo: a scripted agent runs the whole story against the sandbox on 127.0.0.1:7420 (starting one when
-## nothing answers there) and ends with the session's audit tree. DEMOFLAGS are passed to the demo; with a
-## sandbox already running, give its Redis with TOLLGATE_REDIS_URL=redis://… for the audit step.
+## nothing answers there) and ends with the session's audit tree and the Cloudflare account of each call.
+## Each run registers a fresh domain, as alice@example.com (her seeded account, linked by consent) while she
+## has spent nothing this month, else as a fresh e-mail (an account created after the terms gate), so it
+## runs again and again against one sandbox. DEMOFLAGS are passed to the demo (--human EMAIL, --no-elicit);
+## a running sandbox tells the demo its Redis, or give it with TOLLGATE_REDIS_URL=redis://….
 DEMOFLAGS ?=
 demo: build
 	@$(GO) build -o bin/tollgate-demo ./cmd/tollgate-demo

@@ -1,47 +1,89 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 )
 
 func (s *story) audit() {
 	step("tollgate audit show --session " + s.sessionID)
 	if *redisURL == "" {
-		// A `make run` sandbox tells loopback callers its embedded Redis.
-		if resp, err := http.Get(*issuer + "/dev/redis"); err == nil {
-			var body struct {
-				URL string `json:"url"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
-			*redisURL = body.URL
-		}
-	}
-	if *redisURL == "" {
 		say("skipped: pass the sandbox's Redis URL (the `redis` line tollgate serve prints) with")
 		say("  --redis-url redis://127.0.0.1:PORT  or  TOLLGATE_REDIS_URL=redis://127.0.0.1:PORT")
 		return
 	}
-	args := []string{"audit", "show", "--session", s.sessionID, "--redis-url", *redisURL}
-	var cmd *exec.Cmd
-	if _, err := os.Stat(*bin); err == nil {
-		cmd = exec.Command(*bin, args...)
-	} else {
-		cmd = exec.Command("go", append([]string{"run", "./cmd/tollgate"}, args...)...)
-	}
-	out, err := cmd.CombinedOutput()
+	out, err := tollgate("audit", "show", "--session", s.sessionID, "--redis-url", *redisURL)
 	fmt.Println(indent(string(out), "   "))
 	if err != nil {
-		fail("audit show", fmt.Errorf("%s: %v", strings.Join(cmd.Args, " "), err))
+		fail("audit show", err)
 	}
-	for _, want := range []string{humanEmail, agentName} {
+	for _, want := range []string{s.human.email, agentName, "deployer"} {
 		if !strings.Contains(string(out), want) {
 			fail("audit show", fmt.Errorf("the audit tree does not name %q", want))
+		}
+	}
+	s.auditAccounts()
+}
+
+// exported is the part of an `audit export` line the demo reads.
+type exported struct {
+	Time     string            `json:"time"`
+	Event    string            `json:"event"`
+	Actors   []string          `json:"actors"`
+	Tool     string            `json:"tool"`
+	Decision string            `json:"decision"`
+	Code     string            `json:"code"`
+	Detail   map[string]string `json:"detail"`
+}
+
+// cloudflareTools are the tools of the story that act in the human's
+// Cloudflare account: the audit must say which account each call acted in.
+var cloudflareTools = map[string]bool{
+	"domain_check": true, "domain_register": true, "dns_upsert": true, "ssl_configure": true,
+	"api_token_create": true, "deploy_preview": true, "deploy_promote": true,
+}
+
+// auditAccounts prints, from `tollgate audit export`, the account each
+// tool call of the task acted in (detail.account, which audit show does
+// not draw), and fails if a Cloudflare call that went through does not
+// name the human's linked account.
+func (s *story) auditAccounts() {
+	step("tollgate audit export: the Cloudflare account each tool call acted in (detail.target, detail.account)")
+	for _, sid := range []string{s.sessionID, s.childSession} {
+		if sid == "" {
+			continue
+		}
+		out, err := tollgate("audit", "export", "--session", sid, "--redis-url", *redisURL)
+		if err != nil {
+			fail("audit export", err)
+		}
+		say("session %s", sid)
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			var e exported
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				fail("audit export", fmt.Errorf("a line is not JSON: %v", err))
+			}
+			if e.Event != "tool_call" {
+				continue
+			}
+			agent := "-"
+			if len(e.Actors) > 0 {
+				agent = e.Actors[0][strings.LastIndex(e.Actors[0], "/")+1:]
+			}
+			acct := orDefault(e.Detail["account"], "-")
+			say("  %-8s %-18s %-22s target %-28s account %s", agent, e.Tool, strings.TrimSpace(e.Decision+" "+e.Code), orDefault(e.Detail["target"], "-"), acct)
+			a := e.Detail["account"]
+			if a != "" && a != s.account || a == "" && cloudflareTools[e.Tool] && e.Decision == "allow" && e.Code == "" {
+				fail("audit export", fmt.Errorf("the audit says %s acted in account %q, not the human's linked account %s", e.Tool, a, s.account))
+			}
+		}
+		if err := sc.Err(); err != nil {
+			fail("audit export", err)
 		}
 	}
 }

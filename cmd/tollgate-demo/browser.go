@@ -32,10 +32,10 @@ func attrs(s string) map[string]string {
 	return m
 }
 
-// browse signs in on the approvals page as the human, opens u, and goes
-// through its pages: approve, continue, submit the one form, following
+// browse signs in on the approvals page as the human email, opens u, and
+// goes through its pages: approve, continue, submit the one form, following
 // redirects, until a page asks nothing more.
-func browse(u string) error {
+func browse(email, u string) error {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
 	// Sign in.
@@ -50,7 +50,7 @@ func browse(u string) error {
 			break
 		}
 	}
-	resp, err := c.PostForm(*issuer+"/approvals/login", url.Values{"csrf": {csrf}, "email": {humanEmail}, "next": {"/approvals"}})
+	resp, err := c.PostForm(*issuer+"/approvals/login", url.Values{"csrf": {csrf}, "email": {email}, "next": {"/approvals"}})
 	if err != nil {
 		return fmt.Errorf("sign in: %w", err)
 	}
@@ -59,7 +59,7 @@ func browse(u string) error {
 	if resp.StatusCode >= 400 {
 		return fmt.Errorf("sign in: status %d", resp.StatusCode)
 	}
-	say("│ the human signs in on %s/approvals/login as %s", *issuer, humanEmail)
+	say("│ the human signs in on %s/approvals/login as %s", *issuer, email)
 
 	body, at, err := get(c, u)
 	if err != nil {

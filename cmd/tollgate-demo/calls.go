@@ -38,7 +38,7 @@ func (s *story) call(name string, args map[string]any) (map[string]any, error) {
 			u = *issuer + "/approvals/" + id
 		}
 		say("gate: approval_required — the human opens %s", u)
-		if berr := browse(u); berr != nil {
+		if berr := browse(s.human.email, u); berr != nil {
 			return nil, fmt.Errorf("%w (and the approval page could not be completed: %v)", err, berr)
 		}
 		args["approval_id"] = id

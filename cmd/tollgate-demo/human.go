@@ -11,7 +11,10 @@ import (
 
 // human plays the person at the gates: it prints what it was shown,
 // approves form gates and completes URL-mode gates in the sandbox's pages.
-type human struct{ asked atomic.Int32 }
+type human struct {
+	email string
+	asked atomic.Int32
+}
 
 func (h *human) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	h.asked.Add(1)
@@ -19,7 +22,7 @@ func (h *human) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.Elicit
 	fmt.Printf("   ┌ gate (%s mode) — the human is shown:\n%s\n", orDefault(p.Mode, "form"), indent(p.Message, "   │ "))
 	if p.Mode == mcp.ElicitationModeURL {
 		fmt.Printf("   │ URL: %s\n", p.URL)
-		if err := browse(p.URL); err != nil {
+		if err := browse(h.email, p.URL); err != nil {
 			fmt.Printf("   └ the human could not complete the page (%v): cancel\n", err)
 			return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionCancel}}, nil
 		}

@@ -1,10 +1,17 @@
 // Command tollgate-demo is `make demo`: a scripted agent that runs the whole
 // provisioning story against a sandbox tollgate (`make run`) and narrates it:
 // each step, each human gate (what the human was shown and what it
-// answered), each hold and charge, and at the end the audit tree of the task
-// session, naming the human and each agent.
+// answered), each hold and charge, the Cloudflare account each call acted in,
+// and at the end the audit tree of the task session, naming the human and
+// each agent, with the account of every call.
 //
-//	go run ./cmd/tollgate-demo [--issuer http://127.0.0.1:7420] [--redis-url redis://…]
+//	go run ./cmd/tollgate-demo [--issuer http://127.0.0.1:7420] [--redis-url redis://…] [--human EMAIL]
+//
+// Every run registers a fresh domain. The human is alice@example.com, whose
+// Cloudflare account the sandbox seeds (linked by consent), while alice has
+// spent and held nothing this month; otherwise a fresh e-mail, whose account
+// is created after the terms gate. So the demo runs again and again against
+// one sandbox without running into alice's monthly cap.
 //
 // It exits 1 naming the step when a step that should succeed fails.
 package main
@@ -20,19 +27,20 @@ import (
 )
 
 const (
-	humanEmail = "alice@example.com"
-	agentName  = "planner"
-	scopes     = "catalog:read domain:read domain:register dns:read dns:write ssl:write token:create " +
+	seededHuman = "alice@example.com" // the sandbox seeds a Cloudflare account for her
+	agentName   = "planner"
+	scopes      = "catalog:read domain:read domain:register dns:read dns:write ssl:write token:create " +
 		"deploy:preview deploy:production subscription:create spend:read account:link billing:setup"
 )
 
 var (
-	issuer   = flag.String("issuer", envOr("TOLLGATE_ISSUER", "http://127.0.0.1:7420"), "the sandbox tollgate's base URL")
-	redisURL = flag.String("redis-url", os.Getenv("TOLLGATE_REDIS_URL"), "the sandbox's Redis (printed by tollgate serve), for the audit step; env TOLLGATE_REDIS_URL")
-	bin      = flag.String("tollgate", "bin/tollgate", "the tollgate binary for the audit step (falls back to go run ./cmd/tollgate)")
-	probe    = flag.Bool("probe", false, "only check whether the sandbox answers on /healthz (exit 0) or not (exit 1)")
-	wait     = flag.Duration("wait", 0, "only wait up to this long for /healthz to answer, then exit")
-	noElicit = flag.Bool("no-elicit", false, "connect as a client without elicitation: gates come back as approval_required and the human approves on the approvals page")
+	issuer    = flag.String("issuer", envOr("TOLLGATE_ISSUER", "http://127.0.0.1:7420"), "the sandbox tollgate's base URL")
+	redisURL  = flag.String("redis-url", os.Getenv("TOLLGATE_REDIS_URL"), "the sandbox's Redis (printed by tollgate serve), for the audit step; env TOLLGATE_REDIS_URL")
+	bin       = flag.String("tollgate", "bin/tollgate", "the tollgate binary for the audit step (falls back to go run ./cmd/tollgate)")
+	probe     = flag.Bool("probe", false, "only check whether the sandbox answers on /healthz (exit 0) or not (exit 1)")
+	wait      = flag.Duration("wait", 0, "only wait up to this long for /healthz to answer, then exit")
+	humanFlag = flag.String("human", "", "the human's e-mail (default: "+seededHuman+" while her spend this month is untouched, else a fresh one)")
+	noElicit  = flag.Bool("no-elicit", false, "connect as a client without elicitation: gates come back as approval_required and the human approves on the approvals page")
 )
 
 func envOr(k, def string) string {

@@ -18,40 +18,55 @@ import (
 )
 
 type story struct {
-	mcp        *client.Client
-	human      *human
-	sessionID  string
-	domain     string
-	suffix     string
-	billingOK  bool
-	toolsThere map[string]bool
-	taskToken  string
+	mcp       *client.Client
+	human     *human
+	sessionID string
+	// childSession is the deployer's session, a child of sessionID.
+	childSession string
+	domain       string
+	worker       string // the Worker serving domain, named by its encoding
+	suffix       string
+	// account is the human's own Cloudflare account, as account_connect
+	// linked or created it; every Cloudflare call must act in it.
+	account   string
+	taskToken string
 }
 
 func run() {
-	b := make([]byte, 2)
+	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	suffix := hex.EncodeToString(b)
-	s := &story{domain: "demo-shop-" + suffix + ".com", suffix: suffix}
+	// Short enough that the Worker's preview name needs no shortening:
+	// demo--<6 hex>-com---preview-<32 hex> is 59 of Cloudflare's 63.
+	domain := "demo-" + suffix + ".com"
+	s := &story{domain: domain, worker: workerName(domain), suffix: suffix}
+	if *redisURL == "" {
+		*redisURL = sandboxRedis()
+	}
+	email, why := chooseHuman(suffix)
+	s.human = &human{email: email}
 	fmt.Printf("tollgate demo — a scripted agent takes %s to production against %s\n", s.domain, *issuer)
+	fmt.Printf("the human: %s (%s)\n", email, why)
 
 	s.identity()
 	s.connect()
 	s.quote()
-	s.accountAndBilling()
+	s.billing()
+	s.accountConnect()
 	s.provision()
 	s.subAgent()
 	s.audit()
-	fmt.Printf("\n✓ demo complete: %s registered, configured and live; every step above is in the audit trail of session %s\n", s.domain, s.sessionID)
+	fmt.Printf("\n✓ demo complete: %s registered, configured and live in %s's Cloudflare account %s; every step above is in the audit trail of session %s\n",
+		s.domain, email, s.account, s.sessionID)
 }
 
 func (s *story) identity() {
 	step("dev login: the human signs in (sandbox IdP)")
-	user, err := devToken("/dev/login", url.Values{"email": {humanEmail}})
+	user, err := devToken("/dev/login", url.Values{"email": {s.human.email}})
 	if err != nil {
 		fail("dev login", err)
 	}
-	say("%s got a user token (%d bytes)", humanEmail, len(user))
+	say("%s got a user token (%d bytes)", s.human.email, len(user))
 
 	step("agent attestation: the agent proves what it is")
 	agent, err := devToken("/dev/agent-token", url.Values{"name": {agentName}})
@@ -90,7 +105,6 @@ func (s *story) identity() {
 	s.taskToken = tok
 	say("granted scope: %v", body["scope"])
 	say("task session:  %s (token expires in %vs)", s.sessionID, body["expires_in"])
-	s.human = &human{}
 	s.mcpToken(tok)
 }
 
@@ -132,10 +146,8 @@ func (s *story) connect() {
 	if err != nil {
 		fail("tools/list", err)
 	}
-	s.toolsThere = map[string]bool{}
 	var names []string
 	for _, t := range lt.Tools {
-		s.toolsThere[t.Name] = true
 		names = append(names, t.Name)
 	}
 	slices.Sort(names)
@@ -148,7 +160,7 @@ func (s *story) quote() {
 		{"tool": "domain_register", "arguments": map[string]any{"domain": s.domain}},
 		{"tool": "dns_upsert", "arguments": map[string]any{"zone": s.domain, "type": "A", "name": "www", "content": "192.0.2.10", "proxied": true}},
 		{"tool": "ssl_configure", "arguments": map[string]any{"zone": s.domain, "mode": "strict"}},
-		{"tool": "deploy_promote", "arguments": map[string]any{"name": "demo-shop-" + s.suffix}},
+		{"tool": "deploy_promote", "arguments": map[string]any{"name": s.worker}},
 		{"tool": "subscription_start", "arguments": map[string]any{"plan": "plan.starter"}},
 	}
 	out := s.must("plan_quote", map[string]any{"actions": actions})
@@ -179,143 +191,4 @@ func (s *story) quote() {
 		say("scopes this token lacks: %s", strings.Join(m, ", "))
 	}
 	say("the whole plan fits: %v", out["fits"])
-}
-
-func (s *story) accountAndBilling() {
-	step("account_connect: link or create the human's Cloudflare account")
-	if !s.toolsThere["account_connect"] {
-		say("skipped: this server does not list account_connect yet")
-	} else if out, err := s.call("account_connect", map[string]any{}); err != nil {
-		say("✗ account_connect did not succeed: %v (continuing)", err)
-	} else {
-		say("result: %s", compact(out))
-	}
-
-	step("billing_setup: a payment method through Stripe Checkout (no card ever reaches the agent)")
-	if !s.toolsThere["billing_setup"] {
-		say("skipped: this server does not list billing_setup yet")
-	} else if out, err := s.call("billing_setup", map[string]any{}); err != nil {
-		say("✗ billing_setup did not succeed: %v (continuing)", err)
-	} else {
-		s.billingOK = true
-		say("result: %s", compact(out))
-	}
-}
-
-func (s *story) provision() {
-	step("domain_check " + s.domain)
-	chk := s.must("domain_check", map[string]any{"domain": s.domain})
-	say("available: %v, price %s (renews at %s), min %v year(s)", chk["available"], money(chk["price"]), money(chk["renewal_price"]), chk["min_years"])
-	if av, _ := chk["available"].(bool); !av {
-		fail("domain_check", fmt.Errorf("%s is not available: %v", s.domain, chk["reason"]))
-	}
-
-	step("domain_register " + s.domain)
-	say("hold: %s placed against the cloudflare cap and the task budget before Cloudflare is called", money(chk["price"]))
-	reg := s.must("domain_register", map[string]any{"domain": s.domain})
-	say("charge: %s committed — %s %v for %v year(s), registration %v", money(reg["charged"]), reg["domain"], reg["status"], reg["years"], reg["registration_id"])
-
-	step("dns_upsert: A www → 192.0.2.10, proxied")
-	dns := s.must("dns_upsert", map[string]any{"zone": s.domain, "type": "A", "name": "www", "content": "192.0.2.10", "proxied": true})
-	rec, _ := dns["record"].(map[string]any)
-	say("record %v %v → %v (proxied %v, id %v), created: %v", rec["type"], rec["name"], rec["content"], rec["proxied"], rec["id"], dns["created"])
-
-	step("ssl_configure: strict, always HTTPS, TLS 1.2 minimum")
-	ssl := s.must("ssl_configure", map[string]any{"zone": s.domain, "mode": "strict", "always_https": true, "min_tls": "1.2"})
-	say("zone %v: mode %v, always_https %v, min_tls %v", ssl["zone"], ssl["mode"], ssl["always_https"], ssl["min_tls"])
-
-	step("api_token_create: a Cloudflare token for DNS Write on this zone, 1 day")
-	tk := s.must("api_token_create", map[string]any{"zone": s.domain, "permissions": []string{"DNS Write"}, "expires_in": 86400, "name": "demo_dns_" + s.suffix})
-	say("token %v on %v, permissions %v, expires %v", tk["token_id"], tk["zone"], tk["permissions"], tk["expires_at"])
-	say("its secret was stored server-side as %q — never shown to the agent or logged", tk["secret_stored_as"])
-
-	worker := "demo-shop-" + s.suffix
-	script := "export default {\n  fetch() { return new Response('hello from " + s.domain + "'); }\n};\n"
-	step("deploy_preview: upload the Worker " + worker + " under a preview name")
-	pv := s.must("deploy_preview", map[string]any{"name": worker, "script": script})
-	say("preview %v (%v bytes, sha256 %.12s…) at %v", pv["preview_name"], pv["size"], pv["sha256"], pv["url"])
-
-	step("deploy_promote: go live — the human is asked first")
-	before := s.human.asked.Load()
-	pr := s.must("deploy_promote", map[string]any{"name": worker, "preview_id": pv["preview_id"]})
-	if s.human.asked.Load() == before && !*noElicit {
-		say("(no production gate was asked)")
-	}
-	say("live: %v is now preview %v (sha256 %.12s…, %v bytes)", pr["name"], pr["preview_id"], pr["sha256"], pr["size"])
-
-	step("subscription_start plan.starter")
-	if !s.billingOK {
-		say("skipped: it needs a payment method on file and billing_setup did not run")
-	} else {
-		say("the purchase gate asks the human; then the first period's price is held against the stripe cap and the task budget")
-		sub := s.must("subscription_start", map[string]any{"plan": "plan.starter"})
-		say("subscription %v to %v: %v, %s per %v (held first, then charged)", sub["subscription_id"], sub["plan"], sub["status"], money(sub["amount"]), sub["interval"])
-	}
-
-	step("spend_status: what this month cost and what is left")
-	st := s.must("spend_status", map[string]any{})
-	say("principal %v", st["principal"])
-	for _, p := range list(st["providers"]) {
-		line := fmt.Sprintf("%-10s %v: spent %s, held %s, cap %s, remaining %s", p["provider"], p["month"], money(p["spent"]), money(p["held"]), money(p["cap"]), money(p["remaining"]))
-		if p["task_budget"] != nil {
-			line += fmt.Sprintf("; task budget %s, left %s", money(p["task_budget"]), money(p["task_budget_remaining"]))
-		}
-		say("%s", line)
-	}
-}
-
-// subAgent hands a follow-up deployment to a second agent: the planner's
-// task token is exchanged again, narrower, for a "deployer" agent, so the
-// audit tree shows the human, the planner and the deployer.
-func (s *story) subAgent() {
-	step("sub-agent: the planner hands a follow-up deployment to a deployer agent (a second exchange)")
-	agent, err := devToken("/dev/agent-token", url.Values{"name": {"deployer"}})
-	if err != nil {
-		fail("deployer attestation", err)
-	}
-	form := url.Values{
-		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
-		"subject_token":      {s.taskToken},
-		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
-		"actor_token":        {agent},
-		"actor_token_type":   {"urn:ietf:params:oauth:token-type:jwt"},
-		"scope":              {"deploy:preview deploy:production"},
-	}
-	resp, err := http.PostForm(*issuer+"/oauth/token", form)
-	if err != nil {
-		fail("sub-agent exchange", err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	tok, _ := body["access_token"].(string)
-	if resp.StatusCode != 200 || tok == "" {
-		fail("sub-agent exchange", fmt.Errorf("status %d: %v", resp.StatusCode, body))
-	}
-	say("chain: %s → %s → deployer; scope narrowed to %v; session %v (child of %s)", humanEmail, agentName, body["scope"], body["session_id"], s.sessionID)
-	s.mcpToken(tok)
-	s.connect()
-	worker := "demo-shop-" + s.suffix
-	script := "export default {\n  fetch() { return new Response('hello again from " + s.domain + "'); }\n};\n"
-	pv := s.must("deploy_preview", map[string]any{"name": worker, "script": script})
-	say("deployer previewed %v", pv["preview_name"])
-	pr := s.must("deploy_promote", map[string]any{"name": worker, "preview_id": pv["preview_id"]})
-	say("deployer promoted: %v now runs sha256 %.12s… (was %.12s…)", pr["name"], pr["sha256"], pr["previous_sha256"])
-}
-
-// ---- dev identity ----
-
-func devToken(path string, form url.Values) (string, error) {
-	resp, err := http.PostForm(*issuer+path, form)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Token == "" {
-		return "", fmt.Errorf("%s: status %d, %v", path, resp.StatusCode, err)
-	}
-	return body.Token, nil
 }
