@@ -86,6 +86,11 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 		if production {
 			c.Mode = config.Production
 		}
+		if c.Mode == config.Sandbox && !app.SandboxBuilt {
+			// A production build links no fakes, no embedded Redis and no
+			// dev identity (go build -tags nosandbox).
+			return config.Config{}, usage("%v", app.ErrNoSandbox)
+		}
 		if err := c.Validate(); err != nil {
 			return config.Config{}, &usageError{err}
 		}

@@ -35,8 +35,10 @@ type App struct {
 	stripe *stripeParts
 	links  *links.Store
 	tenant *tenancy
-	gates  *gateParts
-	cancel context.CancelFunc
+	// sandbox is the fake providers (sandbox mode only; sandbox.go).
+	sandbox *sandboxParts
+	gates   *gateParts
+	cancel  context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
 	// token (see StdioCredentials).
 	Credentials tools.Credentials
@@ -59,45 +61,43 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, fmt.Errorf("app: catalog: %w", err)
 	}
-	rc, err := redisconn.Open(ctx, cfg.RedisURL)
-	if err != nil {
+	a := &App{Cfg: cfg, Log: log, Catalog: cat}
+	if cfg.Mode == config.Sandbox {
+		// sandbox.go; a production build (-tags nosandbox) refuses here.
+		if a.sandbox, err = startSandbox(cfg.PublicURL); err != nil {
+			return nil, err
+		}
+	}
+	fail := func(err error) (*App, error) {
+		a.release()
 		return nil, err
 	}
-	a := &App{Cfg: cfg, Log: log, Redis: rc, Catalog: cat}
+	if a.Redis, err = redisconn.Open(ctx, cfg.RedisURL); err != nil {
+		return fail(err)
+	}
 	if a.id, err = a.buildIdentity(ctx); err != nil {
-		rc.Close()
-		return nil, err
+		return fail(err)
 	}
 	if a.money, err = a.buildMoney(ctx); err != nil {
-		rc.Close()
-		return nil, err
+		return fail(err)
 	}
 	if a.gates, err = a.buildGates(ctx); err != nil {
-		a.money.stop()
-		rc.Close()
-		return nil, err
+		return fail(err)
 	}
 	if a.links, err = a.buildLinks(ctx); err != nil {
-		a.money.stop()
-		rc.Close()
-		return nil, err
+		return fail(err)
 	}
 	if a.stripe, err = a.buildStripe(); err != nil {
-		a.money.stop()
-		rc.Close()
-		return nil, err
+		return fail(err)
 	}
 	a.tenant = &tenancy{links: a.links, base: a.money.cloudflare, refresh: links.OAuthRefresher{Config: a.cloudflareOAuth(), HTTP: &http.Client{Timeout: 30 * time.Second}}}
+	acctCfg, err := a.accountConfig()
+	if err != nil {
+		return fail(err)
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.id.runKeys(bg)
-	acctCfg, err := a.accountConfig()
-	if err != nil {
-		a.money.stop()
-		a.stripe.stop()
-		rc.Close()
-		return nil, err
-	}
 	a.Tools = []tools.Tool{
 		tools.Whoami(time.Now),
 		tools.CatalogSearch(cat),
@@ -137,8 +137,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 func (a *App) Close() error {
 	a.cancel()
 	a.id.calls.Close()
-	a.money.stop()
-	a.stripe.stop()
+	return a.release()
+}
+
+// release stops the sandbox's fakes and closes Redis, whatever was built.
+func (a *App) release() error {
+	if a.sandbox != nil {
+		a.sandbox.close()
+	}
+	if a.Redis == nil {
+		return nil
+	}
 	return a.Redis.Close()
 }
 

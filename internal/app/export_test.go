@@ -27,10 +27,10 @@ func (a *App) LinkTestAccount(t testing.TB, principal string) string {
 		t.Fatal(err)
 	}
 	email := strings.TrimPrefix(principal, "user:")
-	if _, taken := a.money.fakeCF.AccountForEmail(email); taken {
+	if _, taken := a.sandbox.cf.AccountForEmail(email); taken {
 		email = "linked+" + email
 	}
-	link, err := cfg.Directory.CreateAccount(ctx, email, email, a.money.fakeCF.TermsVersion())
+	link, err := cfg.Directory.CreateAccount(ctx, email, email, a.sandbox.cf.TermsVersion())
 	if err != nil {
 		t.Fatalf("create a Cloudflare account for %s: %v", principal, err)
 	}
@@ -45,7 +45,7 @@ func (a *App) LinkTestAccount(t testing.TB, principal string) string {
 func (a *App) AddTestZone(t testing.TB, principal, name string) string {
 	t.Helper()
 	acct := a.LinkTestAccount(t, principal)
-	z, err := a.money.fakeCF.EnsureZoneIn(acct, name)
+	z, err := a.sandbox.cf.EnsureZoneIn(acct, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
-	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/links"
@@ -67,16 +66,6 @@ const (
 // cloudflareScopes are what tollgate asks the human to allow.
 var cloudflareScopes = []string{"account:read", "zone:read", "dns_records:edit", "offline_access"}
 
-// sandboxCloudflareAccounts are the people with a Cloudflare account in the
-// sandbox's fake, found by e-mail at consent.
-var sandboxCloudflareAccounts = []fakecf.Account{{Name: "Alice's projects", Email: "alice@example.com"}}
-
-// sandboxOAuthClients registers tollgate at the sandbox's fake Cloudflare.
-func sandboxOAuthClients(publicURL string) []fakecf.OAuthClient {
-	return []fakecf.OAuthClient{{ID: sandboxOAuthClientID, Secret: sandboxOAuthClientSecret, Name: "tollgate (sandbox)",
-		RedirectURIs: []string{publicURL + flowPath + "/cloudflare"}}}
-}
-
 // flows serves the URL-mode flows; it shares the approvals page's keys.
 type flows struct {
 	a     *App
@@ -95,9 +84,9 @@ func (a *App) newFlows(p *approvalsPage) *flows {
 func (a *App) cloudflareOAuth() *oauth2.Config {
 	redirect := a.Cfg.PublicURL + flowPath + "/cloudflare"
 	switch {
-	case a.money.fakeCF != nil && a.money.cfBase != "":
+	case a.sandbox != nil:
 		return &oauth2.Config{ClientID: sandboxOAuthClientID, ClientSecret: sandboxOAuthClientSecret, RedirectURL: redirect, Scopes: cloudflareScopes,
-			Endpoint: oauth2.Endpoint{AuthURL: a.money.cfBase + fakecf.AuthPath, TokenURL: a.money.cfBase + fakecf.TokenPath, AuthStyle: oauth2.AuthStyleInHeader}}
+			Endpoint: a.sandbox.oauthEndpoint()}
 	case os.Getenv(CloudflareOAuthClientIDEnv) != "":
 		return &oauth2.Config{ClientID: os.Getenv(CloudflareOAuthClientIDEnv), ClientSecret: os.Getenv(CloudflareOAuthClientSecretEnv), RedirectURL: redirect, Scopes: cloudflareScopes,
 			Endpoint: oauth2.Endpoint{AuthURL: cloudflareAuthURL, TokenURL: cloudflareTokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
@@ -110,7 +99,7 @@ func (a *App) cloudflareOAuth() *oauth2.Config {
 // Cloudflare accounts are linked by consent, never created.
 func (a *App) accountConfig() (tools.AccountConfig, error) {
 	cfg := tools.AccountConfig{Links: a.links, Consents: a.gates.consents, Tenancy: a.tenant}
-	if a.money.fakeCF != nil {
+	if a.sandbox != nil {
 		d, err := cloudflare.NewDirectory(cloudflare.DirectoryConfig{BaseURL: a.money.cfBase, ClientID: sandboxOAuthClientID,
 			ClientSecret: sandboxOAuthClientSecret, Scopes: cloudflareScopes, HTTPClient: &http.Client{}})
 		if err != nil {

@@ -24,9 +24,15 @@ type identity struct {
 	access   *auth.AccessVerifier
 	sessions *sessions.Store
 	sts      *sts.STS
-	dev      *auth.DevSigner // sandbox only
+	dev      devIdentity // sandbox only
 	rings    []*auth.KeyRing
 	subjects []*auth.SubjectVerifier // user-token verifiers, for the approvals page's sign-in
+}
+
+// devIdentity is the sandbox's dev IdP and dev attestor (sandbox.go).
+type devIdentity interface {
+	UserToken(email string, scopes []string, ttl time.Duration) (string, error)
+	AgentToken(name string, ttl time.Duration) (string, error)
 }
 
 func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
@@ -83,7 +89,7 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 		if err != nil {
 			return nil, err
 		}
-		if id.dev, err = auth.NewDevSigner(auth.DevSignerConfig{Issuer: cfg.PublicURL, IDP: idp, Agent: agent}); err != nil {
+		if id.dev, err = newDevSigner(cfg.PublicURL, idp, agent); err != nil {
 			return nil, err
 		}
 		idpKeys, err := keys(auth.NamespaceDevIDP)

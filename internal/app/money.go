@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/gates/idempotency"
 	"github.com/tollgate-dev/tollgate/gates/loopguard"
 	"github.com/tollgate-dev/tollgate/gates/spend"
@@ -28,14 +26,12 @@ type moneyParts struct {
 	// cloudflare holds no credential: tool calls act through As, in the
 	// principal's own account (tenancy.go).
 	cloudflare *cloudflare.Client
-	fakeCF     *fakecf.Fake // sandbox only
-	cfBase     string       // the Cloudflare API root ("" for the default; sandbox: the fake's)
-	stop       func()
+	cfBase     string // the Cloudflare API root ("" for the default; sandbox: the fake's)
 }
 
 func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 	cfg, rdb := a.Cfg, a.Redis.Client
-	m := &moneyParts{stop: func() {}}
+	m := &moneyParts{}
 	caps := map[string]money.Money{}
 	for _, c := range cfg.Caps {
 		p, amt, err := spend.ParseCapFlag(c)
@@ -63,18 +59,12 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 	// principal's linked account (tenancy.go). The server's credentials
 	// are its OAuth client's id and secret (flows.go).
 	cf := cloudflare.Config{Catalog: a.Catalog}
-	if cfg.Mode == config.Sandbox {
-		// The fake's own API token is never handed to tollgate.
-		m.fakeCF = fakecf.New(fakecf.Config{StatusPolls: 2,
-			Accounts: sandboxCloudflareAccounts, OAuthClients: sandboxOAuthClients(cfg.PublicURL)})
-		srv := httptest.NewServer(m.fakeCF)
-		m.stop = srv.Close
-		m.cfBase = srv.URL
-		cf.BaseURL = srv.URL
+	if a.sandbox != nil {
+		m.cfBase = a.sandbox.cloudflareURL()
+		cf.BaseURL = m.cfBase
 		cf.HTTPClient, cf.RequestsPerSecond = &http.Client{}, 1000
 	}
 	if m.cloudflare, err = cloudflare.NewClient(cf); err != nil {
-		m.stop()
 		return nil, err
 	}
 	return m, nil
@@ -106,10 +96,6 @@ func sharedSecret(ctx context.Context, rdb redis.UniversalClient, key string) ([
 	}
 	return got, nil
 }
-
-// FakeCloudflare is the sandbox's fake Cloudflare (nil in production), for
-// tests that assert what reached the provider.
-func (a *App) FakeCloudflare() *fakecf.Fake { return a.money.fakeCF }
 
 // workersSubdomain is the workers.dev subdomain of preview URLs: every
 // account has its own, so only the sandbox (whose fake has one for all)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 
-	fakestripe "github.com/tollgate-dev/tollgate/fixtures/stripe"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/tools/stripe"
@@ -21,21 +19,16 @@ const sandboxStripeKey = "sk_test_tollgate_sandbox"
 // named secrets at rest (production).
 const CredentialKeyEnv = "TOLLGATE_CREDENTIAL_KEY"
 
-// stripeParts is the Stripe adapter and, in the sandbox, its fake.
+// stripeParts is the Stripe adapter.
 type stripeParts struct {
 	client *stripe.Client
-	fake   *fakestripe.Fake
-	stop   func()
 }
 
 func (a *App) buildStripe() (*stripeParts, error) {
-	sp := &stripeParts{stop: func() {}}
+	sp := &stripeParts{}
 	cfg := stripe.Config{}
-	if a.Cfg.Mode == config.Sandbox {
-		sp.fake = fakestripe.New(fakestripe.Config{SecretKey: sandboxStripeKey})
-		srv := httptest.NewServer(sp.fake)
-		sp.stop = srv.Close
-		cfg.BaseURL, cfg.SecretKey, cfg.HTTPClient = srv.URL, sandboxStripeKey, &http.Client{}
+	if a.sandbox != nil {
+		cfg.BaseURL, cfg.SecretKey, cfg.HTTPClient = a.sandbox.stripeURL(), sandboxStripeKey, &http.Client{}
 	} else {
 		// Provider credentials come from the environment only (SPEC §2).
 		cfg.SecretKey = os.Getenv(stripe.SecretKeyEnv)
@@ -45,7 +38,6 @@ func (a *App) buildStripe() (*stripeParts, error) {
 	}
 	var err error
 	if sp.client, err = stripe.NewClient(cfg); err != nil {
-		sp.stop()
 		return nil, err
 	}
 	return sp, nil
@@ -73,6 +65,3 @@ func (a *App) buildLinks(ctx context.Context) (*links.Store, error) {
 	}
 	return links.New(a.Redis.Client, key)
 }
-
-// FakeStripe is the sandbox's fake Stripe (nil in production).
-func (a *App) FakeStripe() *fakestripe.Fake { return a.stripe.fake }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,19 +19,20 @@ type Conn struct {
 	Client   redis.UniversalClient
 	Embedded bool   // true when the sandbox's embedded Redis is used
 	URL      string // URL other processes can use (the embedded one's loopback URL)
-	mini     *miniredis.Miniredis
+	stop     func() // stops an embedded server
 }
 
 // Open connects to rawURL and pings it. With rawURL empty it starts an
 // embedded miniredis on 127.0.0.1 (sandbox only; the caller decides).
 func Open(ctx context.Context, rawURL string) (*Conn, error) {
 	if rawURL == "" {
-		m := miniredis.NewMiniRedis()
-		if err := m.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("redisconn: start embedded redis: %w", err)
+		// embedded.go; a production build (-tags nosandbox) has none.
+		addr, stop, err := startEmbedded()
+		if err != nil {
+			return nil, err
 		}
-		c := &Conn{Embedded: true, URL: "redis://" + m.Addr(), mini: m}
-		c.Client = redis.NewClient(&redis.Options{Addr: m.Addr()})
+		c := &Conn{Embedded: true, URL: "redis://" + addr, stop: stop}
+		c.Client = redis.NewClient(&redis.Options{Addr: addr})
 		return c, nil
 	}
 	opts, err := parseUniversal(rawURL)
@@ -52,8 +52,8 @@ func Open(ctx context.Context, rawURL string) (*Conn, error) {
 // Close closes the client and stops an embedded server.
 func (c *Conn) Close() error {
 	err := c.Client.Close()
-	if c.mini != nil {
-		c.mini.Close()
+	if c.stop != nil {
+		c.stop()
 	}
 	return err
 }

@@ -1,0 +1,41 @@
+//go:build nosandbox
+
+package app
+
+// A production build (go build -tags nosandbox ./cmd/tollgate): no fake
+// providers, no embedded Redis, no dev identity. See sandbox.go.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tollgate-dev/tollgate/auth"
+)
+
+// SandboxBuilt reports whether this binary has the sandbox.
+const SandboxBuilt = false
+
+// ErrNoSandbox is what every sandbox entry point of this build answers.
+var ErrNoSandbox = errors.New("this tollgate binary was built without the sandbox (-tags nosandbox): run it with --production, or build the default binary (go build ./cmd/tollgate, or make run) for the sandbox")
+
+type sandboxParts struct{}
+
+func startSandbox(string) (*sandboxParts, error) { return nil, ErrNoSandbox }
+
+func (*sandboxParts) cloudflareURL() string          { return "" }
+func (*sandboxParts) stripeURL() string              { return "" }
+func (*sandboxParts) oauthEndpoint() oauth2.Endpoint { return oauth2.Endpoint{} }
+func (*sandboxParts) close()                         {}
+
+func newDevSigner(string, *auth.KeyRing, *auth.KeyRing) (devIdentity, error) {
+	return nil, ErrNoSandbox
+}
+
+func (a *App) sandboxRoutes(*http.ServeMux) {}
+
+func (a *App) linkSandboxAccount(context.Context, string) (string, bool, int, error) {
+	return "", false, 0, ErrNoSandbox
+}
