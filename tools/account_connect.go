@@ -116,6 +116,8 @@ func AccountConnect(cfg AccountConfig) Tool {
 		Scopes:   []string{"account:link"},
 		Gates:    []string{string(human.Authentication), string(human.Terms)},
 		Provider: "cloudflare",
+		// Metered: it reaches Cloudflare and creates approvals.
+		Metered: true,
 		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
 			var a accountArgs
 			if err := bind(req, &a); err != nil {

@@ -10,12 +10,15 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
 // SecretStore keeps named secrets server-side, sealed, per principal.
 type SecretStore interface {
-	SetSecret(ctx context.Context, principal, name, value string) error
+	HasSecret(ctx context.Context, principal, name string) (bool, error)
+	// AddSecret never replaces a stored secret (links.SecretExists).
+	AddSecret(ctx context.Context, principal, name, value string) error
 }
 
 type apiTokenArgs struct {
@@ -73,6 +76,15 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 			if err != nil {
 				return Refuse(err, false), nil
 			}
+			id, _ := IdentityFrom(ctx)
+			// A stored secret is never replaced: another task's token
+			// would be lost while still live at Cloudflare.
+			if taken, err := secrets.HasSecret(ctx, id.Claims.Subject, store); err != nil || taken {
+				if err == nil {
+					err = fault.Newf(links.SecretExists, "a secret named %q is already stored for this human; choose another name. Nothing was created.", store)
+				}
+				return Refuse(err, false), nil
+			}
 			tok, err := cf.CreateScopedToken(ctx, cloudflare.TokenRequest{
 				Name: fmt.Sprintf("tollgate %s %s", zone.Name, now().UTC().Format("2006-01-02T15:04")), ZoneIDs: []string{zone.ID},
 				Permissions: a.Permissions, ExpiresAt: now().Add(ttl),
@@ -80,10 +92,9 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 			if err != nil {
 				return Refuse(err, cloudflare.MayHaveReached(err)), nil
 			}
-			id, _ := IdentityFrom(ctx)
-			if err := secrets.SetSecret(ctx, id.Claims.Subject, store, tok.Value.Reveal()); err != nil {
-				return Refuse(fault.Wrap(err, fault.Unavailable, fmt.Sprintf(
-					"Cloudflare created token %s but its secret could not be stored; revoke it in the Cloudflare dashboard and retry", tok.ID)), true), nil
+			if err := secrets.AddSecret(ctx, id.Claims.Subject, store, tok.Value.Reveal()); err != nil {
+				return Refuse(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
+					"Cloudflare created token %s but its secret could not be stored (%s); revoke it in the Cloudflare dashboard and retry", tok.ID, fault.PublicOf(err))), true), nil
 			}
 			return result(apiTokenResult{TokenID: tok.ID, Zone: string(zone.Name), Permissions: a.Permissions, ExpiresAt: tok.ExpiresAt.UTC(), SecretStoredAs: store}), nil
 		},

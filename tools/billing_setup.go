@@ -52,6 +52,8 @@ func BillingSetup(l Links) Tool {
 		Scopes:   []string{"billing:setup"},
 		Gates:    []string{string(human.Billing)},
 		Provider: "stripe",
+		// Metered: it creates approvals and reaches Stripe through its flow.
+		Metered: true,
 		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
 			var a billingArgs
 			if err := bind(req, &a); err != nil {

@@ -139,13 +139,6 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		target = name
 		ctx = context.WithValue(ctx, targetKey{}, name)
 	}
-	// Step 4b: the principal's own account, and the zone inside it.
-	if p.t.Account {
-		var err error
-		if ctx, err = p.tenant(ctx, target); err != nil {
-			return p.refuse(ctx, err)
-		}
-	}
 	// Read-only tools that reach no provider skip the rest: nothing to
 	// rate-limit, remember, ask or hold.
 	if !p.t.Metered && !p.t.Creating && !p.t.Paid && p.t.Ask == nil {
@@ -160,6 +153,14 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	p.loop = loopguard.Call{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.Def.Name, Digest: digest}
 	if p.t.Metered {
 		if err := p.cfg.Loop.Allow(ctx, p.loop); err != nil {
+			return p.refuse(ctx, err)
+		}
+	}
+	// Step 4b, after the rate limit (resolving may renew a credential at
+	// Cloudflare): the principal's own account, and the zone inside it.
+	// Nothing is held or sent before it.
+	if p.t.Account {
+		if ctx, err = p.tenant(ctx, target); err != nil {
 			return p.refuse(ctx, err)
 		}
 	}

@@ -95,9 +95,9 @@ func (t Tool) check() error {
 		return fmt.Errorf("tools: %s acts on an owned zone, so it needs Account and a Target", t.Def.Name)
 	case t.Account && t.Provider != "cloudflare":
 		return fmt.Errorf("tools: %s acts in a linked Cloudflare account, so its Provider is cloudflare", t.Def.Name)
-	case t.Provider == "cloudflare" && t.Metered && !t.Account:
-		// Every Cloudflare call acts in the caller's own account.
-		return fmt.Errorf("tools: %s calls Cloudflare, so it must act in the principal's account (Account)", t.Def.Name)
+	case t.Provider != "" && !t.Metered:
+		// Whatever reaches a provider, or asks a human, is rate-limited.
+		return fmt.Errorf("tools: %s reaches %s, so it must be Metered", t.Def.Name, t.Provider)
 	}
 	return nil
 }

@@ -24,8 +24,10 @@ func (a *App) devOnly(h http.HandlerFunc) http.HandlerFunc {
 		// A tunnel or reverse proxy on this machine also connects from
 		// loopback: refuse anything that was forwarded, or addressed to a
 		// name other than a loopback one.
-		forwarded := r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != "" ||
-			r.Header.Get("X-Forwarded-Host") != "" || r.Header.Get("X-Real-Ip") != ""
+		forwarded := false
+		for _, h := range proxyHeaders {
+			forwarded = forwarded || r.Header.Get(h) != ""
+		}
 		if a.id.dev == nil || ip == nil || !ip.IsLoopback() || forwarded || !loopbackHost(r.Host) {
 			httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; the dev identity exists only in sandbox mode, on loopback")
 			return
@@ -63,6 +65,11 @@ func (a *App) devAgentToken(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "token_type": sts.TokenTypeJWT, "expires_in": int(devTTL.Seconds())})
 }
+
+// proxyHeaders are what proxies and CDNs add to a forwarded request.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+	"X-Client-Ip", "X-Cluster-Client-Ip", "X-Original-Forwarded-For", "True-Client-Ip", "Cf-Connecting-Ip",
+	"Fastly-Client-Ip", "Via"}
 
 // loopbackHost reports whether a Host header names this machine.
 func loopbackHost(hostport string) bool {

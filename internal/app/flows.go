@@ -64,7 +64,7 @@ const (
 )
 
 // cloudflareScopes are what tollgate asks the human to allow.
-var cloudflareScopes = []string{"account:read", "zone:read", "dns_records:edit", "offline_access"}
+var cloudflareScopes = []string{"account:read", "user:read", "zone:read", "dns_records:edit", "offline_access"}
 
 // flows serves the URL-mode flows; it shares the approvals page's keys.
 type flows struct {
@@ -411,7 +411,7 @@ func (f *flows) cloudflareCallback(w http.ResponseWriter, r *http.Request) {
 		f.p.message(w, http.StatusBadGateway, "Cloudflare refused", "Cloudflare did not accept the sign-in. Nothing was linked; open the approval again to retry.")
 		return
 	}
-	acct, zones, err := f.consentedAccount(ctx, tok)
+	acct, zones, err := f.consentedAccount(ctx, tok, principal)
 	if err != nil {
 		f.providerError(w, "Cloudflare", err)
 		return
@@ -428,7 +428,7 @@ func (f *flows) cloudflareCallback(w http.ResponseWriter, r *http.Request) {
 
 // consentedAccount is the account an OAuth access token acts on (the one
 // the human consented to) and the zones it holds.
-func (f *flows) consentedAccount(ctx context.Context, tok *oauth2.Token) (string, []links.ZoneRef, error) {
+func (f *flows) consentedAccount(ctx context.Context, tok *oauth2.Token, principal string) (string, []links.ZoneRef, error) {
 	c, err := cloudflare.NewClient(cloudflare.Config{BaseURL: f.a.money.cfBase, HTTPClient: f.http, Catalog: f.a.Catalog})
 	if err != nil {
 		return "", nil, err
@@ -437,6 +437,20 @@ func (f *flows) consentedAccount(ctx context.Context, tok *oauth2.Token) (string
 	probe, err := c.As(cloudflare.Credential{AccountID: strings.Repeat("0", 32), Token: oauth2.StaticTokenSource(tok)})
 	if err != nil {
 		return "", nil, err
+	}
+	// SPEC §11: the account is the one of the e-mail Stripe verified; the
+	// login hint only suggests it, so the person who consented is checked.
+	want, err := f.a.links.Get(ctx, principal, tools.LinkStripeEmail)
+	if err != nil {
+		return "", nil, err
+	}
+	got, err := probe.UserEmail(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if want == "" || !strings.EqualFold(got, want) {
+		return "", nil, fault.Newf(fault.ResourceForbidden,
+			"you allowed access as %s at Cloudflare, but the e-mail Stripe verified for you is %s; nothing was linked. Open the approval again and sign in at Cloudflare as %s.", got, want, want)
 	}
 	accts, err := probe.Accounts(ctx)
 	if err != nil {

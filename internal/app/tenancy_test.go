@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -328,5 +330,66 @@ func TestEveryCloudflareToolActsInTheLinkedAccount(t *testing.T) {
 	}
 	if seen != len(want) {
 		t.Errorf("%d Cloudflare tools, the table has %d", seen, len(want))
+	}
+}
+
+// TestConsentAsAnotherPersonLinksNothing: the account linked is the one of
+// the e-mail Stripe verified. A human (or an agent steering their browser)
+// who consents at Cloudflare as somebody else — here by rewriting the
+// login hint to alice's — links nothing.
+func TestConsentAsAnotherPersonLinksNothing(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Email: "eve@example.com", Scope: "account:link"})
+	agent := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+	billingOnFile(t, a, "eve@example.com")
+	// eve has no Cloudflare account: force the consent path.
+	id := askApproval(t, agent, "account_connect", map[string]any{"create": false})
+	b := newBrowser(t, ts.URL)
+	b.signIn("eve@example.com")
+	resp, body := b.get("/approvals/" + id + "/cloudflare")
+	u, _ := url.Parse(location(t, resp, body))
+	q := u.Query()
+	q.Set("login_hint", "alice@example.com")
+	u.RawQuery = q.Encode()
+	resp, page := b.abs(http.MethodGet, u.String(), nil)
+	m, c := formAction.FindStringSubmatch(page), consentField.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil || c == nil || !strings.Contains(page, "alice@example.com") {
+		t.Fatalf("consent page: %d\n%s", resp.StatusCode, page)
+	}
+	action, _ := url.Parse(m[1])
+	resp, body = b.abs(http.MethodPost, u.ResolveReference(action).String(), url.Values{"consent": {c[1]}})
+	resp, body = b.abs(http.MethodGet, location(t, resp, body), nil)
+	if resp.StatusCode == http.StatusOK || !strings.Contains(body, "nothing was linked") || !strings.Contains(body, "eve@example.com") {
+		t.Fatalf("callback after consenting as alice: %d\n%s", resp.StatusCode, body)
+	}
+	if acct, _ := a.Redis.Client.HGet(context.Background(), "tg:{user:eve@example.com}:links", "cloudflare_account").Result(); acct != "" {
+		t.Fatalf("eve is linked to %s", acct)
+	}
+	res, _ := call(t, agent, "account_connect", map[string]any{"create": false, "approval_id": id})
+	// The refused link approved nothing: the approval is still pending.
+	if code := errCode(t, res); code != "approval_pending" {
+		t.Fatalf("account_connect after the refused link: %s", resultJSON(t, res))
+	}
+}
+
+// TestStoredSecretIsNeverReplaced: a task cannot replace the stored secret
+// of another task's API token (which would stay live at Cloudflare with
+// its secret lost); nothing is created at Cloudflare.
+func TestStoredSecretIsNeverReplaced(t *testing.T) {
+	a, ts := newApp(t)
+	a.AddTestZone(t, aliceP, "one.com")
+	a.AddTestZone(t, aliceP, "two.com")
+	first := tenantClient(t, ts.URL, "alice@example.com", "agent-one", resources("one.com"))
+	if res, _ := call(t, first, "api_token_create", map[string]any{"zone": "one.com", "permissions": []any{"DNS Write"}, "name": "shared"}); res.IsError {
+		t.Fatalf("first token: %s", resultJSON(t, res))
+	}
+	tokens := len(a.FakeCloudflare().Tokens())
+	second := tenantClient(t, ts.URL, "alice@example.com", "agent-two", resources("two.com"))
+	res, _ := call(t, second, "api_token_create", map[string]any{"zone": "two.com", "permissions": []any{"Zone Read"}, "name": "shared"})
+	if code := errCode(t, res); code != "secret_exists" {
+		t.Fatalf("second token under the same name: %s", resultJSON(t, res))
+	}
+	if n := len(a.FakeCloudflare().Tokens()); n != tokens {
+		t.Fatalf("a token was created at Cloudflare although its secret could not be stored (%d → %d)", tokens, n)
 	}
 }

@@ -285,6 +285,16 @@ type storedSource struct {
 	rejected string
 }
 
+// Reject marks the current credential dead: renewed, it was still refused
+// (the account no longer lets tollgate in), so later calls fail at once
+// until the human links it again.
+func (ts *storedSource) Reject() {
+	ts.mu.Lock()
+	sealed := ts.cur.sealed
+	ts.mu.Unlock()
+	_ = markDead.Run(ts.ctx, ts.s.rdb, []string{ts.s.key(ts.principal)}, credField, sealed, deadField, digest(sealed)).Err()
+}
+
 // Invalidate marks the current access token as refused by the provider:
 // the next Token renews it (once, across replicas) even before it expires.
 func (ts *storedSource) Invalidate() {
@@ -297,6 +307,9 @@ func (ts *storedSource) Invalidate() {
 func (ts *storedSource) usable(t Tenant) bool {
 	return t.Link.Token.Valid() && t.sealed != ts.rejected
 }
+
+// refreshBackoff is how long a renewal that got no answer is not retried.
+const refreshBackoff = 5 * time.Second
 
 // refreshLockTTL bounds a refresh: a replica that dies holding the lock
 // delays the others by at most this.
@@ -336,6 +349,9 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 		}
 	}
 	defer ts.s.rdb.Del(context.WithoutCancel(ctx), lock)
+	if n, err := ts.s.rdb.Exists(ctx, ts.s.key(ts.principal)+":refresh-backoff").Result(); err == nil && n > 0 {
+		return nil, fault.New(fault.Unavailable, "renewing the Cloudflare credential failed a moment ago; nothing was sent. Retry in a few seconds")
+	}
 	// Another replica may have refreshed between our read and the lock.
 	fresh, err := ts.reread(ctx)
 	if err != nil {
@@ -347,6 +363,11 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 	}
 	tok, err := ts.r.Refresh(ctx, fresh.Link.Token)
 	if err != nil || tok == nil || tok.AccessToken == "" {
+		if !definitive(err) {
+			// No answer or a 5xx: wait a little before asking again, so
+			// that an agent retrying does not hammer the token endpoint.
+			_ = ts.s.rdb.Set(context.WithoutCancel(ctx), ts.s.key(ts.principal)+":refresh-backoff", "1", refreshBackoff).Err()
+		}
 		if definitive(err) {
 			// Remember it, so that the next calls do not ask Cloudflare
 			// again (an agent retrying must not hammer the token

@@ -304,3 +304,31 @@ func TestInvalidatedTokenIsRenewed(t *testing.T) {
 		t.Fatalf("a refused token was not renewed: %+v %v (%d refreshes)", tok, err, r.calls)
 	}
 }
+
+// A renewal that got no answer is not retried for a few seconds: an agent
+// retrying does not hammer the token endpoint.
+func TestFailedRenewalBacksOff(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if err := s.LinkCloudflare(ctx, alice, CloudflareLink{AccountID: acctA, Token: expired("access-1", "refresh-1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	down := refreshFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+		calls++
+		return nil, errors.New("connection refused")
+	})
+	for i := range 5 {
+		tn, err := s.Tenant(ctx, alice, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.TokenSource(ctx, alice, tn, down).Token()
+		if want := map[bool]fault.Code{true: fault.AccountRelinkRequired, false: fault.Unavailable}[i == 0]; fault.CodeOf(err) != want {
+			t.Fatalf("attempt %d: %v, want %s", i, err, want)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("the token endpoint was asked %d times in the back-off", calls)
+	}
+}

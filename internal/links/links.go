@@ -100,6 +100,35 @@ func (s *Store) SetSecret(ctx context.Context, principal, name, value string) er
 	return nil
 }
 
+// SecretExists: AddSecret found a secret of that name already.
+const SecretExists fault.Code = "secret_exists"
+
+// AddSecret seals value and stores it under name unless a secret of that
+// name exists already (fault SecretExists): a stored secret is never
+// replaced behind the human's back.
+func (s *Store) AddSecret(ctx context.Context, principal, name, value string) error {
+	sealed, err := s.seal(principal, name, []byte(value))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	added, err := s.rdb.HSetNX(ctx, s.key(principal), "secret:"+name, sealed).Result()
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "the secret store is unavailable; nothing was saved. Retry shortly")
+	}
+	if !added {
+		return fault.Newf(SecretExists, "a secret named %q is already stored for this human; nothing was replaced", name)
+	}
+	return nil
+}
+
+// HasSecret reports whether a secret named name is stored.
+func (s *Store) HasSecret(ctx context.Context, principal, name string) (bool, error) {
+	v, err := s.Get(ctx, principal, "secret:"+name)
+	return v != "", err
+}
+
 // Secret opens a stored secret; ok is false when there is none.
 func (s *Store) Secret(ctx context.Context, principal, name string) (value string, ok bool, err error) {
 	raw, err := s.Get(ctx, principal, "secret:"+name)

@@ -70,3 +70,23 @@ func (c *Client) CreateAccount(ctx context.Context, name string) (Account, error
 	}
 	return Account{ID: out.ID, Name: sanitize(out.Name)}, nil
 }
+
+// UserEmail is the e-mail of the person the credential acts for (an OAuth
+// token's user), as Cloudflare knows it.
+func (c *Client) UserEmail(ctx context.Context) (string, error) {
+	o := zoneOp{name: "user_get", what: "reading who signed in at Cloudflare", needs: "the user's e-mail (user details read)"}
+	var u cf.User
+	ray, err := c.sdkCall(ctx, o, func(ctx context.Context) error {
+		var err error
+		u, err = c.api.UserDetails(ctx)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	email := strings.ToLower(strings.TrimSpace(u.Email))
+	if email == "" || !strings.Contains(email, "@") {
+		return "", unreadableAnswer(o, ray, fmt.Errorf("user e-mail %q", u.Email))
+	}
+	return email, nil
+}

@@ -281,9 +281,18 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 func (c *Client) call(ctx context.Context, o op, method, path string, body []byte, hdr http.Header) (json.RawMessage, string, error) {
 	res, ray, err := c.callOnce(ctx, o, method, path, body, hdr)
 	if c.renewAfter(err) {
-		return c.callOnce(ctx, o, method, path, body, hdr)
+		res, ray, err = c.callOnce(ctx, o, method, path, body, hdr)
+		c.rejectAfter(err)
 	}
 	return res, ray, err
+}
+
+// rejectAfter: a renewed credential that is still refused is dead; the
+// human has to link the account again, and until then no call asks.
+func (c *Client) rejectAfter(err error) {
+	if rj, ok := c.tokens.(interface{ Reject() }); ok && fault.CodeOf(err) == fault.AccountRelinkRequired && MayHaveReached(err) {
+		rj.Reject()
+	}
 }
 
 // renewAfter reports whether err is Cloudflare refusing a credential that

@@ -219,3 +219,38 @@ func TestAnswerShapes(t *testing.T) {
 		})
 	}
 }
+
+// renewable is a credential that can be renewed once Cloudflare refuses it.
+type renewable struct {
+	invalidated, rejected int
+}
+
+func (r *renewable) Token() (*oauth2.Token, error) {
+	return &oauth2.Token{AccessToken: fmt.Sprintf("t%d", r.invalidated)}, nil
+}
+func (r *renewable) Invalidate() { r.invalidated++ }
+func (r *renewable) Reject()     { r.rejected++ }
+
+// A credential Cloudflare refuses is renewed and the request sent once
+// more (it was refused before anything was done); refused again, the
+// credential is rejected for good, and nothing is sent a third time.
+func TestRefusedCredentialIsRenewedOnceThenRejected(t *testing.T) {
+	var hits atomic.Int32
+	var auths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		auths = append(auths, r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}`)
+	}))
+	t.Cleanup(srv.Close)
+	cred := &renewable{}
+	c := asAccount(t, Config{BaseURL: srv.URL, RequestsPerSecond: 1000}, cred)
+	_, err := c.CheckDomain(context.Background(), name(t, "shop.com"))
+	if fault.CodeOf(err) != fault.AccountRelinkRequired {
+		t.Fatalf("%v", err)
+	}
+	if hits.Load() != 2 || cred.invalidated != 1 || cred.rejected != 1 || auths[0] == auths[1] {
+		t.Fatalf("%d requests (%v), %d renewals, %d rejections", hits.Load(), auths, cred.invalidated, cred.rejected)
+	}
+}

@@ -202,7 +202,8 @@ type sdkOp interface {
 func (c *Client) sdkCall(ctx context.Context, o sdkOp, send func(context.Context) error) (string, error) {
 	ray, err := c.sdkCallOnce(ctx, o, send)
 	if c.renewAfter(err) {
-		return c.sdkCallOnce(ctx, o, send)
+		ray, err = c.sdkCallOnce(ctx, o, send)
+		c.rejectAfter(err)
 	}
 	return ray, err
 }
