@@ -74,6 +74,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
+	fs.StringVar(&c.SandboxProvidersFrom, "sandbox-providers-from", "", "sandbox only: use the fake Cloudflare and Stripe of the sandbox replica at this loopback base URL, so several sandbox replicas on one Redis act on one set of fake accounts")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
 	return func() (config.Config, error) {
 		if err := applyEnv(fs); err != nil {

@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a := &App{Cfg: cfg, Log: log, Catalog: cat}
 	if cfg.Mode == config.Sandbox {
 		// sandbox.go; a production build (-tags nosandbox) refuses here.
-		if a.sandbox, err = startSandbox(cfg.PublicURL); err != nil {
+		if a.sandbox, err = startSandbox(cfg); err != nil {
 			return nil, err
 		}
 	}

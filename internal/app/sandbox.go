@@ -10,7 +10,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +24,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth"
 	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	fakestripe "github.com/tollgate-dev/tollgate/fixtures/stripe"
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 	"github.com/tollgate-dev/tollgate/internal/links"
@@ -35,41 +39,61 @@ const SandboxBuilt = true
 var ErrNoSandbox = errors.New("this tollgate binary was built without the sandbox")
 
 // sandboxParts are the sandbox's fake providers, each on a loopback
-// httptest server.
+// httptest server, or another sandbox replica's (cf and stripe nil).
 type sandboxParts struct {
-	cf        *fakecf.Fake
-	stripe    *fakestripe.Fake
-	cfSrv     *httptest.Server
-	stripeSrv *httptest.Server
+	cf         *fakecf.Fake
+	stripe     *fakestripe.Fake
+	cfBase     string
+	stripeBase string
+	stop       func()
 }
 
-func startSandbox(publicURL string) (*sandboxParts, error) {
+func startSandbox(cfg config.Config) (*sandboxParts, error) {
+	if cfg.SandboxProvidersFrom != "" {
+		return remoteSandbox(cfg.SandboxProvidersFrom)
+	}
 	s := &sandboxParts{
 		// The fake's own API token is never handed to tollgate.
 		cf: fakecf.New(fakecf.Config{StatusPolls: 2,
-			Accounts: sandboxCloudflareAccounts, OAuthClients: sandboxOAuthClients(publicURL)}),
+			Accounts: sandboxCloudflareAccounts, OAuthClients: sandboxOAuthClients(cfg.PublicURL)}),
 		stripe: fakestripe.New(fakestripe.Config{SecretKey: sandboxStripeKey}),
 	}
-	s.cfSrv, s.stripeSrv = httptest.NewServer(s.cf), httptest.NewServer(s.stripe)
+	cfSrv, stripeSrv := httptest.NewServer(s.cf), httptest.NewServer(s.stripe)
+	s.cfBase, s.stripeBase = cfSrv.URL, stripeSrv.URL
+	s.stop = func() { cfSrv.Close(); stripeSrv.Close() }
 	return s, nil
 }
 
-func (s *sandboxParts) cloudflareURL() string { return s.cfSrv.URL }
-func (s *sandboxParts) stripeURL() string     { return s.stripeSrv.URL }
+// remoteSandbox asks the sandbox replica at base where its fakes listen
+// (GET /dev/providers), so that this replica acts on the same fake
+// accounts (--sandbox-providers-from).
+func remoteSandbox(base string) (*sandboxParts, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(strings.TrimRight(base, "/") + "/dev/providers")
+	if err != nil {
+		return nil, fmt.Errorf("--sandbox-providers-from %s: %w; start that sandbox first", base, err)
+	}
+	defer res.Body.Close()
+	var p struct{ Cloudflare, Stripe string }
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&p); err != nil || res.StatusCode != http.StatusOK || p.Cloudflare == "" || p.Stripe == "" {
+		return nil, fmt.Errorf("--sandbox-providers-from %s: not a tollgate sandbox that runs its own fakes (HTTP %d)", base, res.StatusCode)
+	}
+	return &sandboxParts{cfBase: p.Cloudflare, stripeBase: p.Stripe, stop: func() {}}, nil
+}
+
+func (s *sandboxParts) cloudflareURL() string { return s.cfBase }
+func (s *sandboxParts) stripeURL() string     { return s.stripeBase }
 
 func (s *sandboxParts) oauthEndpoint() oauth2.Endpoint {
-	return oauth2.Endpoint{AuthURL: s.cfSrv.URL + fakecf.AuthPath, TokenURL: s.cfSrv.URL + fakecf.TokenPath, AuthStyle: oauth2.AuthStyleInHeader}
+	return oauth2.Endpoint{AuthURL: s.cfBase + fakecf.AuthPath, TokenURL: s.cfBase + fakecf.TokenPath, AuthStyle: oauth2.AuthStyleInHeader}
 }
 
-func (s *sandboxParts) close() {
-	s.cfSrv.Close()
-	s.stripeSrv.Close()
-}
+func (s *sandboxParts) close() { s.stop() }
 
 // FakeCloudflare is the sandbox's fake Cloudflare (nil in production), for
 // tests that assert what reached the provider.
 func (a *App) FakeCloudflare() *fakecf.Fake {
-	if a.sandbox == nil {
+	if a.sandbox == nil || a.sandbox.cf == nil {
 		return nil
 	}
 	return a.sandbox.cf
@@ -77,7 +101,7 @@ func (a *App) FakeCloudflare() *fakecf.Fake {
 
 // FakeStripe is the sandbox's fake Stripe (nil in production).
 func (a *App) FakeStripe() *fakestripe.Fake {
-	if a.sandbox == nil {
+	if a.sandbox == nil || a.sandbox.stripe == nil {
 		return nil
 	}
 	return a.sandbox.stripe
@@ -89,8 +113,15 @@ func newDevSigner(issuer string, idp, agent *auth.KeyRing) (devIdentity, error) 
 	return auth.NewDevSigner(auth.DevSignerConfig{Issuer: issuer, IDP: idp, Agent: agent})
 }
 
-// sandboxRoutes adds the dev endpoints that read or change the fakes.
+// sandboxRoutes adds the dev endpoints that read or change the fakes. A
+// replica that uses another's fakes has none of them: ask that one.
 func (a *App) sandboxRoutes(mux *http.ServeMux) {
+	if a.sandbox == nil || a.sandbox.cf == nil {
+		return
+	}
+	mux.HandleFunc("GET /dev/providers", a.devOnly(func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"cloudflare": a.sandbox.cfBase, "stripe": a.sandbox.stripeBase})
+	}))
 	mux.HandleFunc("GET /dev/cloudflare/charges", a.devOnly(a.devCloudflareCharges))
 	mux.HandleFunc("GET /dev/cloudflare/scripts", a.devOnly(a.devCloudflareScripts))
 	mux.HandleFunc("POST /dev/cloudflare/link", a.devOnly(a.devLinkCloudflare))
@@ -173,8 +204,8 @@ func (a *App) devLinkCloudflare(w http.ResponseWriter, r *http.Request) {
 // fake Cloudflare: the existing one for email, by a consent grant, else a
 // new one; and records the account's zones.
 func (a *App) linkSandboxAccount(ctx context.Context, email string) (account string, created bool, zones int, err error) {
-	if a.sandbox == nil {
-		return "", false, 0, fault.New(fault.Internal, "only the sandbox links accounts without a human")
+	if a.sandbox == nil || a.sandbox.cf == nil {
+		return "", false, 0, fault.New(fault.InvalidArgument, "only a sandbox running its own fakes links accounts without a human; ask the replica given to --sandbox-providers-from")
 	}
 	fake := a.sandbox.cf
 	var link links.CloudflareLink

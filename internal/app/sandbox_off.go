@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/internal/config"
 )
 
 // SandboxBuilt reports whether this binary has the sandbox.
@@ -23,7 +24,7 @@ var ErrNoSandbox = errors.New("this tollgate binary was built without the sandbo
 
 type sandboxParts struct{}
 
-func startSandbox(string) (*sandboxParts, error) { return nil, ErrNoSandbox }
+func startSandbox(config.Config) (*sandboxParts, error) { return nil, ErrNoSandbox }
 
 func (*sandboxParts) cloudflareURL() string          { return "" }
 func (*sandboxParts) stripeURL() string              { return "" }

@@ -59,6 +59,10 @@ type Config struct {
 	AttestIssuer, AttestAudience, AttestJWKS string
 
 	ShutdownTimeout time.Duration
+	// SandboxProvidersFrom is another sandbox replica's base URL whose fake
+	// providers this one uses, so that sandbox replicas on one Redis are one
+	// system (sandbox only, loopback only).
+	SandboxProvidersFrom string
 }
 
 // Default returns the sandbox defaults.
@@ -193,6 +197,16 @@ func (c *Config) Validate() error {
 	}
 	if _, err := money.Parse(c.ConfirmAbove, "usd"); err != nil {
 		return &FieldError{"confirm-above", fmt.Sprintf("%q is not an amount like 20.00 (USD): %v", c.ConfirmAbove, err)}
+	}
+	if c.SandboxProvidersFrom != "" {
+		u, err := url.Parse(c.SandboxProvidersFrom)
+		host := ""
+		if err == nil {
+			host = u.Hostname()
+		}
+		if c.Mode != Sandbox || err != nil || u.Scheme != "http" || (host != "localhost" && (net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback())) {
+			return &FieldError{"sandbox-providers-from", "only a sandbox replica may share another's fake providers, given as its loopback base URL, e.g. http://127.0.0.1:7420"}
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &FieldError{"shutdown-timeout", "must be positive, e.g. 10s"}
