@@ -10,7 +10,6 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 )
 
 // clients are one MCP client per worker, all speaking 2026-07-28 (mcp-go's
@@ -41,11 +40,11 @@ func startClient(ctx context.Context, c *client.Client) error {
 	return nil
 }
 
-// inProcessClients connects n clients to srv in this process.
-func inProcessClients(ctx context.Context, srv *server.MCPServer, n int) (clients, error) {
+// inProcessClients connects n clients in this process.
+func inProcessClients(ctx context.Context, connect func() (*client.Client, error), n int) (clients, error) {
 	var cs clients
 	for range n {
-		c, err := client.NewInProcessClient(srv)
+		c, err := connect()
 		if err != nil {
 			cs.close()
 			return nil, err

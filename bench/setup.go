@@ -56,15 +56,14 @@ func newSystem(ctx context.Context, redisURL string) (*system, error) {
 	// middleware. Over HTTP it gets the App's transport options and the
 	// same Host/Origin and body-size wrappers, so the difference between
 	// the two is the token edge and the tool middleware: the guard.
-	s.bare = server.NewMCPServer("tollgate-baseline", app.Version,
+	s.bare = tools.NewUnguardedServer([]server.ServerOption{
 		server.WithTitle("tollgate baseline (no guard)"),
 		server.WithToolCapabilities(false),
 		server.WithElicitation(),
 		server.WithLogging(),
 		server.WithRecovery(),
 		server.WithStrictInputSchemaDefault(),
-	)
-	tools.Register(s.bare, nil, tools.CatalogGet(a.Catalog))
+	}, "tollgate-baseline", app.Version, tools.CatalogGet(a.Catalog))
 	s.bsrv = httptest.NewUnstartedServer(nil)
 	baddr := s.bsrv.Listener.Addr().String()
 	mux := http.NewServeMux()

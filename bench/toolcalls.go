@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"time"
+
+	"github.com/mark3labs/mcp-go/client"
 )
 
 // callArgs are catalog_get's arguments in every configuration: a read-only
@@ -75,8 +77,12 @@ func (r *runner) setupCalls(ctx context.Context) (*callSetup, error) {
 		mk        func() (clients, error)
 	}
 	for _, st := range []set{
-		{"in-process", false, r.o.InProcessCalls, func() (clients, error) { return inProcessClients(ctx, r.sys.bare, w) }},
-		{"in-process", true, r.o.InProcessCalls, func() (clients, error) { return inProcessClients(ctx, r.sys.app.MCP, w) }},
+		{"in-process", false, r.o.InProcessCalls, func() (clients, error) {
+			return inProcessClients(ctx, func() (*client.Client, error) { return client.NewInProcessClient(r.sys.bare) }, w)
+		}},
+		{"in-process", true, r.o.InProcessCalls, func() (clients, error) {
+			return inProcessClients(ctx, func() (*client.Client, error) { return r.sys.app.InProcessClient() }, w)
+		}},
 		{"HTTP", false, r.o.HTTPCalls, func() (clients, error) { return httpClients(ctx, r.sys.bsrv.URL+"/mcp", "", w) }},
 		{"HTTP", true, r.o.HTTPCalls, func() (clients, error) { return httpClients(ctx, r.sys.srv.URL+"/mcp", tok, w) }},
 	} {

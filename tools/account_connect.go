@@ -107,7 +107,7 @@ func AccountConnect(cfg AccountConfig) Tool {
 		return !exists, err
 	}
 	return Tool{
-		Def: mcp.NewTool("account_connect",
+		def: mcp.NewTool("account_connect",
 			mcp.WithDescription("Connect the human's Cloudflare account to tollgate; every Cloudflare tool then acts in that account, with its own credential. Run billing_setup first: the account is the one of the e-mail Stripe verified. If Cloudflare has an account for that e-mail, the human signs in at Cloudflare and allows access (authentication gate, URL mode); if not, one is created after they accept Cloudflare's terms (terms gate). The credential stays server-side. Called again once connected, it refreshes which zones tollgate knows in the account."),
 			mcp.WithInputSchema[accountArgs](),
 			mcp.WithOutputSchema[accountResult](),
@@ -152,7 +152,7 @@ func AccountConnect(cfg AccountConfig) Tool {
 				Fields:   map[string]string{"provider": "cloudflare", "email": email, "terms_url": url, "version": version},
 				Remember: &Consent{Provider: "cloudflare", Version: version}}}, nil
 		},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a accountArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

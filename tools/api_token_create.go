@@ -43,14 +43,14 @@ var secretName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // server-side under a name and never shown to the agent.
 func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 	return Tool{
-		Def: mcp.NewTool("api_token_create",
+		def: mcp.NewTool("api_token_create",
 			mcp.WithDescription("Create a Cloudflare API token, in the human's linked Cloudflare account, limited to one zone of that account this task's token names and to the listed permissions, with an expiry. The token's secret is stored server-side under a name (secret_stored_as) for the human; it is never returned to the agent or written to a log."),
 			mcp.WithInputSchema[apiTokenArgs](),
 			mcp.WithOutputSchema[apiTokenResult](),
 			annotate(false, false, false, true),
 		),
 		Scopes: []string{"token:create"}, Provider: "cloudflare", Metered: true, Creating: true, Target: "zone", Account: true, Owned: true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a apiTokenArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

@@ -43,11 +43,11 @@ func Record(ctx context.Context) *CallRecord {
 	return r
 }
 
-// Audit is the outermost middleware: it writes one audit entry per tool
+// withAudit is the outermost middleware: it writes one audit entry per tool
 // call, allowed or refused, with the caller, the outcome code and any
 // amount, and logs it. A Go error escaping a handler (a bug) becomes an
 // internal tool error here.
-func Audit(trail Trail, log *slog.Logger) Middleware {
+func withAudit(trail Trail, log *slog.Logger) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			start := time.Now()
@@ -55,10 +55,10 @@ func Audit(trail Trail, log *slog.Logger) Middleware {
 			ctx = context.WithValue(ctx, recordKey{}, rec)
 			res, err := next(ctx, req)
 			if err != nil {
-				log.Error("tool handler returned an error", "tool", t.Def.Name, "err", err)
+				log.Error("tool handler returned an error", "tool", t.def.Name, "err", err)
 				res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate (the operator's log has the details); check spend_status before retrying"), false)
 			}
-			e := sessions.Entry{Event: "tool_call", Tool: t.Def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
+			e := sessions.Entry{Event: "tool_call", Tool: t.def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
 				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID}
 			if rec.Target != "" || rec.Account != "" {
 				e.Detail = map[string]string{}
@@ -80,9 +80,9 @@ func Audit(trail Trail, log *slog.Logger) Middleware {
 					c.Subject, c.Act.Chain(), c.ClientID, c.SessionID, c.ParentSessionID, c.ID
 			}
 			if _, aerr := trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
-				log.Error("audit append failed", "tool", t.Def.Name, "err", aerr)
+				log.Error("audit append failed", "tool", t.def.Name, "err", aerr)
 			}
-			log.Info("tool call", "tool", t.Def.Name, "decision", e.Decision, "code", e.Code,
+			log.Info("tool call", "tool", t.def.Name, "decision", e.Decision, "code", e.Code,
 				"principal", e.Principal, "sid", e.Session, "ms", time.Since(start).Milliseconds())
 			return res, nil
 		}

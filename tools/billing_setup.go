@@ -43,7 +43,7 @@ func BillingSetup(l Links) Tool {
 		return pm != "", err
 	}
 	return Tool{
-		Def: mcp.NewTool("billing_setup",
+		def: mcp.NewTool("billing_setup",
 			mcp.WithDescription("Make sure a payment method is on file at Stripe for the human. If none is, the human is sent (billing gate, URL mode) to a Stripe-hosted page to add one; the agent never sees card data, and no payment method id is ever returned. Returns status on_file once one is saved. Needed before subscription_start."),
 			mcp.WithInputSchema[billingArgs](),
 			mcp.WithOutputSchema[billingResult](),
@@ -68,7 +68,7 @@ func BillingSetup(l Links) Tool {
 				Fields:   map[string]string{"provider": "stripe", "what": "save a payment method (Stripe Checkout, setup mode); nothing is charged now"},
 				Remember: &c}}, nil
 		},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			ok, err := onFile(ctx)
 			if err != nil {
 				return Refuse(err, false), nil

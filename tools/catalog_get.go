@@ -16,14 +16,14 @@ type catalogGetArgs struct {
 // CatalogGet returns one catalog service by id.
 func CatalogGet(cat *catalog.Catalog) Tool {
 	return Tool{
-		Def: mcp.NewTool("catalog_get",
+		def: mcp.NewTool("catalog_get",
 			mcp.WithDescription("Get one catalog service by id: price (integer minor units, currency, interval), the provisioning tool, required scopes, human gates and configuration schema. Calls no provider."),
 			mcp.WithInputSchema[catalogGetArgs](),
 			mcp.WithOutputSchema[catalog.Service](),
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"catalog:read"},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a catalogGetArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

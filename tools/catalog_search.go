@@ -24,14 +24,14 @@ type catalogSearchResult struct {
 // CatalogSearch finds services that can be provisioned, with their prices.
 func CatalogSearch(cat *catalog.Catalog) Tool {
 	return Tool{
-		Def: mcp.NewTool("catalog_search",
+		def: mcp.NewTool("catalog_search",
 			mcp.WithDescription("Search the catalog of what tollgate can provision (domains, zones, DNS, SSL, API tokens, Workers, Stripe plans). Returns each service with its price in integer minor units, the tool that provisions it, the scopes and the human gates it needs. Calls no provider."),
 			mcp.WithInputSchema[catalogSearchArgs](),
 			mcp.WithOutputSchema[catalogSearchResult](),
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"catalog:read"},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a catalogSearchArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

@@ -47,7 +47,7 @@ func previewID(script []byte) string {
 // touched.
 func DeployPreview(cfg DeployConfig) Tool {
 	return Tool{
-		Def: mcp.NewTool("deploy_preview",
+		def: mcp.NewTool("deploy_preview",
 			mcp.WithDescription("Upload a Worker script under a preview name (production is not touched) in the human's linked Cloudflare account, and return the preview id and URL. The Worker is named after the domain it serves (shop.example: shop-example; each - doubled, each . a -); that domain must be a zone of the account and named by this task's token. Uploading the same script again gives the same preview. Promote it with deploy_promote, which asks a human first."),
 			mcp.WithInputSchema[deployPreviewArgs](),
 			mcp.WithOutputSchema[deployPreviewResult](),
@@ -60,7 +60,7 @@ func DeployPreview(cfg DeployConfig) Tool {
 		WorkerTarget: true,
 		Account:      true,
 		Owned:        true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a deployPreviewArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

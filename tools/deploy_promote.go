@@ -88,7 +88,7 @@ func readPromotionIn(ctx context.Context, req mcp.CallToolRequest) (*promotion, 
 // seen exactly what changes (the production gate).
 func DeployPromote() Tool {
 	return Tool{
-		Def: mcp.NewTool("deploy_promote",
+		def: mcp.NewTool("deploy_promote",
 			mcp.WithDescription("Promote a preview (from deploy_preview) to the production Worker. A human is asked first and shown what changes: the script's name, size and hash, old and new, and the first changed lines. Declined: nothing changes."),
 			mcp.WithInputSchema[deployPromoteArgs](),
 			mcp.WithOutputSchema[deployPromoteResult](),
@@ -112,7 +112,7 @@ func DeployPromote() Tool {
 			}
 			return []Ask{productionAsk(p)}, nil
 		},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			w, p, err := readPromotion(ctx, req)
 			if err != nil {
 				return Refuse(err, cloudflare.MayHaveReached(err)), nil

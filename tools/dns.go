@@ -64,14 +64,14 @@ type dnsListResult struct {
 // DNSList lists a zone's DNS records.
 func DNSList() Tool {
 	return Tool{
-		Def: mcp.NewTool("dns_list",
+		def: mcp.NewTool("dns_list",
 			mcp.WithDescription("List the DNS records of a zone of the human's linked Cloudflare account (one the task's token names, when it names any). Changes nothing."),
 			mcp.WithInputSchema[dnsListArgs](),
 			mcp.WithOutputSchema[dnsListResult](),
 			annotate(true, false, true, true),
 		),
 		Scopes: []string{"dns:read"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsListArgs
 			z, zone, refused := bindZone(ctx, req, &a)
 			if refused != nil {
@@ -107,14 +107,14 @@ type dnsUpsertResult struct {
 // DNSUpsert creates a DNS record or updates the one of the same type and name.
 func DNSUpsert() Tool {
 	return Tool{
-		Def: mcp.NewTool("dns_upsert",
+		def: mcp.NewTool("dns_upsert",
 			mcp.WithDescription("Create a DNS record in a zone of the human's linked Cloudflare account that the task's token names, or update the record of the same type and name. Calling it again with the same arguments changes nothing."),
 			mcp.WithInputSchema[dnsUpsertArgs](),
 			mcp.WithOutputSchema[dnsUpsertResult](),
 			annotate(false, false, true, true),
 		),
 		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsUpsertArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil
@@ -154,14 +154,14 @@ type dnsDeleteResult struct {
 // DNSDelete deletes one DNS record.
 func DNSDelete() Tool {
 	return Tool{
-		Def: mcp.NewTool("dns_delete",
+		def: mcp.NewTool("dns_delete",
 			mcp.WithDescription("Delete one DNS record (by id, from dns_list) in a zone of the human's linked Cloudflare account that the task's token names."),
 			mcp.WithInputSchema[dnsDeleteArgs](),
 			mcp.WithOutputSchema[dnsDeleteResult](),
 			annotate(false, true, true, true),
 		),
 		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsDeleteArgs
 			z, zone, refused := bindZone(ctx, req, &a)
 			if refused != nil {
@@ -205,14 +205,14 @@ type sslResult struct {
 // SSLConfigure sets a zone's SSL mode, always-HTTPS and minimum TLS.
 func SSLConfigure() Tool {
 	return Tool{
-		Def: mcp.NewTool("ssl_configure",
+		def: mcp.NewTool("ssl_configure",
 			mcp.WithDescription("Set a zone's SSL/TLS settings: mode (off, flexible, full, strict), always-HTTPS redirect and minimum TLS version. The zone must be one of the human's linked Cloudflare account that this task's token names. Calling it again with the same arguments changes nothing."),
 			mcp.WithInputSchema[sslArgs](),
 			mcp.WithOutputSchema[sslResult](),
 			annotate(false, false, true, true),
 		),
 		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a sslArgs
 			z, zone, refused := bindZone(ctx, req, &a)
 			if refused != nil {

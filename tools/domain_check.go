@@ -27,7 +27,7 @@ type domainCheckResult struct {
 // what exact price. It buys nothing.
 func DomainCheck() Tool {
 	return Tool{
-		Def: mcp.NewTool("domain_check",
+		def: mcp.NewTool("domain_check",
 			mcp.WithDescription("Check at Cloudflare Registrar, in the human's linked account, whether a domain can be registered and its exact at-cost price (integer minor units). Buys nothing. The domain must be one this task's token names, when it names any."),
 			mcp.WithInputSchema[domainCheckArgs](),
 			mcp.WithOutputSchema[domainCheckResult](),
@@ -38,7 +38,7 @@ func DomainCheck() Tool {
 		Metered:  true,
 		Target:   "domain",
 		Account:  true,
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a domainCheckArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

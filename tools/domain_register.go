@@ -69,7 +69,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 		return int(n), nil
 	}
 	return Tool{
-		Def: mcp.NewTool("domain_register",
+		def: mcp.NewTool("domain_register",
 			mcp.WithDescription("Register a domain at Cloudflare Registrar at its at-cost price, in the human's linked Cloudflare account (it becomes a zone there, which the zone tools may then use). The domain must be named in this task's tollgate:resources; the price is held against the monthly cap before Cloudflare is called and committed when the registration completes. Sends progress notifications while Cloudflare works. Retries with the same arguments or idempotency_key never charge twice."),
 			mcp.WithInputSchema[domainRegisterArgs](),
 			mcp.WithOutputSchema[domainRegisterResult](),
@@ -110,7 +110,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 			}
 			return Quote{Amount: cost, Item: fmt.Sprintf("%s for %d year(s)", name, y), Detail: y}, nil
 		},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a domainRegisterArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

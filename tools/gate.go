@@ -96,7 +96,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 		return nil, err
 	}
 	g := p.cfg.Gates
-	b := human.Binding{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.Def.Name, ArgsDigest: p.gateDigest}
+	b := human.Binding{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.def.Name, ArgsDigest: p.gateDigest}
 	args := req.GetArguments()
 
 	// A client without elicitation comes back with an approved approval.
@@ -283,7 +283,7 @@ func (p *pipelineCall) approvalRequired(ctx context.Context, asks []Ask, b human
 	url := p.cfg.Gates.ApprovalURL(ap.ID)
 	return &fault.Error{Code: ApprovalRequired, Public: fmt.Sprintf(
 		"a human must approve this first: open %s (or run `tollgate approvals approve %s`), then call %s again with the same arguments plus approval_id %q. Nothing was done or charged.",
-		url, ap.ID, p.t.Def.Name, ap.ID), Cause: approvalDetails{ID: ap.ID, URL: url}}
+		url, ap.ID, p.t.def.Name, ap.ID), Cause: approvalDetails{ID: ap.ID, URL: url}}
 }
 
 type approvalDetails struct{ ID, URL string }
@@ -308,7 +308,7 @@ func (p *pipelineCall) remember(ctx context.Context, asks []Ask) error {
 func (p *pipelineCall) auditGate(ctx context.Context, asks []Ask, decision, reason string) error {
 	var first error
 	for _, a := range asks {
-		e := sessions.Entry{Event: "gate", Tool: p.t.Def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
+		e := sessions.Entry{Event: "gate", Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
 			ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
 			ArgsDigest: p.rec.ArgsDigest, Decision: decision, Code: string(a.Kind), Reason: reason, Detail: shown(a)}
 		if _, err := p.cfg.Trail.Append(context.WithoutCancel(ctx), e); err != nil {

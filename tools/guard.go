@@ -38,13 +38,17 @@ type GuardConfig struct {
 // Identity is what the guard established about the caller of a tool.
 type Identity struct {
 	Claims *auth.Claims
+	// scopesFor is the tool whose scopes the HTTP edge already checked.
+	scopesFor string
 }
 
 type identityKey struct{}
 
-// WithClaims records claims verified at the HTTP edge in ctx.
-func WithClaims(ctx context.Context, c *auth.Claims) context.Context {
-	return context.WithValue(ctx, identityKey{}, Identity{Claims: c})
+// WithClaims records claims verified at the HTTP edge in ctx, and the tool
+// whose scopes the edge checked with ScopeError ("" for none): step 3
+// happens once per call, with one message.
+func WithClaims(ctx context.Context, c *auth.Claims, scopesCheckedFor string) context.Context {
+	return context.WithValue(ctx, identityKey{}, Identity{Claims: c, scopesFor: scopesCheckedFor})
 }
 
 // IdentityFrom returns the caller the guard established.
@@ -53,14 +57,14 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok && id.Claims != nil
 }
 
-// Guard is steps 1–4 of the pipeline every tool runs through (SPEC §7):
+// withGuard is steps 1–4 of the pipeline every tool runs through (SPEC §7):
 // a valid token, its live session, the tool's scopes, and the resources the
 // token's authorization_details allow. Every refusal here happens before any
 // provider call, and says so.
-func Guard(cfg GuardConfig) Middleware {
+func withGuard(cfg GuardConfig) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			c, err := cfg.identify(ctx)
+			c, scopesFor, err := cfg.identify(ctx)
 			if rec := Record(ctx); rec != nil {
 				rec.Claims = c
 			}
@@ -73,11 +77,12 @@ func Guard(cfg GuardConfig) Middleware {
 			if err := cfg.Sessions.Check(ctx, c.Subject, c.SessionID, c.ID); err != nil {
 				return deny(err)
 			}
-			// Step 3: scopes.
-			if missing := MissingScopes(t, c.Scopes()); len(missing) > 0 {
-				return deny(fault.Newf(fault.InsufficientScope,
-					"%s needs scope %s; this token lacks %s. Exchange for a token with those scopes",
-					t.Def.Name, strings.Join(t.Scopes, " "), strings.Join(missing, " ")))
+			// Step 3: scopes, unless the HTTP edge checked them for this
+			// tool (it answers 403 with the same message).
+			if scopesFor != t.def.Name {
+				if err := ScopeError(t, c.Scopes()); err != nil {
+					return deny(err)
+				}
 			}
 			return next(context.WithValue(ctx, identityKey{}, Identity{Claims: c}), req)
 		}
@@ -86,18 +91,31 @@ func Guard(cfg GuardConfig) Middleware {
 
 // identify is step 1: the claims verified at the HTTP edge, or the
 // transport's own credentials verified here.
-func (cfg GuardConfig) identify(ctx context.Context) (*auth.Claims, error) {
+func (cfg GuardConfig) identify(ctx context.Context) (*auth.Claims, string, error) {
 	if id, ok := IdentityFrom(ctx); ok {
-		return id.Claims, nil
+		return id.Claims, id.scopesFor, nil
 	}
 	if cfg.Credentials == nil {
-		return nil, fault.New(fault.Unauthenticated, "no task token: connect with Authorization: Bearer <token> (HTTP) or TOLLGATE_TOKEN (stdio)")
+		return nil, "", fault.New(fault.Unauthenticated, "no task token: connect with Authorization: Bearer <token> (HTTP) or TOLLGATE_TOKEN (stdio)")
 	}
 	tok, err := cfg.Credentials(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return cfg.Verifier.Verify(ctx, tok)
+	c, err := cfg.Verifier.Verify(ctx, tok)
+	return c, "", err
+}
+
+// ScopeError is step 3's refusal of t for a token with scopes have, or
+// nil when they cover t: the one message for stdio and HTTP alike.
+func ScopeError(t Tool, have []string) error {
+	missing := MissingScopes(t, have)
+	if len(missing) == 0 {
+		return nil
+	}
+	return fault.Newf(fault.InsufficientScope,
+		"%s needs scope %s; this token lacks %s. Exchange for a token with those scopes; nothing was done",
+		t.def.Name, strings.Join(t.Scopes, " "), strings.Join(missing, " "))
 }
 
 // MissingScopes returns the scopes t needs that are not in have.

@@ -101,11 +101,11 @@ func TargetFrom(ctx context.Context) (domainname.Name, bool) {
 	return n, ok
 }
 
-// Pipeline is steps 4–8 and 10 of SPEC §7, after the Guard (1–3): the
+// withPipeline is steps 4–8 and 10 of SPEC §7, after the Guard (1–3): the
 // resources the token allows, the loop guard, idempotency, the hold, and
 // after the handler's provider call the commit or release. Any refusal
 // before the handler runs means no provider was called, and says so.
-func Pipeline(cfg PipelineConfig) Middleware {
+func withPipeline(cfg PipelineConfig) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			id, ok := IdentityFrom(ctx)
@@ -150,7 +150,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	}
 	p.gateDigest = digest
 	// Step 5: loop guard and rate limit for calls that reach a provider.
-	p.loop = loopguard.Call{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.Def.Name, Digest: digest}
+	p.loop = loopguard.Call{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.def.Name, Digest: digest}
 	if p.t.Metered {
 		if err := p.cfg.Loop.Allow(ctx, p.loop); err != nil {
 			return p.refuse(ctx, err)
@@ -169,9 +169,9 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	if p.t.Creating {
 		key, _ := args["idempotency_key"].(string)
 		if key == "" {
-			key = idempotency.DeriveKey(p.c.Subject, p.t.Def.Name, digest)
+			key = idempotency.DeriveKey(p.c.Subject, p.t.def.Name, digest)
 		}
-		out, err := p.cfg.Idem.Begin(ctx, p.c.Subject, p.t.Def.Name, key, digest)
+		out, err := p.cfg.Idem.Begin(ctx, p.c.Subject, p.t.def.Name, key, digest)
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
@@ -275,7 +275,7 @@ func (p *pipelineCall) noteRefusal(ctx context.Context, res *mcp.CallToolResult)
 		return
 	}
 	if err := p.cfg.Loop.Refused(context.WithoutCancel(ctx), p.loop, resultCode(res)); err != nil {
-		p.cfg.Log.Warn("loop guard could not record a refusal", "tool", p.t.Def.Name, "err", err)
+		p.cfg.Log.Warn("loop guard could not record a refusal", "tool", p.t.def.Name, "err", err)
 	}
 }
 
@@ -283,8 +283,8 @@ func (p *pipelineCall) abort(ctx context.Context, idem *idemRun) {
 	if idem == nil {
 		return
 	}
-	if err := p.cfg.Idem.Abort(context.WithoutCancel(ctx), p.c.Subject, p.t.Def.Name, idem.key, idem.out.Fence); err != nil {
-		p.cfg.Log.Warn("idempotency abort failed", "tool", p.t.Def.Name, "err", err)
+	if err := p.cfg.Idem.Abort(context.WithoutCancel(ctx), p.c.Subject, p.t.def.Name, idem.key, idem.out.Fence); err != nil {
+		p.cfg.Log.Warn("idempotency abort failed", "tool", p.t.def.Name, "err", err)
 	}
 }
 
@@ -294,10 +294,10 @@ func (p *pipelineCall) complete(ctx context.Context, idem *idemRun, res *mcp.Cal
 	}
 	b, err := json.Marshal(res)
 	if err == nil {
-		err = p.cfg.Idem.Complete(context.WithoutCancel(ctx), p.c.Subject, p.t.Def.Name, idem.key, idem.out.Fence, b)
+		err = p.cfg.Idem.Complete(context.WithoutCancel(ctx), p.c.Subject, p.t.def.Name, idem.key, idem.out.Fence, b)
 	}
 	if err != nil {
-		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.Def.Name, "err", err)
+		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", err)
 	}
 }
 

@@ -64,14 +64,14 @@ type planQuoteResult struct {
 // PlanQuote prices a list of intended actions without calling any provider.
 func PlanQuote(cfg QuoteConfig) Tool {
 	return Tool{
-		Def: mcp.NewTool("plan_quote",
+		def: mcp.NewTool("plan_quote",
 			mcp.WithDescription("Quote a plan before doing it: for a list of intended tool calls, the cost per provider (catalog list prices; domain_check gives the exact price), the human gates that will be asked, the scopes needed (and which this token lacks), and whether it fits this month's remaining caps and this task's budget. Calls no provider and changes nothing."),
 			mcp.WithInputSchema[planQuoteArgs](),
 			mcp.WithOutputSchema[planQuoteResult](),
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"catalog:read"},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a planQuoteArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

@@ -3,14 +3,17 @@ package tools
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// Tool is one MCP tool and what the guard needs to know about it.
+// Tool is one MCP tool and what the guard needs to know about it. Its
+// definition and handler are unexported: the only way to serve a tool is
+// NewServer, which wraps every handler in the guard.
 type Tool struct {
-	Def    mcp.Tool
+	def    mcp.Tool
 	Scopes []string // all scopes a token needs to call the tool
 	Gates  []string // human gates the tool may ask (see gates)
 
@@ -42,62 +45,118 @@ type Tool struct {
 	// quote of a paid call; none means go on.
 	Ask func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error)
 
-	Handler server.ToolHandlerFunc
+	handler server.ToolHandlerFunc
 }
 
-// Middleware wraps a tool's handler. It sees the tool's declaration, so a
-// guard can check scopes and gates per tool.
-type Middleware func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc
+// Name is the tool's MCP name.
+func (t Tool) Name() string { return t.def.Name }
 
-// Register adds tools to s, each wrapped in chain (the first middleware is
-// the outermost). It panics on a tool without a description, without
-// explicit annotations or scopes, or on a duplicate name: those are
+// Definition is the tool's MCP definition as clients see it (a copy).
+func (t Tool) Definition() mcp.Tool { return t.def }
+
+// middleware wraps a tool's handler. It sees the tool's declaration, so a
+// guard can check scopes and gates per tool.
+type middleware func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc
+
+// GuardDeps is what the guard needs: the audit trail, the identity and
+// session checks, and steps 4 to 10.
+type GuardDeps struct {
+	Trail    Trail
+	Log      *slog.Logger
+	Guard    GuardConfig
+	Pipeline PipelineConfig
+}
+
+// chain is the guard, outermost first: every tool call is audited, its
+// caller identified and its session checked (steps 1–3), then steps 4–10.
+func (d GuardDeps) chain() []middleware {
+	return []middleware{withAudit(d.Trail, d.Log.With("component", "audit")), withGuard(d.Guard), withPipeline(d.Pipeline)}
+}
+
+func (d GuardDeps) check() error {
+	p := d.Pipeline
+	switch {
+	case d.Trail == nil || d.Log == nil:
+		return fmt.Errorf("tools: the guard needs an audit trail and a log")
+	case d.Guard.Verifier == nil || d.Guard.Sessions == nil:
+		return fmt.Errorf("tools: the guard needs a token verifier and the session check")
+	case p.Tenancy == nil || p.Ledger == nil || p.Idem == nil || p.Loop == nil || p.Sessions == nil || p.Trail == nil || p.Log == nil:
+		return fmt.Errorf("tools: the guard's pipeline is missing a dependency")
+	}
+	return nil
+}
+
+// NewServer builds the MCP server and serves every tool through the
+// guard. It is the only way a tool is served: a handler never runs
+// unguarded. It panics on a guard without its dependencies, a tool without
+// a description, explicit annotations or scopes, or a duplicate name:
 // programming errors caught at start-up.
-func Register(s *server.MCPServer, chain []Middleware, ts ...Tool) {
+func NewServer(deps GuardDeps, opts []server.ServerOption, name, version string, ts ...Tool) *server.MCPServer {
+	if err := deps.check(); err != nil {
+		panic(err)
+	}
+	s := server.NewMCPServer(name, version, opts...)
+	register(s, deps.chain(), ts...)
+	return s
+}
+
+// NewUnguardedServer serves ts with no guard at all: no token, no session,
+// no scopes, no audit. It is the benchmark's baseline ("bare mode"), what
+// the guard's cost is measured against, and nothing else: a test keeps
+// its callers inside bench/.
+func NewUnguardedServer(opts []server.ServerOption, name, version string, ts ...Tool) *server.MCPServer {
+	s := server.NewMCPServer(name, version, opts...)
+	register(s, nil, ts...)
+	return s
+}
+
+// register adds tools to s, each wrapped in chain (the first middleware is
+// the outermost).
+func register(s *server.MCPServer, chain []middleware, ts ...Tool) {
 	seen := map[string]bool{}
 	for _, t := range ts {
 		if err := t.check(); err != nil {
 			panic(err)
 		}
-		if seen[t.Def.Name] {
-			panic(fmt.Sprintf("tools: duplicate tool %q", t.Def.Name))
+		if seen[t.def.Name] {
+			panic(fmt.Sprintf("tools: duplicate tool %q", t.def.Name))
 		}
-		seen[t.Def.Name] = true
-		if err := allowRefusals(&t.Def); err != nil {
+		seen[t.def.Name] = true
+		if err := allowRefusals(&t.def); err != nil {
 			panic(err)
 		}
-		h := t.Handler
+		h := t.handler
 		for i := len(chain) - 1; i >= 0; i-- {
 			h = chain[i](t, h)
 		}
-		s.AddTool(t.Def, h)
+		s.AddTool(t.def, h)
 	}
 }
 
 func (t Tool) check() error {
-	a := t.Def.Annotations
+	a := t.def.Annotations
 	switch {
-	case t.Def.Name == "":
+	case t.def.Name == "":
 		return fmt.Errorf("tools: a tool has no name")
-	case t.Def.Description == "":
-		return fmt.Errorf("tools: %s has no description", t.Def.Name)
-	case t.Handler == nil:
-		return fmt.Errorf("tools: %s has no handler", t.Def.Name)
+	case t.def.Description == "":
+		return fmt.Errorf("tools: %s has no description", t.def.Name)
+	case t.handler == nil:
+		return fmt.Errorf("tools: %s has no handler", t.def.Name)
 	case a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil:
-		return fmt.Errorf("tools: %s must set every annotation explicitly", t.Def.Name)
+		return fmt.Errorf("tools: %s must set every annotation explicitly", t.def.Name)
 	case *a.ReadOnlyHint && *a.DestructiveHint:
-		return fmt.Errorf("tools: %s cannot be read-only and destructive", t.Def.Name)
+		return fmt.Errorf("tools: %s cannot be read-only and destructive", t.def.Name)
 	case *a.ReadOnlyHint && t.Paid:
-		return fmt.Errorf("tools: %s cannot be read-only and paid", t.Def.Name)
+		return fmt.Errorf("tools: %s cannot be read-only and paid", t.def.Name)
 	case t.Paid && (t.Quote == nil || t.Provider == "" || !t.Creating || !t.Metered):
-		return fmt.Errorf("tools: paid tool %s needs a Quote, a Provider, and must be Creating and Metered", t.Def.Name)
+		return fmt.Errorf("tools: paid tool %s needs a Quote, a Provider, and must be Creating and Metered", t.def.Name)
 	case t.Owned && (!t.Account || t.Target == ""):
-		return fmt.Errorf("tools: %s acts on an owned zone, so it needs Account and a Target", t.Def.Name)
+		return fmt.Errorf("tools: %s acts on an owned zone, so it needs Account and a Target", t.def.Name)
 	case t.Account && t.Provider != "cloudflare":
-		return fmt.Errorf("tools: %s acts in a linked Cloudflare account, so its Provider is cloudflare", t.Def.Name)
+		return fmt.Errorf("tools: %s acts in a linked Cloudflare account, so its Provider is cloudflare", t.def.Name)
 	case t.Provider != "" && !t.Metered:
 		// Whatever reaches a provider, or asks a human, is rate-limited.
-		return fmt.Errorf("tools: %s reaches %s, so it must be Metered", t.Def.Name, t.Provider)
+		return fmt.Errorf("tools: %s reaches %s, so it must be Metered", t.def.Name, t.Provider)
 	}
 	return nil
 }

@@ -41,14 +41,14 @@ type spendStatusResult struct {
 // the task budget left.
 func SpendStatus(ledger SpendReader) Tool {
 	return Tool{
-		Def: mcp.NewTool("spend_status",
+		def: mcp.NewTool("spend_status",
 			mcp.WithDescription("Month-to-date spend, money held for calls in flight, the monthly cap and what remains, per provider (UTC calendar month), plus this task's budget left when its token has one. Amounts are integer minor units. Calls no provider."),
 			mcp.WithInputSchema[spendStatusArgs](),
 			mcp.WithOutputSchema[spendStatusResult](),
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"spend:read"},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a spendStatusArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

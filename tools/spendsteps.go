@@ -29,12 +29,12 @@ func (p *pipelineCall) target(args map[string]any) (domainname.Name, error) {
 		return "", fault.Newf(fault.InvalidArgument, "%s is required; nothing was charged", p.t.Target)
 	}
 	named, limited := p.c.AuthorizationDetails.Domains()
-	writes := p.t.Def.Annotations.ReadOnlyHint == nil || !*p.t.Def.Annotations.ReadOnlyHint
+	writes := p.t.def.Annotations.ReadOnlyHint == nil || !*p.t.def.Annotations.ReadOnlyHint
 	if !limited && writes {
 		// SPEC §4.2: a token naming no domains may only read its own
 		// account; what changes something must be named.
 		return "", fault.Newf(fault.ResourceForbidden,
-			"this task token names no domains, so it may only read; %s changes %q, so exchange for a token whose authorization_details name it (tollgate:resources). Nothing was held, sent or changed.", p.t.Def.Name, raw)
+			"this task token names no domains, so it may only read; %s changes %q, so exchange for a token whose authorization_details name it (tollgate:resources). Nothing was held, sent or changed.", p.t.def.Name, raw)
 	}
 	if p.t.WorkerTarget {
 		// A Worker stands for the one domain its name encodes.
@@ -93,7 +93,7 @@ func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend
 	holdID := idem.out.Fence
 	h, err := p.cfg.Ledger.Hold(ctx, spend.HoldRequest{
 		HoldID: holdID, Principal: p.c.Subject, Provider: p.t.Provider, Amount: q.Amount,
-		Budgets: budgets, Tool: p.t.Def.Name, Description: q.Item,
+		Budgets: budgets, Tool: p.t.def.Name, Description: q.Item,
 	})
 	if err != nil {
 		return nil, err
@@ -205,7 +205,7 @@ func providerCalled(res *mcp.CallToolResult) bool {
 }
 
 func (p *pipelineCall) audit(ctx context.Context, event, holdID string, amount money.Money, reason string) error {
-	e := sessions.Entry{Event: event, Tool: p.t.Def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
+	e := sessions.Entry{Event: event, Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
 		ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
 		ArgsDigest: p.rec.ArgsDigest, Decision: sessions.DecisionOK, Reason: reason, Provider: p.t.Provider,
 		ProviderRequestID: p.rec.ProviderRequestID, Amount: &amount, Detail: map[string]string{"hold": holdID}}

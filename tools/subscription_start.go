@@ -64,7 +64,7 @@ type subQuote struct {
 // the purchase gate and a hold of the first period's price.
 func SubscriptionStart(cfg SubscriptionConfig) Tool {
 	return Tool{
-		Def: mcp.NewTool("subscription_start",
+		def: mcp.NewTool("subscription_start",
 			mcp.WithDescription("Start a Stripe subscription to a catalog plan (see catalog_search provider=stripe). A human approves the purchase first (item, exact price, month-to-date spend); the first period's price is held against the monthly cap before Stripe is called. Needs a payment method on file: run billing_setup first. Retries never start a second subscription."),
 			mcp.WithInputSchema[subscriptionArgs](),
 			mcp.WithOutputSchema[subscriptionResult](),
@@ -105,7 +105,7 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 			// Subscriptions always ask, whatever the threshold.
 			return purchaseAsk(ctx, cfg.Ledger, money.Money{}, "stripe", q)
 		},
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			sp := SpendFrom(ctx)
 			sq, _ := sp.Quote.Detail.(subQuote)
 			id, _ := IdentityFrom(ctx)

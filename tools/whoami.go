@@ -27,14 +27,14 @@ type whoamiResult struct {
 // Whoami reports who the current token speaks for and what it allows.
 func Whoami(clock func() time.Time) Tool {
 	return Tool{
-		Def: mcp.NewTool("whoami",
+		def: mcp.NewTool("whoami",
 			mcp.WithDescription("Who is calling: the principal (the human whose task this is), the delegation chain of agents, the scopes, budgets and resources of the current task token, its session id and expiry. Calls no provider."),
 			mcp.WithInputSchema[whoamiArgs](),
 			mcp.WithOutputSchema[whoamiResult](),
 			annotate(true, false, true, false),
 		),
 		Scopes: nil, // any valid token
-		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a whoamiArgs
 			if err := bind(req, &a); err != nil {
 				return Refuse(err, false), nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/catalog"
@@ -27,7 +28,7 @@ type App struct {
 	Log     *slog.Logger
 	Redis   *redisconn.Conn
 	Catalog *catalog.Catalog
-	MCP     *server.MCPServer
+	mcp     *server.MCPServer
 	Tools   []tools.Tool
 
 	id     *identity
@@ -117,19 +118,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		tools.DeployPreview(tools.DeployConfig{WorkersSubdomain: a.workersSubdomain()}),
 		tools.DeployPromote(),
 	}
-	a.MCP = server.NewMCPServer("tollgate", Version,
-		server.WithTitle("tollgate"),
-		server.WithInstructions(instructions),
-		server.WithToolCapabilities(false),
-		server.WithElicitation(),
-		server.WithLogging(),
-		server.WithRecovery(),
-		// Schemas are published strict (additionalProperties: false), and
-		// every tool parses its arguments strictly itself, after the guard,
-		// so a bad argument gets a stable code like any other refusal.
-		server.WithStrictInputSchemaDefault(),
-	)
-	tools.Register(a.MCP, a.chain(), a.Tools...)
+	// The only way tools are served: every one through the guard.
+	a.mcp = tools.NewServer(a.guardDeps(), serverOptions(), "tollgate", Version, a.Tools...)
 	return a, nil
 }
 
@@ -151,13 +141,29 @@ func (a *App) release() error {
 	return a.Redis.Close()
 }
 
-// chain is the middleware every tool runs through, outermost first.
-func (a *App) chain() []tools.Middleware {
-	return []tools.Middleware{
+// serverOptions are the MCP server's options.
+func serverOptions() []server.ServerOption {
+	return []server.ServerOption{
+		server.WithTitle("tollgate"),
+		server.WithInstructions(instructions),
+		server.WithToolCapabilities(false),
+		server.WithElicitation(),
+		server.WithLogging(),
+		server.WithRecovery(),
+		// Schemas are published strict (additionalProperties: false), and
+		// every tool parses its arguments strictly itself, after the guard,
+		// so a bad argument gets a stable code like any other refusal.
+		server.WithStrictInputSchemaDefault(),
+	}
+}
+
+// guardDeps are what the guard every tool runs through needs.
+func (a *App) guardDeps() tools.GuardDeps {
+	return tools.GuardDeps{
 		// Tool calls are recorded in the background (a few ms); holds,
 		// commits, gates and exchanges synchronously, before they count.
-		tools.Audit(a.id.calls, a.Log.With("component", "audit")),
-		tools.Guard(tools.GuardConfig{
+		Trail: a.id.calls, Log: a.Log,
+		Guard: tools.GuardConfig{
 			Verifier: a.id.verifier, Sessions: a.id.sessions,
 			Credentials: func(ctx context.Context) (string, error) {
 				if a.Credentials == nil {
@@ -165,12 +171,19 @@ func (a *App) chain() []tools.Middleware {
 				}
 				return a.Credentials(ctx)
 			},
-		}),
-		tools.Pipeline(tools.PipelineConfig{
+		},
+		Pipeline: tools.PipelineConfig{
 			Tenancy: a.tenant, Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
 			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"),
-		}),
+		},
 	}
+}
+
+// InProcessClient is an MCP client connected to this App's server in the
+// same process (what the benchmark's in-process runs use); its calls go
+// through the guard like any other.
+func (a *App) InProcessClient(opts ...client.ClientOption) (*client.Client, error) {
+	return client.NewInProcessClientWithOptions(a.mcp, opts...)
 }
 
 const instructions = `tollgate provisions Cloudflare and Stripe resources for a human, behind a task-scoped token, human approval gates and a monthly spend cap per provider. Start with catalog_search to see what can be provisioned and what it costs.`
@@ -178,7 +191,7 @@ const instructions = `tollgate provisions Cloudflare and Stripe resources for a 
 // ServeStdio serves MCP over in/out until ctx ends or in closes. Nothing but
 // protocol messages is ever written to out.
 func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
-	s := server.NewStdioServer(a.MCP)
+	s := server.NewStdioServer(a.mcp)
 	s.SetErrorLogger(slog.NewLogLogger(a.Log.Handler(), slog.LevelError))
 	return s.Listen(ctx, in, out)
 }

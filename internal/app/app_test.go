@@ -212,7 +212,7 @@ func TestCatalogToolsAllTransports(t *testing.T) {
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
 	for _, era := range testkit.Eras {
 		t.Run("in-process/"+string(era), func(t *testing.T) {
-			exerciseCatalogTools(t, testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{Era: era}))
+			exerciseCatalogTools(t, testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{Era: era}))
 		})
 		t.Run("http/"+string(era), func(t *testing.T) {
 			exerciseCatalogTools(t, testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: era, Headers: testkit.Bearer(tok)}))

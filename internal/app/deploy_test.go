@@ -46,7 +46,7 @@ func TestDeployPromoteProductionGate(t *testing.T) {
 		},
 		"in-process": func(h *human) *client.Client {
 			a.Credentials = func(context.Context) (string, error) { return tok, nil }
-			return testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{Elicit: h})
+			return testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{Elicit: h})
 		},
 	}
 	fake := a.FakeCloudflare()

@@ -62,7 +62,7 @@ func TestPurchaseGateBothEras(t *testing.T) {
 		}},
 		{"in-process", func(t *testing.T, tok string, h *human) *client.Client {
 			a.Credentials = func(context.Context) (string, error) { return tok, nil }
-			return testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{Elicit: h})
+			return testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{Elicit: h})
 		}},
 	}
 	for i, cn := range conns {

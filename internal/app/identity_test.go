@@ -174,7 +174,7 @@ func TestRevokeStopsTheSubtreeOnTheNextCall(t *testing.T) {
 	clients := map[string]*client.Client{
 		"http modern": testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: testkit.Modern, Headers: testkit.Bearer(child)}),
 		"http legacy": testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: testkit.Legacy, Headers: testkit.Bearer(child)}),
-		"in-process":  testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{}),
+		"in-process":  testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{}),
 	}
 	for name, c := range clients {
 		who, res := whoami(t, c)
@@ -241,7 +241,7 @@ func TestInsufficientScopeIsAToolErrorOffHTTP(t *testing.T) {
 	a, ts := newApp(t)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "spend:read"})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
-	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	c := testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{})
 	res, err := call(t, c, "catalog_search", map[string]any{"query": "x"})
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +327,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	a, ts := newApp(t)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "catalog:read"})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
-	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	c := testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{})
 	if _, res := whoami(t, c); res.IsError {
 		t.Fatal("whoami refused before the outage")
 	}

@@ -58,12 +58,14 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 				return
 			}
 		}
+		checked := ""
 		if call.Method == "tools/call" && known {
-			if missing := tools.MissingScopes(tool, c.Scopes()); len(missing) > 0 {
-				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "),
-					fmt.Sprintf("%s needs scope %s; the token lacks %s", tool.Def.Name, strings.Join(tool.Scopes, " "), strings.Join(missing, " ")))
+			// Step 3, once: the guard does not check this tool's scopes again.
+			if err := tools.ScopeError(tool, c.Scopes()); err != nil {
+				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "), fault.PublicOf(err))
 				return
 			}
+			checked = tool.Name()
 		}
 		// A legacy (2025-11-25) MCP session belongs to the principal that
 		// opened it: its id alone must not let another token read its
@@ -79,7 +81,7 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(&sessionOwner{ResponseWriter: w, a: a, r: r, principal: c.Subject}, r.WithContext(tools.WithClaims(r.Context(), c)))
+		next.ServeHTTP(&sessionOwner{ResponseWriter: w, a: a, r: r, principal: c.Subject}, r.WithContext(tools.WithClaims(r.Context(), c, checked)))
 	})
 }
 
@@ -165,7 +167,7 @@ func peekCall(r *http.Request) mcpCall {
 
 func (a *App) toolByName(name string) (tools.Tool, bool) {
 	for _, t := range a.Tools {
-		if t.Def.Name == name {
+		if t.Name() == name {
 			return t, true
 		}
 	}

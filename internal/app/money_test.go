@@ -239,7 +239,7 @@ func TestCancelledRegistrationStaysCounted(t *testing.T) {
 	a.LinkTestAccount(t, alicePrincipal)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "domain:register spend:read", Details: resources("cancel-demo.com")})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
-	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	c := testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{})
 	fake := a.FakeCloudflare()
 	done := make(chan struct{})
 	go func() {
@@ -342,7 +342,7 @@ func TestDomainRegisterSendsProgress(t *testing.T) {
 	a.LinkTestAccount(t, alicePrincipal)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "domain:register", Details: resources("progress-demo.com")})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
-	c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+	c := testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{})
 	var mu sync.Mutex
 	var got []string
 	c.OnNotification(func(n mcp.JSONRPCNotification) {

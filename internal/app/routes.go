@@ -15,7 +15,7 @@ import (
 
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
-	mcpHTTP := server.NewStreamableHTTPServer(a.MCP,
+	mcpHTTP := server.NewStreamableHTTPServer(a.mcp,
 		// Legacy (2025-11-25) clients keep a session id (the default
 		// generating manager, valid across replicas); an event store keeps
 		// their progress notifications from being dropped.

@@ -316,16 +316,16 @@ func TestEveryCloudflareToolActsInTheLinkedAccount(t *testing.T) {
 			continue
 		}
 		seen++
-		w, ok := want[tl.Def.Name]
+		w, ok := want[tl.Name()]
 		if !ok {
-			t.Errorf("%s calls Cloudflare but is not in this table: decide its tenancy", tl.Def.Name)
+			t.Errorf("%s calls Cloudflare but is not in this table: decide its tenancy", tl.Name())
 			continue
 		}
 		if tl.Account != w.account || tl.Owned != w.owned {
-			t.Errorf("%s: Account %v Owned %v, want %v %v", tl.Def.Name, tl.Account, tl.Owned, w.account, w.owned)
+			t.Errorf("%s: Account %v Owned %v, want %v %v", tl.Name(), tl.Account, tl.Owned, w.account, w.owned)
 		}
 		if w.owned && (tl.Target == "" || (tl.WorkerTarget != (tl.Target == "name"))) {
-			t.Errorf("%s: target %q (worker %v)", tl.Def.Name, tl.Target, tl.WorkerTarget)
+			t.Errorf("%s: target %q (worker %v)", tl.Name(), tl.Target, tl.WorkerTarget)
 		}
 	}
 	if seen != len(want) {

@@ -186,7 +186,7 @@ func inProcessBuyer(t *testing.T, a *app.App, ts *httptest.Server, details strin
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "subscription:create spend:read", Details: details})
 	a.Credentials = func(context.Context) (string, error) { return tok, nil }
 	h := &human{action: mcp.ElicitationResponseActionAccept}
-	return testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{Era: testkit.Legacy, Elicit: &flippingHuman{human: h, flip: flip}}), h
+	return testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{Era: testkit.Legacy, Elicit: &flippingHuman{human: h, flip: flip}}), h
 }
 
 // TestEveryToolRefusesAMissingScope: a token without a tool's scopes is
@@ -210,7 +210,7 @@ func TestEveryToolRefusesAMissingScope(t *testing.T) {
 			held = "spend:read"
 		}
 		tok := tokens[held]
-		name, need := tool.Def.Name, strings.Join(tool.Scopes, " ")
+		name, need := tool.Name(), strings.Join(tool.Scopes, " ")
 		tried++
 		t.Run(name+"/http", func(t *testing.T) {
 			c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
@@ -232,7 +232,7 @@ func TestEveryToolRefusesAMissingScope(t *testing.T) {
 		})
 		t.Run(name+"/in-process", func(t *testing.T) {
 			a.Credentials = func(context.Context) (string, error) { return tok, nil }
-			c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+			c := testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{})
 			res, err := call(t, c, name, map[string]any{})
 			if err != nil {
 				t.Fatalf("protocol error %v, want a tool error", err)
@@ -367,7 +367,7 @@ func TestProviderFailuresAreClear(t *testing.T) {
 				tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "dns:write ssl:write token:create deploy:preview", Details: resources("fail-demo.com")})
 				// In-process: the HTTP test client gives up after 30s, as the adapter does.
 				a.Credentials = func(context.Context) (string, error) { return tok, nil }
-				c := testkit.InProcessClient(t, a.MCP, testkit.ClientOptions{})
+				c := testkit.InProcessClient(t, a.InProcessClient, testkit.ClientOptions{})
 				if f.timeout {
 					a.FakeCloudflare().Timeout(hang)
 				} else {

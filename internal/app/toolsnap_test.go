@@ -25,7 +25,7 @@ func TestToolSnapshots(t *testing.T) {
 	}
 	out := map[string]snap{}
 	for _, tool := range a.Tools {
-		out[tool.Def.Name] = snap{Def: tool.Def, Scopes: tool.Scopes, Gates: tool.Gates, Paid: tool.Paid, Provider: tool.Provider}
+		out[tool.Name()] = snap{Def: tool.Definition(), Scopes: tool.Scopes, Gates: tool.Gates, Paid: tool.Paid, Provider: tool.Provider}
 	}
 	got, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

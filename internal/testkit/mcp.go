@@ -13,7 +13,6 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 )
 
 // Era names an MCP protocol generation a test client speaks.
@@ -69,9 +68,9 @@ func initialize(t testing.TB, c *client.Client) *client.Client {
 }
 
 // InProcess connects a client to srv in the same process.
-func InProcessClient(t testing.TB, srv *server.MCPServer, o ClientOptions) *client.Client {
+func InProcessClient(t testing.TB, connect func(...client.ClientOption) (*client.Client, error), o ClientOptions) *client.Client {
 	t.Helper()
-	c, err := client.NewInProcessClientWithOptions(srv, o.clientOpts()...)
+	c, err := connect(o.clientOpts()...)
 	if err != nil {
 		t.Fatalf("testkit: in-process client: %v", err)
 	}
