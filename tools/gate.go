@@ -51,6 +51,11 @@ type GateConfig struct {
 	Consents  ConsentStore
 	// ApprovalURL renders the page where a human decides an approval.
 	ApprovalURL func(id string) string
+	// FormsByApproval: form-mode gates are never elicited; they park as
+	// approvals the human decides on the approvals page (or an operator
+	// with the CLI). A form answer proves only that the MCP client
+	// answered, and an agent may run its own client.
+	FormsByApproval bool
 }
 
 // Ask is one human gate a call needs.
@@ -129,6 +134,11 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
 			return nil, err
 		}
+		if g.FormsByApproval && !urlOnly(st.Gates) {
+			// Sealed before form answers were turned off: not accepted.
+			p.auditGate(ctx, asks, sessions.DecisionDeny, string(human.StateInvalid))
+			return nil, fault.New(human.StateInvalid, "this server takes answers to purchase, production and terms questions only on its approvals page; call again without the answer to get an approval. Nothing was done.")
+		}
 		if !sameAsks(st.Gates, asks) {
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(GateChanged))
 			return nil, fault.Newf(GateChanged, "what this call would do changed since the human was asked; call again to ask again. Nothing was done or charged.")
@@ -156,7 +166,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 	}
 
 	// First call: ask.
-	if !canElicit(ctx, asks) {
+	if !canElicit(ctx, asks) || (g.FormsByApproval && asksForm(asks)) {
 		return nil, p.approvalRequired(ctx, asks, b)
 	}
 	st := human.State{Binding: b}
@@ -187,6 +197,26 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 	}
 	p.auditGate(ctx, asks, "", "asked")
 	return builder.RequestState(state).ToolResult(), nil
+}
+
+// urlOnly reports whether every sealed gate is URL mode.
+func urlOnly(gs []human.Gate) bool {
+	for _, g := range gs {
+		if !g.Kind.URLMode() {
+			return false
+		}
+	}
+	return true
+}
+
+// asksForm reports whether any gate is form mode.
+func asksForm(asks []Ask) bool {
+	for _, a := range asks {
+		if !a.Kind.URLMode() {
+			return true
+		}
+	}
+	return false
 }
 
 func askID(a Ask, i int) string { return fmt.Sprintf("%s_%d", a.Kind, i) }

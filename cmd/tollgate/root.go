@@ -73,6 +73,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.DurationVar(&c.HoldTTL, "hold-ttl", d.HoldTTL, "how long a hold lives if its call never finishes (a crash); then it is released and listed for reconciliation")
 	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
+	fs.StringVar(&c.FormGates, "form-gates", d.FormGates, "how purchase, production and terms gates are answered: elicit (the MCP client shows the form; an agent that runs its own client can answer it) or approval (the human decides on the approvals page, or an operator with tollgate approvals)")
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
 	fs.StringVar(&c.SandboxProvidersFrom, "sandbox-providers-from", "", "sandbox only: use the fake Cloudflare and Stripe of the sandbox replica at this loopback base URL, so several sandbox replicas on one Redis act on one set of fake accounts")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")

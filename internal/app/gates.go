@@ -40,7 +40,8 @@ func (a *App) buildGates(ctx context.Context) (*gateParts, error) {
 func (a *App) gateConfig() tools.GateConfig {
 	return tools.GateConfig{
 		Sealer: a.gates.sealer, Approvals: a.gates.approvals, Consents: a.gates.consents,
-		ApprovalURL: func(id string) string { return a.Cfg.PublicURL + "/approvals/" + id },
+		ApprovalURL:     func(id string) string { return a.Cfg.PublicURL + "/approvals/" + id },
+		FormsByApproval: a.Cfg.FormGates == "approval",
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
@@ -391,5 +392,37 @@ func TestStoredSecretIsNeverReplaced(t *testing.T) {
 	}
 	if n := len(a.FakeCloudflare().Tokens()); n != tokens {
 		t.Fatalf("a token was created at Cloudflare although its secret could not be stored (%d → %d)", tokens, n)
+	}
+}
+
+// TestFormGatesByApproval: with --form-gates approval, a purchase,
+// production or terms question is never answered by the MCP client (an
+// agent running its own client could): it parks as an approval that only
+// the human, signed in on the page, or an operator decides.
+func TestFormGatesByApproval(t *testing.T) {
+	a, ts := newAppWith(t, func(c *config.Config) { c.FormGates = "approval" })
+	acct := a.LinkTestAccount(t, aliceP)
+	a.AddTestZone(t, aliceP, "approve-me.com")
+	a.FakeCloudflare().PutScriptIn(acct, "approve--me-com", []byte(workerJS))
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "deploy:preview deploy:production", Details: resources("approve-me.com")})
+	// A client that accepts every question at once: the agent answering itself.
+	yes := &human{action: mcp.ElicitationResponseActionAccept}
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: testkit.Modern, Headers: testkit.Bearer(tok), Elicit: yes})
+	res, _ := call(t, c, "deploy_preview", map[string]any{"name": "approve--me-com", "script": "export default {};\n"})
+	id := structured(t, res)["preview_id"]
+	res, _ = call(t, c, "deploy_promote", map[string]any{"name": "approve--me-com", "preview_id": id})
+	if code := errCode(t, res); code != "approval_required" {
+		t.Fatalf("promote with a client that answers forms itself: %s", resultJSON(t, res))
+	}
+	if s := a.FakeCloudflare().ScriptsIn(acct)["approve--me-com"]; string(s.Body) != workerJS {
+		t.Fatal("the production Worker changed without a human")
+	}
+	approval, _ := structured(t, res)["error"].(map[string]any)["details"].(map[string]any)["approval_id"].(string)
+	if _, err := a.Approvals().Decide(context.Background(), approval, aliceP, true, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = call(t, c, "deploy_promote", map[string]any{"name": "approve--me-com", "preview_id": id, "approval_id": approval})
+	if res.IsError || structured(t, res)["preview_id"] != id {
+		t.Fatalf("promote after the human approved: %s", resultJSON(t, res))
 	}
 }

@@ -47,6 +47,12 @@ type Config struct {
 	RateSession  int    // metered calls per minute per task session
 	RateUser     int    // metered calls per minute per principal
 	ConfirmAbove string // purchases at or above this (USD) ask the human first
+	// FormGates is how form-mode gates (purchase, production, terms) are
+	// answered: "elicit" (the MCP client shows the form; it trusts the
+	// client to put it before a human) or "approval" (the human decides on
+	// the approvals page or an operator with the CLI; an agent that runs
+	// its own client cannot answer for them).
+	FormGates string
 
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
 	PolicyFile string
@@ -75,6 +81,7 @@ func Default() Config {
 		LogLevel:        "info",
 		HoldTTL:         15 * time.Minute,
 		ConfirmAbove:    "20.00",
+		FormGates:       "elicit",
 		RateSession:     60,
 		RateUser:        120,
 		ShutdownTimeout: 10 * time.Second,
@@ -194,6 +201,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateUser < c.RateSession || c.RateUser > 100000 {
 		return &FieldError{"rate-user", "use at least --rate-session and at most 100000 calls per minute"}
+	}
+	if c.FormGates != "elicit" && c.FormGates != "approval" {
+		return &FieldError{"form-gates", fmt.Sprintf("%q is neither elicit nor approval", c.FormGates)}
 	}
 	if _, err := money.Parse(c.ConfirmAbove, "usd"); err != nil {
 		return &FieldError{"confirm-above", fmt.Sprintf("%q is not an amount like 20.00 (USD): %v", c.ConfirmAbove, err)}
