@@ -16,6 +16,7 @@ package links
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -326,12 +327,12 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 	}
 	ctx, cancel := context.WithTimeout(ts.ctx, refreshLockTTL)
 	defer cancel()
-	lock := ts.s.key(ts.principal) + ":refresh"
+	lock, owner := ts.s.key(ts.principal)+":refresh", newLockToken()
 	// Refresh tokens rotate: two replicas refreshing one token would
 	// spend it twice and lose the newer grant. One refreshes; the others
 	// wait and read what it wrote.
 	for {
-		got, err := ts.s.rdb.SetNX(ctx, lock, "1", refreshLockTTL).Result()
+		got, err := ts.s.rdb.SetNX(ctx, lock, owner, refreshLockTTL).Result()
 		if err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was sent. Retry shortly")
 		}
@@ -348,7 +349,9 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 			return fresh.Link.Token, nil
 		}
 	}
-	defer ts.s.rdb.Del(context.WithoutCancel(ctx), lock)
+	// Only our own lock is released: one that expired under a slow
+	// refresh may be another replica's by now.
+	defer releaseLock.Run(context.WithoutCancel(ctx), ts.s.rdb, []string{lock}, owner)
 	if n, err := ts.s.rdb.Exists(ctx, ts.s.key(ts.principal)+":refresh-backoff").Result(); err == nil && n > 0 {
 		return nil, fault.New(fault.Unavailable, "renewing the Cloudflare credential failed a moment ago; nothing was sent. Retry in a few seconds")
 	}
@@ -396,6 +399,17 @@ func (ts *storedSource) Token() (*oauth2.Token, error) {
 	}
 	ts.cur = Tenant{Link: next, Zone: fresh.Zone, sealed: sealed}
 	return tok, nil
+}
+
+// releaseLock deletes a lock only while it holds the releaser's token.
+var releaseLock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+func newLockToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // markDead marks the credential dead only while it is still the stored one.
