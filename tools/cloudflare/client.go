@@ -1,17 +1,13 @@
 package cloudflare
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	cf "github.com/cloudflare/cloudflare-go"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 const (
@@ -28,8 +25,6 @@ const (
 	// defaultRPS is Cloudflare's global API limit, 1200 requests per five
 	// minutes, as the SDK assumes too.
 	defaultRPS = 4
-	// maxErrorBody bounds how much of a non-2xx answer is kept.
-	maxErrorBody = 64 << 10
 )
 
 // Config configures a Client.
@@ -167,48 +162,13 @@ func isAccountID(s string) bool {
 	return true
 }
 
-// httpClient copies c and wraps its transport so that each exchange is
-// recorded, and refuses redirects so that neither a POST nor the token is
-// ever re-sent elsewhere.
+// httpClient copies c into the shared provider client: every exchange
+// recorded, redirects refused so that neither a POST nor the token is ever
+// re-sent elsewhere, and the acting account's credential set per request.
 func httpClient(c *http.Client) *http.Client {
-	out := &http.Client{}
-	if c != nil {
-		*out = *c
-	}
-	base := out.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	out.Transport = &recordingTransport{base: &authTransport{base: base}}
-	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return out
+	return provider.NewClient(provider.Config{HTTPClient: c, RequestIDHeader: "cf-ray",
+		Inner: func(base http.RoundTripper) http.RoundTripper { return &authTransport{base: base} }})
 }
-
-// exchange is what the transport saw of one call: whether the request
-// reached the wire, and the answer's status, cf-ray and error body. The
-// SDK's Raw keeps none of these.
-type exchange struct {
-	mu         sync.Mutex
-	wrote      bool
-	status     int
-	rayID      string
-	retryAfter string
-	body       []byte
-}
-
-func (e *exchange) markWrote() {
-	e.mu.Lock()
-	e.wrote = true
-	e.mu.Unlock()
-}
-
-func (e *exchange) snapshot() (wrote bool, status int, ray, retryAfter string, body []byte) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.wrote, e.status, e.rayID, e.retryAfter, e.body
-}
-
-type exchangeKey struct{}
 
 // bearerKey carries the acting account's access token to authTransport.
 type bearerKey struct{}
@@ -252,29 +212,6 @@ func (c *Client) credential(ctx context.Context) (context.Context, error) {
 	return context.WithValue(ctx, bearerKey{}, tok.AccessToken), nil
 }
 
-type recordingTransport struct{ base http.RoundTripper }
-
-func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := t.base.RoundTrip(req)
-	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
-	if ex == nil || res == nil {
-		return res, err
-	}
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	ex.status, ex.rayID, ex.retryAfter = res.StatusCode, res.Header.Get("cf-ray"), res.Header.Get("Retry-After")
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		// With retries off the SDK neither reads nor closes a 5xx or 429
-		// body; read it here so the provider's message is kept and the
-		// connection is released.
-		b, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
-		_ = res.Body.Close()
-		ex.body = b
-		res.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return res, err
-}
-
 // call sends one request through the SDK and returns the envelope's result.
 // Go's transport itself re-sends a POST only when nothing of it was
 // written, so the provider sees each call at most once.
@@ -290,7 +227,7 @@ func (c *Client) call(ctx context.Context, o op, method, path string, body []byt
 // rejectAfter: a renewed credential that is still refused is dead; the
 // human has to link the account again, and until then no call asks.
 func (c *Client) rejectAfter(err error) {
-	if rj, ok := c.tokens.(interface{ Reject() }); ok && fault.CodeOf(err) == fault.AccountRelinkRequired && MayHaveReached(err) {
+	if rj, ok := c.tokens.(interface{ Reject() }); ok && fault.CodeOf(err) == fault.AccountRelinkRequired && provider.Reached(err) {
 		rj.Reject()
 	}
 }
@@ -300,7 +237,7 @@ func (c *Client) rejectAfter(err error) {
 // anything was done, so it is sent once more with a renewed one.
 func (c *Client) renewAfter(err error) bool {
 	inv, ok := c.tokens.(interface{ Invalidate() })
-	if !ok || fault.CodeOf(err) != fault.AccountRelinkRequired || !MayHaveReached(err) {
+	if !ok || fault.CodeOf(err) != fault.AccountRelinkRequired || !provider.Reached(err) {
 		return false
 	}
 	inv.Invalidate()
@@ -314,25 +251,24 @@ func (c *Client) callOnce(ctx context.Context, o op, method, path string, body [
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ex := &exchange{}
-	ctx = context.WithValue(ctx, exchangeKey{}, ex)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: ex.markWrote})
+	ctx, ex := provider.Record(ctx)
 	var data any
 	if body != nil {
 		data = body
 	}
 	res, err := c.api.Raw(ctx, method, path, data, hdr)
-	wrote, status, ray, retryAfter, errBody := ex.snapshot()
-	ce := &CallError{Op: o.name, HTTPStatus: status, RayID: ray, Reached: wrote || status != 0, Err: err}
+	s := ex.Seen()
+	ray := s.RequestID
+	ce := newCallError(o.name, s, err)
 	switch {
-	case err != nil && status == 0:
+	case err != nil && s.Status == 0:
 		return nil, ray, c.noAnswer(ctx, o, ce)
-	case status < 200 || status > 299:
-		ce.ProviderMessages = envelopeMessages(errBody)
-		if credentialRefused(status, errBody) {
+	case s.Status < 200 || s.Status > 299:
+		ce.ProviderMessages = envelopeMessages(s.Body)
+		if credentialRefused(s.Status, s.Body) {
 			return nil, ray, relink(ce)
 		}
-		return nil, ray, badStatus(o, ce, retryAfter)
+		return nil, ray, badStatus(o, ce, s.RetryAfter)
 	case err != nil:
 		return nil, ray, unreadable(o, ce)
 	case !res.Success:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 const acct = "0123456789abcdef0123456789abcdef"
@@ -85,10 +86,10 @@ func TestNoCredentialSendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := base.CheckDomain(context.Background(), name(t, "shop.com")); err == nil || MayHaveReached(err) {
+	if _, err := base.CheckDomain(context.Background(), name(t, "shop.com")); err == nil || provider.Reached(err) {
 		t.Fatalf("CheckDomain without a credential: %v", err)
 	}
-	if _, err := base.ZoneForDomain(context.Background(), name(t, "shop.com")); err == nil || MayHaveReached(err) {
+	if _, err := base.ZoneForDomain(context.Background(), name(t, "shop.com")); err == nil || provider.Reached(err) {
 		t.Fatalf("ZoneForDomain without a credential: %v", err)
 	}
 	if hits.Load() != 0 {
@@ -103,8 +104,8 @@ func TestFailedRefreshSendsNothing(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := asAccount(t, Config{BaseURL: srv.URL, RequestsPerSecond: 1000}, failingSource{})
 	_, err := c.CheckDomain(context.Background(), name(t, "shop.com"))
-	if fault.CodeOf(err) != fault.AccountRelinkRequired || MayHaveReached(err) || hits.Load() != 0 {
-		t.Fatalf("code %s, reached %v, %d hits", fault.CodeOf(err), MayHaveReached(err), hits.Load())
+	if fault.CodeOf(err) != fault.AccountRelinkRequired || provider.Reached(err) || hits.Load() != 0 {
+		t.Fatalf("code %s, reached %v, %d hits", fault.CodeOf(err), provider.Reached(err), hits.Load())
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/links"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // DirectoryConfig configures a Directory.
@@ -38,7 +39,7 @@ type DirectoryConfig struct {
 	ClientSecret string
 	// Scopes asked for a created account's grant.
 	Scopes     []string
-	HTTPClient *http.Client // nil: a client with Timeout
+	HTTPClient *http.Client // copied, never modified; nil: a client with Timeout
 	Timeout    time.Duration
 }
 
@@ -61,15 +62,13 @@ func NewDirectory(cfg DirectoryConfig) (*Directory, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	h := cfg.HTTPClient
-	if h == nil {
-		h = &http.Client{}
-	}
-	c := *h
+	c := provider.NewClient(provider.Config{HTTPClient: cfg.HTTPClient, RequestIDHeader: "cf-ray"})
 	c.Timeout = cfg.Timeout
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Directory{cfg: cfg, http: &c}, nil
+	return &Directory{cfg: cfg, http: c}, nil
 }
+
+// maxAnswer bounds how much of an answer is read.
+const maxAnswer = 64 << 10
 
 // AccountExists reports whether Cloudflare has an account for email.
 func (d *Directory) AccountExists(ctx context.Context, email string) (bool, error) {
@@ -149,18 +148,22 @@ func (d *Directory) authenticate(req *http.Request) {
 // do sends req and decodes a want-status answer into out; any other
 // answer is an error with the RFC 6749 error code Cloudflare sent.
 func (d *Directory) do(req *http.Request, what string, out any, want int) error {
-	res, err := d.http.Do(req)
+	ctx, ex := provider.Record(req.Context())
+	res, err := d.http.Do(req.WithContext(ctx))
 	if err != nil {
-		reached := req.Method != http.MethodGet
+		ce := newCallError("directory", ex.Seen(), err)
 		msg := fmt.Sprintf("Cloudflare did not answer %s; nothing was changed. Retry later.", what)
-		if reached {
+		switch {
+		case !ce.Reached && req.Method != http.MethodGet:
+			msg = fmt.Sprintf("Cloudflare was not reached for %s; nothing was sent, so nothing was changed. Retry later.", what)
+		case req.Method != http.MethodGet:
 			msg = fmt.Sprintf("Cloudflare did not answer %s; it may have been done. Run account_connect again: it links an account that exists.", what)
 		}
-		return fault.Wrap(&CallError{Op: "directory", Reached: reached, Err: err}, ProviderError, msg)
+		return fault.Wrap(ce, ProviderError, msg)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
-	ce := &CallError{Op: "directory", HTTPStatus: res.StatusCode, Reached: true}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	ce := newCallError("directory", ex.Seen(), nil)
 	if res.StatusCode != want {
 		var e struct {
 			Error string `json:"error"`

@@ -10,6 +10,7 @@ import (
 
 	cffake "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -262,8 +263,8 @@ func mayHaveReached(t *testing.T, err error, status int, op, what string) {
 	t.Helper()
 	wantCode(t, err, ProviderError)
 	msg := fault.PublicOf(err)
-	if !MayHaveReached(err) || !strings.Contains(msg, "may have reached Cloudflare") || !strings.Contains(msg, what) {
-		t.Fatalf("HTTP %d: reached %v, %q", status, MayHaveReached(err), msg)
+	if !provider.Reached(err) || !strings.Contains(msg, "may have reached Cloudflare") || !strings.Contains(msg, what) {
+		t.Fatalf("HTTP %d: reached %v, %q", status, provider.Reached(err), msg)
 	}
 	var ce *CallError
 	if !errors.As(err, &ce) || ce.Op != op || ce.HTTPStatus != status || ce.RayID == "" ||

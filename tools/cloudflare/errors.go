@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // Codes this package decides.
@@ -61,12 +62,17 @@ func (e *CallError) Details() any {
 	return d
 }
 
-// MayHaveReached reports whether err comes from a call whose request
-// reached, or may have reached, Cloudflare. When it is false nothing was
-// sent and nothing can have been charged.
-func MayHaveReached(err error) bool {
-	var ce *CallError
-	return errors.As(err, &ce) && ce.Reached
+// MayHaveReached reports whether the request reached, or may have reached,
+// Cloudflare (provider.Error): provider.Reached finds it in any error that
+// wraps it. When it is false nothing was sent and nothing can have been
+// charged.
+func (e *CallError) MayHaveReached() bool { return e.Reached }
+
+var _ provider.Error = (*CallError)(nil)
+
+// newCallError is the cause of a failed call, from what the transport saw.
+func newCallError(op string, s provider.Seen, err error) *CallError {
+	return &CallError{Op: op, HTTPStatus: s.Status, RayID: s.RequestID, Reached: s.Reached(), Err: err}
 }
 
 // op describes a call for error messages.
@@ -185,3 +191,7 @@ func codeSuffix(code int) string {
 	}
 	return " (code " + strconv.Itoa(code) + ")"
 }
+
+// MayHaveReached reports whether err comes from a call whose request
+// reached, or may have reached, Cloudflare (provider.Reached).
+func MayHaveReached(err error) bool { return provider.Reached(err) }

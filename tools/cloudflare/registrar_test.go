@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 const serverToken = "tollgate-server-token"
@@ -149,7 +150,7 @@ func TestServerErrorIsNotRetried(t *testing.T) {
 		f.FailNext(1, status)
 		_, err := c.Register(context.Background(), name(t, "shop.com"), 1)
 		wantCode(t, err, ProviderError)
-		if !MayHaveReached(err) {
+		if !provider.Reached(err) {
 			t.Fatalf("HTTP %d: a 5xx answer must count as reached", status)
 		}
 		var ce *CallError
@@ -188,7 +189,7 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("Register took %s", time.Since(began))
 	}
 	wantCode(t, err, ProviderError)
-	if !MayHaveReached(err) || !strings.Contains(fault.PublicOf(err), "poll its registration status") {
+	if !provider.Reached(err) || !strings.Contains(fault.PublicOf(err), "poll its registration status") {
 		t.Fatalf("a timed-out POST must say it may have reached Cloudflare: %q", fault.PublicOf(err))
 	}
 	if n := posts(f); n != 1 {
@@ -217,8 +218,8 @@ func TestUnreachableIsNotSent(t *testing.T) {
 	}
 	_, err = c.Register(context.Background(), name(t, "shop.com"), 1)
 	wantCode(t, err, ProviderError)
-	if MayHaveReached(err) || !strings.Contains(fault.PublicOf(err), "nothing was sent") {
-		t.Fatalf("refused connection: reached %v, %q", MayHaveReached(err), fault.PublicOf(err))
+	if provider.Reached(err) || !strings.Contains(fault.PublicOf(err), "nothing was sent") {
+		t.Fatalf("refused connection: reached %v, %q", provider.Reached(err), fault.PublicOf(err))
 	}
 }
 
@@ -341,8 +342,8 @@ func TestClientRateLimitRefusesWithoutSending(t *testing.T) {
 	}
 	_, err := c.Register(ctx, name(t, "a.com"), 1)
 	wantCode(t, err, ProviderError)
-	if MayHaveReached(err) || !strings.Contains(fault.PublicOf(err), "rate limit") {
-		t.Fatalf("reached %v: %q", MayHaveReached(err), fault.PublicOf(err))
+	if provider.Reached(err) || !strings.Contains(fault.PublicOf(err), "rate limit") {
+		t.Fatalf("reached %v: %q", provider.Reached(err), fault.PublicOf(err))
 	}
 	if posts(f) != 0 {
 		t.Fatal("the registration was sent")

@@ -13,6 +13,7 @@ import (
 
 	cffake "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 func TestConfigureSSL(t *testing.T) {
@@ -124,7 +125,7 @@ func TestSSLPartialFailureSaysWhatChanged(t *testing.T) {
 	_, err = c.ConfigureSSL(context.Background(), z.ID, SSLSettings{Mode: SSLStrict, MinTLS: "1.3", AlwaysHTTPS: ptr(true)})
 	wantCode(t, err, ProviderError)
 	msg := fault.PublicOf(err)
-	if !strings.Contains(msg, "minimum TLS version") || !strings.Contains(msg, "Already changed before this failure: SSL mode set to strict.") || !MayHaveReached(err) {
+	if !strings.Contains(msg, "minimum TLS version") || !strings.Contains(msg, "Already changed before this failure: SSL mode set to strict.") || !provider.Reached(err) {
 		t.Fatalf("message %q", msg)
 	}
 	if s := f.Settings(z.ID); s.SSL != "strict" || s.MinTLSVersion != "1.0" || s.AlwaysUseHTTPS != "off" || writes(f) != 2 {

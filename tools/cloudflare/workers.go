@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
 	"regexp"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	cf "github.com/cloudflare/cloudflare-go"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // Workers scripts, through cloudflare-go's UploadWorker and GetWorker on the
@@ -99,7 +99,7 @@ func PreviewName(base, previewID string) string {
 // worker.mjs, CompatibilityDate), replacing any script of that name. It
 // refuses an invalid name and an empty, non-UTF-8 or oversized body before
 // sending anything. The SDK does not retry; a failure whose request may have
-// reached Cloudflare says so (MayHaveReached), because the script may then
+// reached Cloudflare says so (provider.Reached), because the script may then
 // have been replaced.
 func (c *Client) UploadScript(ctx context.Context, name string, body []byte) (Script, error) {
 	if err := checkScript(name, body); err != nil {
@@ -215,22 +215,21 @@ func (c *Client) sdkCallOnce(ctx context.Context, o sdkOp, send func(context.Con
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ex := &exchange{}
-	ctx = context.WithValue(ctx, exchangeKey{}, ex)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: ex.markWrote})
+	ctx, ex := provider.Record(ctx)
 	err = send(ctx)
-	wrote, status, ray, retryAfter, errBody := ex.snapshot()
-	ce := &CallError{Op: o.opName(), HTTPStatus: status, RayID: ray, Reached: wrote || status != 0, Err: err}
+	s := ex.Seen()
+	ray := s.RequestID
+	ce := newCallError(o.opName(), s, err)
 	switch {
-	case err != nil && status == 0:
+	case err != nil && s.Status == 0:
 		return ray, o.noAnswer(ctx, c, ce)
-	case status < 200 || status > 299:
+	case s.Status < 200 || s.Status > 299:
 		// Includes a 3xx, which the SDK passes on as a success.
-		ce.ProviderMessages = envelopeMessages(errBody)
-		if credentialRefused(status, errBody) {
+		ce.ProviderMessages = envelopeMessages(s.Body)
+		if credentialRefused(s.Status, s.Body) {
 			return ray, relink(ce)
 		}
-		return ray, o.badStatus(ce, retryAfter)
+		return ray, o.badStatus(ce, s.RetryAfter)
 	case err != nil:
 		return ray, o.unreadable(ce)
 	}

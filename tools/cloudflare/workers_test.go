@@ -19,6 +19,7 @@ import (
 
 	cffake "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 const workerJS = "export default {\n  async fetch(req) {\n    return new Response('hello')\n  }\n}\n"
@@ -110,8 +111,8 @@ func TestUploadServerErrorIsNotRetried(t *testing.T) {
 		f.FailUploads(1, status)
 		_, err := c.UploadScript(context.Background(), "shop", []byte(workerJS))
 		wantCode(t, err, ProviderError)
-		if !MayHaveReached(err) || !strings.Contains(fault.PublicOf(err), "may have reached Cloudflare") {
-			t.Fatalf("HTTP %d: reached %v, %q", status, MayHaveReached(err), fault.PublicOf(err))
+		if !provider.Reached(err) || !strings.Contains(fault.PublicOf(err), "may have reached Cloudflare") {
+			t.Fatalf("HTTP %d: reached %v, %q", status, provider.Reached(err), fault.PublicOf(err))
 		}
 		var ce *CallError
 		if !errors.As(err, &ce) || ce.Op != "worker_upload" || ce.HTTPStatus != status || ce.RayID == "" ||
@@ -143,7 +144,7 @@ func TestWorkersTimeout(t *testing.T) {
 		t.Fatalf("UploadScript took %s", time.Since(began))
 	}
 	wantCode(t, err, ProviderError)
-	if !MayHaveReached(err) || !strings.Contains(fault.PublicOf(err), "may have reached Cloudflare") {
+	if !provider.Reached(err) || !strings.Contains(fault.PublicOf(err), "may have reached Cloudflare") {
 		t.Fatalf("a timed-out upload must say it may have reached Cloudflare: %q", fault.PublicOf(err))
 	}
 	if n := uploads(f); n != 1 {
