@@ -14,6 +14,7 @@ import (
 	stripefake "github.com/tollgate-dev/tollgate/fixtures/stripe"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 const serverKey = "sk_test_tollgate_server_key_0123"
@@ -236,7 +237,7 @@ func TestTimeoutThenRetryFindsTheFirstSubscription(t *testing.T) {
 	f.LateAnswer(2 * time.Second)
 	_, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-late-1")
 	wantCode(t, err, ProviderError)
-	if !MayHaveReached(err) || !MayHaveCharged(err) {
+	if !provider.Reached(err) || !MayHaveCharged(err) {
 		t.Fatalf("a timed-out subscription POST must say it may have charged: %v", err)
 	}
 	if !strings.Contains(fault.PublicOf(err), "same idempotency key") {

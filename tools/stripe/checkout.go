@@ -60,7 +60,7 @@ func (c *Client) CreateSetupCheckout(ctx context.Context, customerID, successURL
 	if u, err := url.Parse(sess.URL); err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
 		return Checkout{}, unexpected(o, s, "the session has no https url")
 	}
-	out := Checkout{ID: sess.ID, URL: sess.URL, RequestID: s.requestID}
+	out := Checkout{ID: sess.ID, URL: sess.URL, RequestID: s.RequestID}
 	if sess.ExpiresAt > 0 {
 		out.ExpiresAt = time.Unix(sess.ExpiresAt, 0).UTC()
 	}

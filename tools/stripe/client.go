@@ -4,16 +4,15 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/client"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 const (
@@ -139,68 +138,11 @@ func checkKey(key string) error {
 	return nil
 }
 
-// httpClient copies c and wraps its transport so that each exchange is
-// recorded, and refuses redirects so that neither a POST nor the key is
-// ever re-sent elsewhere.
+// httpClient copies c into the shared provider client: every exchange
+// recorded, redirects refused so that neither a POST nor the key is ever
+// re-sent elsewhere.
 func httpClient(c *http.Client) *http.Client {
-	out := &http.Client{}
-	if c != nil {
-		*out = *c
-	}
-	base := out.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	out.Transport = &recordingTransport{base: base}
-	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return out
-}
-
-// exchange is what the transport saw of one call: whether the request
-// reached the wire, and the answer's status and headers. stripe-go loses
-// the status and Request-Id of an answer that is not Stripe's JSON.
-type exchange struct {
-	mu        sync.Mutex
-	wrote     bool
-	status    int
-	requestID string
-	replayed  bool
-}
-
-func (e *exchange) markWrote() {
-	e.mu.Lock()
-	e.wrote = true
-	e.mu.Unlock()
-}
-
-type seen struct {
-	wrote     bool
-	status    int
-	requestID string
-	replayed  bool
-}
-
-func (e *exchange) snapshot() seen {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return seen{e.wrote, e.status, e.requestID, e.replayed}
-}
-
-type exchangeKey struct{}
-
-type recordingTransport struct{ base http.RoundTripper }
-
-func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := t.base.RoundTrip(req)
-	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
-	if ex == nil || res == nil {
-		return res, err
-	}
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	ex.status, ex.requestID = res.StatusCode, res.Header.Get("Request-Id")
-	ex.replayed = res.Header.Get("Idempotent-Replayed") == "true"
-	return res, err
+	return provider.NewClient(provider.Config{HTTPClient: c, RequestIDHeader: "Request-Id"})
 }
 
 // call runs one stripe-go request under the client's timeout and
@@ -208,19 +150,17 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // request's params; run sends it. With network retries off, stripe-go
 // sends each request once, and Go's transport re-sends a POST only when
 // nothing of it was written, so Stripe sees each call at most once.
-func (c *Client) call(ctx context.Context, o op, prepare func(context.Context), run func() error) (seen, error) {
+func (c *Client) call(ctx context.Context, o op, prepare func(context.Context), run func() error) (provider.Seen, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ex := &exchange{}
-	ctx = context.WithValue(ctx, exchangeKey{}, ex)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: ex.markWrote})
+	ctx, ex := provider.Record(ctx)
 	prepare(ctx)
 	err := run()
-	s := ex.snapshot()
+	s := ex.Seen()
 	if err != nil {
 		return s, c.translate(ctx, o, s, err)
 	}
-	if s.status < 200 || s.status > 299 {
+	if s.Status < 200 || s.Status > 299 {
 		// A 1xx or 3xx answer that stripe-go decoded without complaint.
 		return s, unreadable(o, newCallError(o, s, nil))
 	}

@@ -71,7 +71,7 @@ func (c *Client) FindOrCreateCustomer(ctx context.Context, email, principal, ide
 		if err := checkID("the customer id", found.ID, "cus_"); err != nil {
 			return Customer{}, unexpected(find, s, "a customer id that is not cus_…")
 		}
-		return Customer{ID: found.ID, Email: found.Email, RequestID: s.requestID}, nil
+		return Customer{ID: found.ID, Email: found.Email, RequestID: s.RequestID}, nil
 	}
 
 	p := &stripego.CustomerParams{Email: stripego.String(email)}
@@ -89,7 +89,7 @@ func (c *Client) FindOrCreateCustomer(ctx context.Context, email, principal, ide
 	if cu == nil || checkID("the customer id", cu.ID, "cus_") != nil {
 		return Customer{}, unexpected(create, s, "no customer id")
 	}
-	return Customer{ID: cu.ID, Email: cu.Email, Created: true, RequestID: s.requestID}, nil
+	return Customer{ID: cu.ID, Email: cu.Email, Created: true, RequestID: s.RequestID}, nil
 }
 
 // PaymentMethods lists the ids of the customer's saved cards (tokens only:

@@ -13,8 +13,9 @@
 //
 // Each Client builds its own stripe-go backend, whose URL is configurable
 // (sandbox → the fixtures/stripe fake, production → api.stripe.com), and
-// never touches stripe-go's global backends. Network retries are off and
-// redirects are not followed.
+// never touches stripe-go's global backends. Network retries are off, and
+// requests go through the shared provider client (tools/provider), which
+// records whether each reached the wire and follows no redirect.
 //
 // Every POST carries the caller's idempotency key (SPEC §9.2): stripe-go
 // would otherwise invent a random one per call, and a retry after a
@@ -28,8 +29,9 @@
 // whether the request may have reached Stripe and whether anything may have
 // been charged. Its cause is a *CallError carrying the HTTP status,
 // Stripe's Request-Id for the audit trail, Stripe's error code and whether
-// the request reached Stripe (MayHaveReached) or may have charged
-// (MayHaveCharged). Successful results carry the Request-Id too.
+// the request reached Stripe (a provider.Error: provider.Reached) or may
+// have charged (MayHaveCharged). Successful results carry the Request-Id
+// too.
 //
 // The package never decides whether a caller may spend: holds, caps and
 // gates come first. It never reads the secret key from anywhere but its

@@ -11,6 +11,7 @@ import (
 	stripego "github.com/stripe/stripe-go/v79"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // Codes this package decides.
@@ -76,13 +77,13 @@ func (e *CallError) Details() any {
 	return d
 }
 
-// MayHaveReached reports whether err comes from a call whose request
-// reached, or may have reached, Stripe. When it is false nothing was sent
-// and nothing can have been charged.
-func MayHaveReached(err error) bool {
-	var ce *CallError
-	return errors.As(err, &ce) && ce.Reached
-}
+// MayHaveReached reports whether the request reached, or may have reached,
+// Stripe (provider.Error): provider.Reached finds it in any error that
+// wraps it. When it is false nothing was sent and nothing can have been
+// charged.
+func (e *CallError) MayHaveReached() bool { return e.Reached }
+
+var _ provider.Error = (*CallError)(nil)
 
 // MayHaveCharged reports whether err leaves open that Stripe took, or will
 // take, money: a subscription request that reached Stripe and got no
@@ -100,12 +101,12 @@ type op struct {
 	creates bool   // a success creates something (customer, session)
 }
 
-func newCallError(o op, s seen, err error) *CallError {
-	return &CallError{Op: o.name, HTTPStatus: s.status, RequestID: s.requestID, Reached: s.wrote || s.status != 0, Err: err}
+func newCallError(o op, s provider.Seen, err error) *CallError {
+	return &CallError{Op: o.name, HTTPStatus: s.Status, RequestID: s.RequestID, Reached: s.Reached(), Err: err}
 }
 
 // translate turns a stripe-go error into a *fault.Error.
-func (c *Client) translate(ctx context.Context, o op, s seen, err error) error {
+func (c *Client) translate(ctx context.Context, o op, s provider.Seen, err error) error {
 	ce := newCallError(o, s, err)
 	var se *stripego.Error
 	if errors.As(err, &se) {
@@ -232,7 +233,7 @@ func unreadable(o op, ce *CallError) error {
 }
 
 // unexpected reports a 2xx answer whose content tollgate cannot use.
-func unexpected(o op, s seen, why string) error {
+func unexpected(o op, s provider.Seen, why string) error {
 	ce := newCallError(o, s, errors.New(why))
 	if o.charges {
 		ce.MayHaveCharged = true
@@ -270,3 +271,7 @@ func sanitize(s string) string {
 	}
 	return s
 }
+
+// MayHaveReached reports whether err comes from a call whose request
+// reached, or may have reached, Stripe (provider.Reached).
+func MayHaveReached(err error) bool { return provider.Reached(err) }

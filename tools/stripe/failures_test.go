@@ -9,6 +9,7 @@ import (
 
 	stripefake "github.com/tollgate-dev/tollgate/fixtures/stripe"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 func TestProviderFailures(t *testing.T) {
@@ -48,7 +49,7 @@ func TestProviderFailures(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("no CallError in %v", err)
 			}
-			got := result{code: fault.CodeOf(err), reached: MayHaveReached(err), mayHaveCharged: MayHaveCharged(err), status: ce.HTTPStatus}
+			got := result{code: fault.CodeOf(err), reached: provider.Reached(err), mayHaveCharged: MayHaveCharged(err), status: ce.HTTPStatus}
 			if got != tt.want {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
@@ -161,7 +162,7 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call()
 			wantCode(t, err, fault.InvalidArgument)
-			if MayHaveReached(err) {
+			if provider.Reached(err) {
 				t.Fatal("reported as reaching Stripe")
 			}
 		})
@@ -181,7 +182,7 @@ func TestUnreachable(t *testing.T) {
 	}
 	_, err = c.StartSubscription(context.Background(), "cus_1", "price_1", "pm_1", "k")
 	wantCode(t, err, ProviderError)
-	if MayHaveReached(err) || MayHaveCharged(err) || !strings.Contains(fault.PublicOf(err), "nothing was sent") {
+	if provider.Reached(err) || MayHaveCharged(err) || !strings.Contains(fault.PublicOf(err), "nothing was sent") {
 		t.Fatalf("an unreachable Stripe: %v", err)
 	}
 }

@@ -83,7 +83,7 @@ func (c *Client) PriceForPlan(ctx context.Context, lookupKey string) (Price, err
 	}
 	return Price{
 		ID: p.ID, LookupKey: lookupKey, Amount: money.Money{Minor: p.UnitAmount, Currency: string(p.Currency)},
-		Interval: interval, RequestID: s.requestID,
+		Interval: interval, RequestID: s.RequestID,
 	}, nil
 }
 
@@ -144,7 +144,8 @@ func (c *Client) StartSubscription(ctx context.Context, customerID, priceID, pay
 	if why != "" {
 		return Subscription{}, unexpected(o, s, why)
 	}
-	out := Subscription{ID: sub.ID, Status: string(sub.Status), Amount: amount, RequestID: s.requestID, Replayed: s.replayed}
+	out := Subscription{ID: sub.ID, Status: string(sub.Status), Amount: amount, RequestID: s.RequestID,
+		Replayed: s.Header.Get("Idempotent-Replayed") == "true"}
 	switch sub.Status {
 	case stripego.SubscriptionStatusActive, stripego.SubscriptionStatusTrialing:
 		return out, nil
