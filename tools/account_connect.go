@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/links"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // LinkStripeEmail is the e-mail Stripe holds for the principal's customer,
@@ -155,37 +156,39 @@ func AccountConnect(cfg AccountConfig) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a accountArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			principal, email, acct, err := state(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			if acct != "" {
 				return resyncZones(ctx, cfg, principal)
 			}
 			creating, err := create(ctx, a, email)
 			if err != nil {
-				return Refuse(err, true), nil
+				return Refuse(provider.AfterCall(err)), nil
 			}
 			if !creating {
-				return Refuse(fault.New(AccountNotLinked, "no Cloudflare account came back from Cloudflare's consent page yet: the human has to finish there (Continue to Cloudflare on the approval page). Call account_connect again to ask again. Nothing was changed."), false), nil
+				return Refuse(fault.New(AccountNotLinked, "no Cloudflare account came back from Cloudflare's consent page yet: the human has to finish there (Continue to Cloudflare on the approval page). Call account_connect again to ask again. Nothing was changed.")), nil
 			}
 			if cfg.Directory == nil {
-				return Refuse(noCreation(email), false), nil
+				return Refuse(noCreation(email)), nil
 			}
+			// Cloudflare's terms are read: every refusal from here on says a
+			// provider was called.
 			_, version, err := cfg.Directory.Terms(ctx)
 			if err != nil {
-				return Refuse(err, true), nil
+				return Refuse(provider.AfterCall(err)), nil
 			}
 			// The gate passed only with the terms accepted; check again, in
 			// case it was an approval of something else.
 			ok, err := cfg.Consents.Has(ctx, principal, "cloudflare", human.Terms, version)
 			if err != nil {
-				return Refuse(err, true), nil
+				return Refuse(provider.AfterCall(err)), nil
 			}
 			if !ok {
-				return Refuse(fault.New(GateDeclined, "Cloudflare's terms (version "+version+") were not accepted; no account was created."), true), nil
+				return Refuse(provider.AfterCall(fault.New(GateDeclined, "Cloudflare's terms (version "+version+") were not accepted; no account was created."))), nil
 			}
 			name := email
 			if len(name) > 88 {
@@ -193,10 +196,10 @@ func AccountConnect(cfg AccountConfig) Tool {
 			}
 			link, err := cfg.Directory.CreateAccount(ctx, email, name+" (tollgate)", version)
 			if err != nil {
-				return Refuse(err, true), nil
+				return Refuse(provider.AfterCall(err)), nil
 			}
 			if err := cfg.Links.LinkCloudflare(ctx, principal, link, nil); err != nil {
-				return Refuse(fault.Wrap(err, fault.Unavailable, "Cloudflare account "+link.AccountID+" was created for "+email+" but could not be recorded; run account_connect again to link it (it now exists)"), true), nil
+				return Refuse(provider.AfterCall(fault.Wrap(err, fault.Unavailable, "Cloudflare account "+link.AccountID+" was created for "+email+" but could not be recorded; run account_connect again to link it (it now exists)"))), nil
 			}
 			return result(accountResult{Status: "created", AccountID: link.AccountID, Email: email}), nil
 		},
@@ -208,21 +211,23 @@ func AccountConnect(cfg AccountConfig) Tool {
 func resyncZones(ctx context.Context, cfg AccountConfig, principal string) (*mcp.CallToolResult, error) {
 	t, err := cfg.Tenancy.Resolve(ctx, principal, "")
 	if err != nil {
-		return Refuse(err, false), nil
+		return Refuse(err), nil
 	}
 	if r := Record(ctx); r != nil {
 		r.Account = t.AccountID
 	}
+	// Cloudflare is asked for the zones: every refusal after it says a
+	// provider was called.
 	zones, err := t.Cloudflare.ListZones(ctx)
 	if err != nil {
-		return Refuse(err, true), nil
+		return Refuse(provider.AfterCall(err)), nil
 	}
 	refs := make([]links.ZoneRef, 0, len(zones))
 	for _, z := range zones {
 		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: t.AccountID})
 	}
 	if err := cfg.Links.SetZones(ctx, principal, t.AccountID, refs); err != nil {
-		return Refuse(err, true), nil
+		return Refuse(provider.AfterCall(err)), nil
 	}
 	email, _ := cfg.Links.Get(ctx, principal, LinkStripeEmail)
 	return result(accountResult{Status: "linked", AccountID: t.AccountID, Email: email, Zones: len(refs)}), nil

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // SecretStore keeps named secrets server-side, sealed, per principal.
@@ -53,13 +54,13 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a apiTokenArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			ttl := 30 * 24 * time.Hour
 			if a.ExpiresIn != "" {
 				n, err := a.ExpiresIn.Int64()
 				if err != nil || n < 3600 || n > 365*24*3600 {
-					return Refuse(fault.Newf(fault.InvalidArgument, "expires_in must be whole seconds from 3600 to 31536000, got %s; nothing was created", a.ExpiresIn), false), nil
+					return Refuse(fault.Newf(fault.InvalidArgument, "expires_in must be whole seconds from 3600 to 31536000, got %s; nothing was created", a.ExpiresIn)), nil
 				}
 				ttl = time.Duration(n) * time.Second
 			}
@@ -70,11 +71,11 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 				store = regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(store, "-")
 			}
 			if !secretName.MatchString(store) {
-				return Refuse(fault.Newf(fault.InvalidArgument, "name %q: use 1-64 letters, digits, - or _; nothing was created", a.Name), false), nil
+				return Refuse(fault.Newf(fault.InvalidArgument, "name %q: use 1-64 letters, digits, - or _; nothing was created", a.Name)), nil
 			}
 			cf, zone, err := zoneOf(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			id, _ := IdentityFrom(ctx)
 			// A stored secret is never replaced: another task's token
@@ -83,18 +84,18 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 				if err == nil {
 					err = fault.Newf(links.SecretExists, "a secret named %q is already stored for this human; choose another name. Nothing was created.", store)
 				}
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			tok, err := cf.CreateScopedToken(ctx, cloudflare.TokenRequest{
 				Name: fmt.Sprintf("tollgate %s %s", zone.Name, now().UTC().Format("2006-01-02T15:04")), ZoneIDs: []string{zone.ID},
 				Permissions: a.Permissions, ExpiresAt: now().Add(ttl),
 			})
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			if err := secrets.AddSecret(ctx, id.Claims.Subject, store, tok.Value.Reveal()); err != nil {
-				return Refuse(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
-					"Cloudflare created token %s but its secret could not be stored (%s); revoke it in the Cloudflare dashboard and retry", tok.ID, fault.PublicOf(err))), true), nil
+				return Refuse(provider.AfterCall(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
+					"Cloudflare created token %s but its secret could not be stored (%s); revoke it in the Cloudflare dashboard and retry", tok.ID, fault.PublicOf(err))))), nil
 			}
 			return result(apiTokenResult{TokenID: tok.ID, Zone: string(zone.Name), Permissions: a.Permissions, ExpiresAt: tok.ExpiresAt.UTC(), SecretStoredAs: store}), nil
 		},

@@ -56,7 +56,7 @@ func withAudit(trail Trail, log *slog.Logger) middleware {
 			res, err := next(ctx, req)
 			if err != nil {
 				log.Error("tool handler returned an error", "tool", t.def.Name, "err", err)
-				res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate (the operator's log has the details); check spend_status before retrying"), false)
+				res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate (the operator's log has the details); check spend_status before retrying"))
 			}
 			e := sessions.Entry{Event: "tool_call", Tool: t.def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
 				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID}

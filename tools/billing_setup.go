@@ -71,10 +71,10 @@ func BillingSetup(l Links) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			ok, err := onFile(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			if !ok {
-				return Refuse(fault.New(BillingPending, "no payment method came back from Stripe yet: the human has to finish on Stripe's page (Continue to Stripe on the approval page). Call billing_setup again to ask again. Nothing was charged."), false), nil
+				return Refuse(fault.New(BillingPending, "no payment method came back from Stripe yet: the human has to finish on Stripe's page (Continue to Stripe on the approval page). Call billing_setup again to ask again. Nothing was charged.")), nil
 			}
 			return result(billingResult{Status: "on_file", Provider: "stripe"}), nil
 		},

@@ -26,14 +26,14 @@ func CatalogGet(cat *catalog.Catalog) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a catalogGetArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			if a.ID == "" {
-				return Refuse(fault.New(fault.InvalidArgument, "id is required; find one with catalog_search"), false), nil
+				return Refuse(fault.New(fault.InvalidArgument, "id is required; find one with catalog_search")), nil
 			}
 			s, err := cat.Get(a.ID)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			return result(s), nil
 		},

@@ -34,14 +34,14 @@ func CatalogSearch(cat *catalog.Catalog) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a catalogSearchArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			if len(a.Query) > 200 {
-				return Refuse(fault.New(fault.InvalidArgument, "query is longer than 200 characters; search with a few words"), false), nil
+				return Refuse(fault.New(fault.InvalidArgument, "query is longer than 200 characters; search with a few words")), nil
 			}
 			p := strings.ToLower(a.Provider)
 			if p != "" && p != "cloudflare" && p != "stripe" {
-				return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider), false), nil
+				return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider)), nil
 			}
 			found := cat.Search(a.Query, p)
 			if found == nil {

@@ -63,22 +63,22 @@ func DeployPreview(cfg DeployConfig) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a deployPreviewArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			w, zone, err := zoneOf(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			body := []byte(a.Script)
 			id := previewID(body)
 			name := cloudflare.PreviewName(a.Name, id)
 			if name == "" {
-				return Refuse(fault.Newf(fault.InvalidArgument, "no preview name can be made from %q; nothing was uploaded", a.Name), false), nil
+				return Refuse(fault.Newf(fault.InvalidArgument, "no preview name can be made from %q; nothing was uploaded", a.Name)), nil
 			}
 			progress(ctx, req, 0, 1, "uploading "+name)
 			s, err := w.UploadScript(ctx, name, body)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			progress(ctx, req, 1, 1, "uploaded "+name)
 			out := deployPreviewResult{Name: a.Name, Domain: string(zone.Name), Account: w.Account(), PreviewID: id, PreviewName: name, SHA256: s.SHA256, Size: s.Size}

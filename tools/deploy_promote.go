@@ -115,12 +115,12 @@ func DeployPromote() Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			w, p, err := readPromotion(ctx, req)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			progress(ctx, req, 0, 1, "promoting "+p.preview+" to "+p.name)
 			s, err := w.UploadScript(ctx, p.name, p.newBody)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			progress(ctx, req, 1, 1, p.name+" is live")
 			out := deployPromoteResult{Name: p.name, Domain: p.domain, Account: p.account, PreviewID: p.id, SHA256: s.SHA256, Size: s.Size}

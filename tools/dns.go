@@ -29,11 +29,11 @@ func zoneOf(ctx context.Context) (*cloudflare.Client, cloudflare.Zone, error) {
 // on failure it returns the refusal to send.
 func bindZone(ctx context.Context, req mcp.CallToolRequest, args any) (*cloudflare.Client, cloudflare.Zone, *mcp.CallToolResult) {
 	if err := bind(req, args); err != nil {
-		return nil, cloudflare.Zone{}, Refuse(err, false)
+		return nil, cloudflare.Zone{}, Refuse(err)
 	}
 	c, zone, err := zoneOf(ctx)
 	if err != nil {
-		return nil, cloudflare.Zone{}, Refuse(err, false)
+		return nil, cloudflare.Zone{}, Refuse(err)
 	}
 	return c, zone, nil
 }
@@ -79,7 +79,7 @@ func DNSList() Tool {
 			}
 			recs, err := z.ListDNS(ctx, zone.ID)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			out := dnsListResult{Zone: string(zone.Name), Records: []dnsRecord{}}
 			for _, r := range recs {
@@ -117,23 +117,23 @@ func DNSUpsert() Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsUpsertArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			in := cloudflare.RecordInput{Type: a.Type, Name: a.Name, Content: a.Content, Proxied: a.Proxied}
 			if a.TTL != "" {
 				n, err := a.TTL.Int64()
 				if err != nil || n < 1 || n > 86400 {
-					return Refuse(fault.Newf(fault.InvalidArgument, "ttl must be a whole number of seconds from 60 to 86400, got %s; nothing was changed", a.TTL), false), nil
+					return Refuse(fault.Newf(fault.InvalidArgument, "ttl must be a whole number of seconds from 60 to 86400, got %s; nothing was changed", a.TTL)), nil
 				}
 				in.TTL = int(n)
 			}
 			z, zone, err := zoneOf(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			rec, created, err := z.UpsertDNS(ctx, zone.ID, in)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			return result(dnsUpsertResult{Record: toRecord(rec), Created: created}), nil
 		},
@@ -171,17 +171,17 @@ func DNSDelete() Tool {
 			// refused, not deleted there.
 			recs, err := z.ListDNS(ctx, zone.ID)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			found := false
 			for _, r := range recs {
 				found = found || r.ID == a.ID
 			}
 			if !found {
-				return Refuse(fault.Newf(fault.NotFound, "zone %s has no record %q; nothing was deleted", zone.Name, a.ID), false), nil
+				return Refuse(fault.Newf(fault.NotFound, "zone %s has no record %q; nothing was deleted", zone.Name, a.ID)), nil
 			}
 			if err := z.DeleteDNS(ctx, zone.ID, a.ID); err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			return result(dnsDeleteResult{Zone: string(zone.Name), ID: a.ID, Deleted: true}), nil
 		},
@@ -220,7 +220,7 @@ func SSLConfigure() Tool {
 			}
 			s, err := z.ConfigureSSL(ctx, zone.ID, cloudflare.SSLSettings{Mode: a.Mode, AlwaysHTTPS: a.AlwaysHTTPS, MinTLS: a.MinTLS})
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			out := sslResult{Zone: string(zone.Name), Mode: s.Mode, MinTLS: s.MinTLS}
 			if s.AlwaysHTTPS != nil {

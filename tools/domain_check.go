@@ -7,7 +7,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
-	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
 type domainCheckArgs struct {
@@ -41,19 +40,19 @@ func DomainCheck() Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a domainCheckArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			name, ok := TargetFrom(ctx)
 			if !ok {
-				return Refuse(fault.New(fault.Internal, "no checked domain"), false), nil
+				return Refuse(fault.New(fault.Internal, "no checked domain")), nil
 			}
 			t, err := cloudflareOf(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			av, err := t.Cloudflare.CheckDomain(ctx, name)
 			if err != nil {
-				return Refuse(err, cloudflare.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			out := domainCheckResult{Domain: string(av.Name), Available: av.Available, Reason: av.Reason, MinYears: av.MinYears}
 			if av.Available {

@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // RegisterConfig configures domain_register.
@@ -113,12 +114,12 @@ func DomainRegister(cfg RegisterConfig) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a domainRegisterArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			name, _ := TargetFrom(ctx)
 			t, err := cloudflareOf(ctx)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			reg := t.Cloudflare
 			sp := SpendFrom(ctx)
@@ -126,7 +127,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 			progress(ctx, req, 0, 3, "registering "+string(name)+" at Cloudflare")
 			r, err := reg.Register(ctx, name, y)
 			if err != nil {
-				return Refuse(err, true), nil
+				return Refuse(provider.AfterCall(err)), nil
 			}
 			charged := sp.Held
 			if r.PriceReported && r.Price.Currency == sp.Held.Currency && r.Price.Minor <= sp.Held.Minor {
@@ -140,7 +141,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 					// The registration may still complete: count the held
 					// amount as spent rather than lose track of it.
 					sp.Charged(charged, r.RayID)
-					return Refuse(fault.New(fault.Unavailable, "the call was cancelled while Cloudflare was registering "+string(name)+"; the held price was counted as spent. Check spend_status and domain_check before retrying."), true), nil
+					return Refuse(provider.AfterCall(fault.New(fault.Unavailable, "the call was cancelled while Cloudflare was registering "+string(name)+"; the held price was counted as spent. Check spend_status and domain_check before retrying."))), nil
 				case <-time.After(cfg.PollEvery):
 				}
 				st, err := reg.RegistrationStatus(ctx, name)
@@ -148,7 +149,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 					continue
 				}
 				if st.State == cloudflare.StateActionRequired {
-					return Refuse(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action), true), nil
+					return Refuse(provider.AfterCall(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action))), nil
 				}
 				status = st.State
 			}
@@ -160,7 +161,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 				out.ZoneRecorded = recordZone(ctx, cfg.Zones, t, name)
 				return result(out), nil
 			case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
-				return Refuse(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status), true), nil
+				return Refuse(provider.AfterCall(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status))), nil
 			}
 			// Still working: Cloudflare has the order, so the price counts.
 			sp.Charged(charged, r.RayID)

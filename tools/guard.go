@@ -68,7 +68,7 @@ func withGuard(cfg GuardConfig) middleware {
 			if rec := Record(ctx); rec != nil {
 				rec.Claims = c
 			}
-			deny := func(err error) (*mcp.CallToolResult, error) { return Refuse(err, false), nil }
+			deny := func(err error) (*mcp.CallToolResult, error) { return Refuse(err), nil }
 			if err != nil {
 				return deny(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/sessions"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // Ledger holds money against caps and task budgets (gates/spend).
@@ -110,7 +111,7 @@ func withPipeline(cfg PipelineConfig) middleware {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			id, ok := IdentityFrom(ctx)
 			if !ok {
-				return Refuse(fault.New(fault.Unauthenticated, "no verified caller"), false), nil
+				return Refuse(fault.New(fault.Unauthenticated, "no verified caller")), nil
 			}
 			p := &pipelineCall{cfg: cfg, t: t, c: id.Claims, rec: Record(ctx)}
 			return p.run(ctx, req, next)
@@ -230,7 +231,8 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	res, err := next(hctx, req)
 	cancel()
 	if err != nil {
-		res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate; check spend_status before retrying"), true)
+		// The handler may have called the provider before it failed.
+		res = Refuse(provider.AfterCall(fault.Wrap(err, fault.Internal, "internal error in tollgate; check spend_status before retrying")))
 	}
 	// Step 10: commit or release, and remember the result. Once the
 	// handler has run, the result is kept even when it is a refusal: a
@@ -238,7 +240,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// idempotency_key to try again on purpose).
 	if sp != nil {
 		if cerr := p.settle(ctx, sp, res); cerr != nil {
-			res = Refuse(cerr, true)
+			res = Refuse(provider.AfterCall(cerr))
 		}
 	}
 	p.complete(ctx, idem, res)
@@ -262,8 +264,10 @@ type idemRun struct {
 	out idempotency.Outcome
 }
 
+// refuse answers a refusal before the handler: the tool's provider call was
+// not made, even when a quote or a gate's lookup read from the provider.
 func (p *pipelineCall) refuse(ctx context.Context, err error) (*mcp.CallToolResult, error) {
-	res := Refuse(err, false)
+	res := Refuse(provider.BeforeCall(err))
 	p.noteRefusal(ctx, res)
 	return res, nil
 }

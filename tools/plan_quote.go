@@ -74,15 +74,15 @@ func PlanQuote(cfg QuoteConfig) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a planQuoteArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			if len(a.Actions) == 0 || len(a.Actions) > 50 {
-				return Refuse(fault.New(fault.InvalidArgument, "actions must list 1 to 50 intended tool calls"), false), nil
+				return Refuse(fault.New(fault.InvalidArgument, "actions must list 1 to 50 intended tool calls")), nil
 			}
 			id, _ := IdentityFrom(ctx)
 			out, err := quotePlan(ctx, cfg, id, a.Actions)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			return result(out), nil
 		},

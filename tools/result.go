@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // ErrorBody is the structured content of every tool error: a stable code, a
@@ -22,15 +23,18 @@ type ErrorBody struct {
 
 // Refuse turns err into an isError tool result. It is the one place a Go
 // error becomes what the agent sees; internal causes are never shown.
-// providerCalled says whether the refusal came after a provider call.
-func Refuse(err error, providerCalled bool) *mcp.CallToolResult {
-	body := ErrorBody{Code: fault.CodeOf(err), Message: fault.PublicOf(err), ProviderCalled: providerCalled}
+// provider_called comes from err itself (provider.Reached): true when a
+// provider's error in its chain says the request reached, or may have
+// reached, the provider, or when the refusal was marked provider.AfterCall.
+func Refuse(err error) *mcp.CallToolResult {
+	called := provider.Reached(err)
+	body := ErrorBody{Code: fault.CodeOf(err), Message: fault.PublicOf(err), ProviderCalled: called}
 	var d interface{ Details() any }
 	if errors.As(err, &d) {
 		body.Details = d.Details()
 	}
 	text := fmt.Sprintf("%s: %s", body.Code, body.Message)
-	if !providerCalled {
+	if !called {
 		text += " (no provider was called; nothing was charged or changed)"
 	}
 	res := mcp.NewToolResultStructured(map[string]any{"error": body}, text)

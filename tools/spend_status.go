@@ -51,12 +51,12 @@ func SpendStatus(ledger SpendReader) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a spendStatusArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			providers := spend.Providers()
 			if a.Provider != "" {
 				if !spend.KnownProvider(a.Provider) {
-					return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider), false), nil
+					return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider)), nil
 				}
 				providers = []string{a.Provider}
 			}
@@ -66,13 +66,13 @@ func SpendStatus(ledger SpendReader) Tool {
 			for _, p := range providers {
 				st, err := ledger.Status(ctx, c.Subject, p)
 				if err != nil {
-					return Refuse(err, false), nil
+					return Refuse(err), nil
 				}
 				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent.Amount(), Held: st.Held.Amount(), Cap: st.Cap.Amount(), Remaining: st.Remaining.Amount()}
 				if limit, ok := c.AuthorizationDetails.Budget(p); ok {
 					_, _, left, err := ledger.BudgetStatus(ctx, c.Subject, c.SessionID, p, limit)
 					if err != nil {
-						return Refuse(err, false), nil
+						return Refuse(err), nil
 					}
 					ps.TaskBudget, ps.TaskBudgetRemaining = money.AmountPtr(&limit), money.AmountPtr(&left)
 				}

@@ -111,18 +111,18 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 			id, _ := IdentityFrom(ctx)
 			cust, err := cfg.Links.Get(ctx, id.Claims.Subject, LinkStripeCustomer)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			pm, err := cfg.Links.Get(ctx, id.Claims.Subject, LinkStripePaymentMethod)
 			if err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			if cust == "" || pm == "" {
-				return Refuse(fault.New(BillingRequired, "no Stripe customer or payment method on file: run billing_setup, then retry. Nothing was charged."), false), nil
+				return Refuse(fault.New(BillingRequired, "no Stripe customer or payment method on file: run billing_setup, then retry. Nothing was charged.")), nil
 			}
 			sub, err := cfg.Stripe.StartSubscription(ctx, cust, sq.price.ID, pm, sp.UpstreamKey)
 			if err != nil {
-				return Refuse(err, stripe.MayHaveReached(err)), nil
+				return Refuse(err), nil
 			}
 			charged := sub.Amount
 			if charged.Currency != sp.Held.Currency || charged.Minor > sp.Held.Minor || charged.Minor <= 0 {

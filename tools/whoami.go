@@ -37,11 +37,11 @@ func Whoami(clock func() time.Time) Tool {
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a whoamiArgs
 			if err := bind(req, &a); err != nil {
-				return Refuse(err, false), nil
+				return Refuse(err), nil
 			}
 			id, ok := IdentityFrom(ctx)
 			if !ok {
-				return Refuse(fault.New(fault.Unauthenticated, "no verified token"), false), nil
+				return Refuse(fault.New(fault.Unauthenticated, "no verified token")), nil
 			}
 			c := id.Claims
 			chain := c.Act.Chain()

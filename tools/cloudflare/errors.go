@@ -191,7 +191,3 @@ func codeSuffix(code int) string {
 	}
 	return " (code " + strconv.Itoa(code) + ")"
 }
-
-// MayHaveReached reports whether err comes from a call whose request
-// reached, or may have reached, Cloudflare (provider.Reached).
-func MayHaveReached(err error) bool { return provider.Reached(err) }

@@ -271,7 +271,3 @@ func sanitize(s string) string {
 	}
 	return s
 }
-
-// MayHaveReached reports whether err comes from a call whose request
-// reached, or may have reached, Stripe (provider.Reached).
-func MayHaveReached(err error) bool { return provider.Reached(err) }
