@@ -4,6 +4,13 @@
 // Errors are made where a decision is taken and translated once, at the edge
 // (HTTP status, JSON-RPC code, tool error). Match them with errors.Is against
 // a code sentinel or with CodeOf.
+//
+// Every code, wherever it is declared, has an entry in the registry
+// (Registry, Lookup, HTTPStatus): its HTTP status, where it surfaces,
+// whether a retry can help, and its meaning. A test fails on a code
+// without an entry; docs/error-codes.md is generated from it.
+//
+// fault is a leaf: it imports no other tollgate package.
 package fault
 
 import (
