@@ -14,8 +14,11 @@ import (
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/flowstate"
 	"github.com/tollgate-dev/tollgate/internal/links"
+	"github.com/tollgate-dev/tollgate/internal/mcpsession"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
+	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
@@ -36,6 +39,11 @@ type App struct {
 	stripe *stripeParts
 	links  *links.Store
 	tenant *tenancy
+	// The edge's own small stores: shared secrets, MCP session owners and
+	// URL-flow records.
+	secrets   *sharedsecret.Store
+	mcpOwners *mcpsession.Owners
+	flowState *flowstate.Store
 	// sandbox is the fake providers (sandbox mode only; sandbox.go).
 	sandbox *sandboxParts
 	gates   *gateParts
@@ -74,6 +82,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	if a.Redis, err = redisconn.Open(ctx, cfg.RedisURL); err != nil {
+		return fail(err)
+	}
+	if a.secrets, err = sharedsecret.New(a.Redis.Client); err != nil {
+		return fail(err)
+	}
+	if a.mcpOwners, err = mcpsession.New(a.Redis.Client); err != nil {
+		return fail(err)
+	}
+	if a.flowState, err = flowstate.New(a.Redis.Client, flowTTL); err != nil {
 		return fail(err)
 	}
 	if a.id, err = a.buildIdentity(ctx); err != nil {

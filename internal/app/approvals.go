@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
 
@@ -52,7 +53,6 @@ const (
 	approvalsPath        = "/approvals"
 	approvalsSessionTTL  = time.Hour
 	approvalsLoginTTL    = 10 * time.Minute
-	approvalsSecretKey   = "tg:secret:approvals"
 	// maxCookie bounds a cookie before it is parsed: a principal is at most
 	// 1 KiB, base64 makes it 4/3 of that.
 	maxCookie = 2048
@@ -104,7 +104,7 @@ func (p *approvalsPage) loadKeys(ctx context.Context) (*pageKeys, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	secret, err := sharedSecret(ctx, p.a.Redis.Client, approvalsSecretKey)
+	secret, err := p.a.secrets.Get(ctx, sharedsecret.Approvals)
 	if err != nil {
 		return nil, err
 	}

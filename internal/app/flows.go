@@ -26,7 +26,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -35,11 +34,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/flowstate"
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/tools"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
@@ -110,51 +109,20 @@ func (a *App) accountConfig() (tools.AccountConfig, error) {
 	return cfg, nil
 }
 
-// flowRecord is what a flow keeps server-side between start and callback.
-type flowRecord struct {
-	Principal string `json:"p"`
-	Kind      string `json:"k"`
-	State     string `json:"s,omitempty"`
-	Verifier  string `json:"v,omitempty"`
-	Session   string `json:"cs,omitempty"`
-	Customer  string `json:"cu,omitempty"`
-	Email     string `json:"em,omitempty"` // the customer's e-mail as Stripe holds it
-}
-
-func flowKey(approval string) string { return "tg:flow:" + approval }
+// flowRecord is what a flow keeps server-side between start and callback,
+// in package flowstate's store.
+type flowRecord = flowstate.Record
 
 func (f *flows) save(ctx context.Context, approval string, rec flowRecord) error {
-	b, _ := json.Marshal(rec)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := f.a.Redis.Client.Set(ctx, flowKey(approval), b, flowTTL).Err(); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "the store is unavailable; nothing was done")
-	}
-	return nil
+	return f.a.flowState.Save(ctx, approval, rec)
 }
 
 // load reads a flow's record; del removes it (a flow completes once).
 func (f *flows) load(ctx context.Context, approval string, del bool) (flowRecord, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	var raw string
-	var err error
 	if del {
-		raw, err = f.a.Redis.Client.GetDel(ctx, flowKey(approval)).Result()
-	} else {
-		raw, err = f.a.Redis.Client.Get(ctx, flowKey(approval)).Result()
+		return f.a.flowState.Take(ctx, approval)
 	}
-	if errors.Is(err, redis.Nil) {
-		return flowRecord{}, fault.New(fault.NotFound, "no flow")
-	}
-	if err != nil {
-		return flowRecord{}, fault.Wrap(err, fault.Unavailable, "the store is unavailable; nothing was done")
-	}
-	var rec flowRecord
-	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-		return flowRecord{}, fault.Wrap(err, fault.Internal, "a flow record is corrupt")
-	}
-	return rec, nil
+	return f.a.flowState.Get(ctx, approval)
 }
 
 func (f *flows) flowMAC(k *pageKeys, payload string) []byte {

@@ -3,14 +3,10 @@ package app
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -71,9 +67,9 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		// opened it: its id alone must not let another token read its
 		// stream or answer its elicitations.
 		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
-			owner, err := a.Redis.Client.Get(r.Context(), mcpSessionKey(sid)).Result()
+			owner, err := a.mcpOwners.Owner(r.Context(), sid)
 			switch {
-			case err != nil && !errors.Is(err, redis.Nil):
+			case err != nil:
 				httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
 				return
 			case owner != c.Subject:
@@ -84,8 +80,6 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		next.ServeHTTP(&sessionOwner{ResponseWriter: w, a: a, r: r, principal: c.Subject}, r.WithContext(tools.WithClaims(r.Context(), c, checked)))
 	})
 }
-
-func mcpSessionKey(id string) string { return "tg:mcpsess:" + id }
 
 // sessionOwner records, before the response goes out, which principal a
 // newly issued MCP session id belongs to.
@@ -123,7 +117,7 @@ func (s *sessionOwner) record() {
 	if id == "" || s.r.Header.Get("Mcp-Session-Id") != "" {
 		return
 	}
-	if err := s.a.Redis.Client.SetNX(s.r.Context(), mcpSessionKey(id), s.principal, 24*time.Hour).Err(); err != nil {
+	if err := s.a.mcpOwners.Record(s.r.Context(), id, s.principal); err != nil {
 		s.a.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
 	}
 }

@@ -2,18 +2,16 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/gates/idempotency"
 	"github.com/tollgate-dev/tollgate/gates/loopguard"
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
 	"github.com/tollgate-dev/tollgate/tools"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
@@ -44,7 +42,7 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 	if m.ledger, err = spend.New(rdb, spend.Config{Caps: caps, HoldTTL: cfg.HoldTTL}); err != nil {
 		return nil, err
 	}
-	secret, err := sharedSecret(ctx, rdb, "tg:secret:idempotency")
+	secret, err := a.secrets.Get(ctx, sharedsecret.Idempotency)
 	if err != nil {
 		return nil, err
 	}
@@ -78,23 +76,6 @@ func (a *App) registerConfig() tools.RegisterConfig {
 		rc.PollEvery, rc.MaxPolls = 20*time.Millisecond, 50
 	}
 	return rc
-}
-
-// sharedSecret returns a 32-byte secret every replica on this Redis shares:
-// the first replica creates it.
-func sharedSecret(ctx context.Context, rdb redis.UniversalClient, key string) ([]byte, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	if err := rdb.SetNX(ctx, key, b, 0).Err(); err != nil {
-		return nil, fmt.Errorf("app: store %s in Redis: %w", key, err)
-	}
-	got, err := rdb.Get(ctx, key).Bytes()
-	if err != nil || len(got) != 32 {
-		return nil, fmt.Errorf("app: read %s from Redis: %v", key, err)
-	}
-	return got, nil
 }
 
 // workersSubdomain is the workers.dev subdomain of preview URLs: every

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/links"
+	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
 	"github.com/tollgate-dev/tollgate/tools/stripe"
 )
 
@@ -55,7 +56,7 @@ func (a *App) buildLinks(ctx context.Context) (*links.Store, error) {
 		}
 		key = k
 	} else if a.Cfg.Mode == config.Sandbox {
-		k, err := sharedSecret(ctx, a.Redis.Client, "tg:secret:credentials")
+		k, err := a.secrets.Get(ctx, sharedsecret.Credentials)
 		if err != nil {
 			return nil, err
 		}
