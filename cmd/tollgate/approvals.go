@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -134,7 +133,7 @@ Examples:
 		}
 		ctx, stop := signalContext()
 		defer stop()
-		store, conn, closeStore, err := openApprovals(ctx, redisURL)
+		store, _, closeStore, err := openApprovals(ctx, redisURL)
 		if err != nil {
 			return err
 		}
@@ -147,7 +146,7 @@ Examples:
 				}
 				return approvalError(err, "")
 			}
-		} else if list, err = everyApproval(ctx, store, conn.Client, !all, cmd.ErrOrStderr()); err != nil {
+		} else if list, err = everyApproval(ctx, store, !all, cmd.ErrOrStderr()); err != nil {
 			return err
 		}
 		if asJSON {
@@ -166,38 +165,13 @@ Examples:
 	return cmd
 }
 
-// everyApproval reads every principal's approvals through the owner index
-// gates/human documents (<prefix>:approval:<id> → principal), on every
-// master of a Cluster, newest first.
-func everyApproval(ctx context.Context, store *human.Approvals, rdb redis.UniversalClient, pendingOnly bool, warn io.Writer) ([]human.Approval, error) {
-	prefix := human.DefaultPrefix + ":approval:"
-	var (
-		mu        sync.Mutex
-		ids       []string
-		truncated bool
-	)
-	scan := func(ctx context.Context, c redis.Cmdable) error {
-		it := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for it.Next(ctx) {
-			mu.Lock()
-			if len(ids) >= maxScannedApprovals {
-				truncated = true
-				mu.Unlock()
-				return nil
-			}
-			ids = append(ids, strings.TrimPrefix(it.Val(), prefix))
-			mu.Unlock()
-		}
-		return it.Err()
-	}
-	var err error
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, rdb)
-	}
+// everyApproval reads every principal's approvals, newest first: the ids
+// from the approvals store (Approvals.IDs, across every principal), then
+// each record.
+func everyApproval(ctx context.Context, store *human.Approvals, pendingOnly bool, warn io.Writer) ([]human.Approval, error) {
+	ids, truncated, err := store.IDs(ctx, maxScannedApprovals)
 	if err != nil {
-		return nil, fmt.Errorf("the approvals could not be listed (%v); nothing was changed. Retry shortly", err)
+		return nil, fmt.Errorf("the approvals could not be listed (%v); nothing was changed. Retry shortly", errors.Unwrap(err))
 	}
 	if truncated {
 		fmt.Fprintf(warn, "tollgate: more than %d approval records; showing some of them. Use --principal to narrow.\n", maxScannedApprovals)

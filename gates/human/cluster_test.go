@@ -2,6 +2,7 @@ package human
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ func TestWorksOnRedisCluster(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "slot") {
 		t.Fatalf("cross-slot script: %v, want a slot error", err)
 	}
+	var made []string
 	for _, p := range craftedPrincipals {
 		f := newFixtureOn(t, cc)
 		f.approvals.scripts = scriptsWithHeader("#!lua\n")
@@ -32,6 +34,7 @@ func TestWorksOnRedisCluster(t *testing.T) {
 		wantCode(t, err, StateReplayed)
 
 		a := f.create(purchase(b))
+		made = append(made, a.ID)
 		_, err = f.approvals.Decide(ctx, a.ID, bob, true, "page")
 		wantCode(t, err, ApprovalForbidden)
 		f.decide(a.ID, p, true)
@@ -49,5 +52,17 @@ func TestWorksOnRedisCluster(t *testing.T) {
 		if ok, err := f.consents.Has(ctx, p, "stripe", Billing, ""); !ok || err != nil {
 			t.Fatalf("%q: has %v, %v", p, ok, err)
 		}
+	}
+	// The operator's listing reaches every master, wherever each
+	// principal's owner index key hashed.
+	f := newFixtureOn(t, cc)
+	ids, truncated, err := f.approvals.IDs(ctx, 1000)
+	if err != nil || truncated {
+		t.Fatalf("ids: %v, truncated %v", err, truncated)
+	}
+	slices.Sort(ids)
+	slices.Sort(made)
+	if !slices.Equal(ids, made) {
+		t.Fatalf("ids %v, want %v", ids, made)
 	}
 }

@@ -70,7 +70,8 @@
 //	tg:{P}:gate:used:<state id>      string  a used sealed state (value: unix ms); TTL = its remaining life + 1m
 //	tg:{P}:approval:<id>             hash    the approval record (see Approval); TTL = TTL + Retention
 //	tg:{P}:approvals                 zset    the principal's approvals, score = purge deadline (unix ms)
-//	tg:approval:<id>                 string  the approval's principal, for the page's lookup by id; same TTL
+//	tg:approval:<id>                 string  the approval's principal, for the page's lookup by id and the
+//	                                         operator's listing across principals (Approvals.IDs); same TTL
 //	tg:{P}:consents                  hash    "<provider>|<kind>|<version>" → first acceptance (unix ms); no TTL
 //
 // Every Lua script touches keys of one principal only (one hash tag, one

@@ -70,6 +70,11 @@ func TestGateStoreDownFailsClosed(t *testing.T) {
 			wantCode(t, err, fault.Unavailable)
 			_, err = f.approvals.List(ctx, alice, false)
 			wantCode(t, err, fault.Unavailable)
+			ids, _, err := f.approvals.IDs(ctx, 10)
+			wantCode(t, err, fault.Unavailable)
+			if len(ids) != 0 {
+				t.Fatalf("a failed IDs returned %v", ids)
+			}
 			ok, err := f.consents.Has(ctx, alice, "stripe", Billing, "")
 			wantCode(t, err, fault.Unavailable)
 			if ok {
