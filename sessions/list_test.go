@@ -164,3 +164,24 @@ func rename(s string, names map[string]string) string {
 	}
 	return s
 }
+
+// Count is every session on record, every principal's, revoked and
+// expired ones within retention included; a store that cannot be reached
+// refuses rather than answer zero.
+func TestCount(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if n, err := f.store.Count(ctx); err != nil || n != 0 {
+		t.Fatalf("empty store: %d, %v", n, err)
+	}
+	a := f.create(alice, "")
+	f.create(alice, a.ID)
+	f.revoke(f.create(bob, ""))
+	f.clock.Advance(time.Hour) // expired, still kept
+	if n, err := f.store.Count(ctx); err != nil || n != 3 {
+		t.Fatalf("count %d, %v; want 3", n, err)
+	}
+	_ = f.rdb.(interface{ Close() error }).Close()
+	_, err := f.store.Count(ctx)
+	wantCode(t, err, fault.Unavailable)
+}

@@ -125,6 +125,19 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]Session, error) {
 	return out, nil
 }
 
+// Count returns how many sessions the global index holds: every session
+// whose record is still kept, plus any past its purge deadline that no
+// write has pruned yet. One ZCARD; for operators and measurements.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	n, err := s.rdb.ZCard(ctx, s.keys.global()).Result()
+	if err != nil {
+		return 0, unavailable("count", err, msgReadDown)
+	}
+	return n, nil
+}
+
 // refs pairs session ids with their principal: the given one, or each id's
 // entry in the id index. Ids whose entry is gone are dropped.
 func (s *Store) refs(ctx context.Context, principal string, ids []string) ([]ref, error) {
