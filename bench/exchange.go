@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
+	"github.com/tollgate-dev/tollgate/sessions"
 )
 
 // exchangesAndMemory times token exchanges (POST /oauth/token, each one
@@ -40,7 +43,11 @@ func (r *runner) exchangesAndMemory(ctx context.Context) error {
 		sampleRow("token exchange", "sequential", seq, note),
 		sampleRow("token exchange", fmt.Sprintf("%d concurrent", r.o.ExchangeWorkers), conc, ""))
 
-	live, err := r.admin.ZCard(ctx, "tg:sessidx").Result()
+	store, err := sessions.New(r.admin, sessions.Config{})
+	if err != nil {
+		return err
+	}
+	live, err := store.Count(ctx)
 	if err != nil {
 		return err
 	}
@@ -49,7 +56,7 @@ func (r *runner) exchangesAndMemory(ctx context.Context) error {
 			return err
 		}
 	}
-	if live, err = r.admin.ZCard(ctx, "tg:sessidx").Result(); err != nil {
+	if live, err = store.Count(ctx); err != nil {
 		return err
 	}
 	runtime.GC()
@@ -73,25 +80,54 @@ func (r *runner) exchangesAndMemory(ctx context.Context) error {
 	return nil
 }
 
-// recordSizes samples MEMORY USAGE of session hashes, and of the audit
-// stream per entry.
+// Families whose records recordSizes weighs (see rediskey.Families).
+const (
+	sessionFamily = "sessions.session"
+	auditFamily   = "sessions.audit"
+)
+
+// recordSizes samples MEMORY USAGE of session hashes (up to 100), and of
+// the audit stream per entry. It walks the bench's own Redis with SCAN and
+// names each key with the key registry, rather than copying the stores'
+// layouts here.
 func (r *runner) recordSizes(ctx context.Context) (session, entry int64, err error) {
-	keys, _, err := r.admin.Scan(ctx, 0, "tg:{*}:sess:*", 1000).Result()
-	if err != nil {
-		return 0, 0, err
-	}
-	var total, n int64
-	for _, k := range keys[:min(len(keys), 100)] {
-		b, err := r.admin.MemoryUsage(ctx, k).Result()
+	var (
+		total, n int64
+		stream   string
+		cursor   uint64
+	)
+	for {
+		keys, next, err := r.admin.Scan(ctx, cursor, "", 1000).Result()
 		if err != nil {
 			return 0, 0, err
 		}
-		total, n = total+b, n+1
+		for _, k := range keys {
+			f, _ := rediskey.Lookup(k)
+			switch {
+			case f.Name == sessionFamily && n < 100:
+				b, err := r.admin.MemoryUsage(ctx, k).Result()
+				if err != nil {
+					return 0, 0, err
+				}
+				total, n = total+b, n+1
+			case f.Name == auditFamily && stream == "":
+				if t, err := r.admin.Type(ctx, k).Result(); err != nil {
+					return 0, 0, err
+				} else if t == "stream" {
+					stream = k
+				}
+			}
+		}
+		if cursor = next; cursor == 0 || n == 100 && stream != "" {
+			break
+		}
 	}
 	if n > 0 {
 		session = total / n
 	}
-	const stream = "tg:audit:{chain}"
+	if stream == "" {
+		return session, 0, nil
+	}
 	entries, err := r.admin.XLen(ctx, stream).Result()
 	if err != nil {
 		return 0, 0, err

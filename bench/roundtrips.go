@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"path"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // tripCounter is a go-redis hook on the App's client: every Process is one
@@ -91,34 +94,29 @@ func label(c redis.Cmder) string {
 	return name + " " + owner(key)
 }
 
-// owner names the component a tollgate key belongs to, from its layout
-// ("tg:{P}:sess:…", "tg:audit:{chain}", …).
+// owner names the component a tollgate key belongs to: the store that owns
+// its family in the key registry (rediskey.Families). The stores of the hot
+// path have short names; others are named by the family.
 func owner(key string) string {
-	rest := key
-	if i := strings.Index(key, "}:"); i >= 0 && strings.Contains(key[:i], "{") {
-		rest = key[i+2:]
-		if strings.HasPrefix(key, "tg:audit:") {
-			return "audit-trail"
-		}
-	} else if r, ok := strings.CutPrefix(key, "tg:"); ok {
-		rest = r
+	f, ok := rediskey.Lookup(key)
+	if !ok {
+		return "unregistered"
 	}
-	seg, _, _ := strings.Cut(rest, ":")
-	switch seg {
-	case "sess", "toks", "kids", "jti", "idx", "sid", "sessidx":
+	switch path.Base(f.Owner) + "." + f.Store {
+	case "sessions.Store":
 		return "session"
-	case "idem":
-		return "idempotency"
-	case "loop":
-		return "loop-guard"
-	case "hold", "holds", "cap", "budget", "spend":
-		return "spend-ledger"
-	case "keys":
-		return "signing-keys"
-	case "audit":
+	case "sessions.Audit":
 		return "audit-trail"
+	case "idempotency.Store":
+		return "idempotency"
+	case "loopguard.Guard":
+		return "loop-guard"
+	case "spend.Ledger":
+		return "spend-ledger"
+	case "auth.KeyRing":
+		return "signing-keys"
 	}
-	return "other(" + seg + ")"
+	return "other(" + f.Name + ")"
 }
 
 // tripReport is the round trips and server-side commands of a few calls.

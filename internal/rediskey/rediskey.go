@@ -1,5 +1,7 @@
-// Package rediskey builds the parts of tollgate's Redis keys that come
-// from untrusted strings.
+// Package rediskey owns the layout of tollgate's Redis key space: the
+// registry of every key family with its one owning store (Families), and
+// the escaping of the untrusted strings that go into keys. It is a leaf: it
+// imports no tollgate package, and it never touches Redis.
 package rediskey
 
 import "strings"
