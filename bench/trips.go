@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 )
 
 // roundTrips counts the Redis round trips of one unpaid call (catalog_get,
@@ -35,6 +36,14 @@ func (r *runner) roundTrips(ctx context.Context) error {
 		domains[i] = fmt.Sprintf("tollgate-bench-%d.com", i)
 	}
 	d, _ := json.Marshal(domains)
+	// Cloudflare calls act in the human's own linked account: link the
+	// buyer's sandbox account first (not counted).
+	var linked struct {
+		AccountID string `json:"account_id"`
+	}
+	if err := r.sys.post(ctx, "/dev/cloudflare/link", url.Values{"email": {"bench-paid@example.com"}}, &linked); err != nil {
+		return fmt.Errorf("link the buyer's Cloudflare account: %w", err)
+	}
 	tok, err := r.sys.taskToken(ctx, "bench-paid@example.com", "domain:read domain:register spend:read",
 		`[{"type":"tollgate:resources","domains":`+string(d)+`},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"},{"type":"tollgate:spend","provider":"stripe","max_amount":"100.00","currency":"usd"}]`)
 	if err != nil {

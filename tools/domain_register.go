@@ -127,7 +127,10 @@ func DomainRegister(cfg RegisterConfig) Tool {
 			progress(ctx, req, 0, 3, "registering "+string(name)+" at Cloudflare")
 			r, err := reg.Register(ctx, name, y)
 			if err != nil {
-				return Refuse(provider.AfterCall(err)), nil
+				// Whether Cloudflare may have the order comes from the
+				// error: one never sent releases the hold, one that may
+				// have arrived keeps the price counted.
+				return Refuse(err), nil
 			}
 			charged := sp.Held
 			if r.PriceReported && r.Price.Currency == sp.Held.Currency && r.Price.Minor <= sp.Held.Minor {

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/sessions"
+	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
 // target is step 4: the domain argument, checked against the token's
@@ -192,7 +193,8 @@ func (p *pipelineCall) release(ctx context.Context, sp *Spend, reason string) {
 // refusal (4xx, declined card, unavailable name) charged nothing.
 func outcomeUnknown(code fault.Code) bool {
 	switch code {
-	case "provider_error", "action_required", fault.Internal, fault.Unavailable:
+	// stripe.ProviderError is the same code as cloudflare.ProviderError.
+	case cloudflare.ProviderError, cloudflare.ActionRequired, fault.Internal, fault.Unavailable:
 		return true
 	}
 	return false
