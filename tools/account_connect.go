@@ -218,13 +218,9 @@ func resyncZones(ctx context.Context, cfg AccountConfig, principal string) (*mcp
 	}
 	// Cloudflare is asked for the zones: every refusal after it says a
 	// provider was called.
-	zones, err := t.Cloudflare.ListZones(ctx)
+	refs, err := t.Cloudflare.AccountZones(ctx)
 	if err != nil {
 		return Refuse(provider.AfterCall(err)), nil
-	}
-	refs := make([]links.ZoneRef, 0, len(zones))
-	for _, z := range zones {
-		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: t.AccountID})
 	}
 	if err := cfg.Links.SetZones(ctx, principal, t.AccountID, refs); err != nil {
 		return Refuse(provider.AfterCall(err)), nil

@@ -431,13 +431,9 @@ func (f *flows) consentedAccount(ctx context.Context, tok *oauth2.Token, princip
 	if err != nil {
 		return "", nil, err
 	}
-	zones, err := in.ListZones(ctx)
+	refs, err := in.AccountZones(ctx)
 	if err != nil {
 		return "", nil, err
-	}
-	refs := make([]links.ZoneRef, 0, len(zones))
-	for _, z := range zones {
-		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: accts[0].ID})
 	}
 	return accts[0].ID, refs, nil
 }

@@ -234,13 +234,9 @@ func (a *App) linkSandboxAccount(ctx context.Context, email string) (account str
 	if err != nil {
 		return "", false, 0, err
 	}
-	list, err := in.ListZones(ctx)
+	refs, err := in.AccountZones(ctx)
 	if err != nil {
 		return "", false, 0, err
-	}
-	refs := make([]links.ZoneRef, 0, len(list))
-	for _, z := range list {
-		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: link.AccountID})
 	}
 	if err := a.links.LinkCloudflare(ctx, "user:"+email, link, refs); err != nil {
 		return "", false, 0, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/links"
 )
 
 // Zones, DNS records, zone settings, API tokens and accounts, through
@@ -101,6 +102,20 @@ func (c *Client) ListZones(ctx context.Context) ([]Zone, error) {
 		out = append(out, Zone{ID: z.ID, Name: n, Status: sanitize(z.Status), RayID: ray})
 	}
 	return out, nil
+}
+
+// AccountZones lists the account's zones as tollgate records what a
+// human's linked account holds (links.Store).
+func (c *Client) AccountZones(ctx context.Context) ([]links.ZoneRef, error) {
+	zones, err := c.ListZones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]links.ZoneRef, 0, len(zones))
+	for _, z := range zones {
+		refs = append(refs, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: c.account})
+	}
+	return refs, nil
 }
 
 // zoneName reads the name of zoneID, which the record name checks need.
