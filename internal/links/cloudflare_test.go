@@ -100,7 +100,7 @@ func TestNamedSecretCannotReplaceTheCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"cloudflare", "cloudflare_oauth", "cred:cloudflare"} {
-		_ = s.SetSecret(ctx, alice, name, "minted-token-value")
+		_ = s.AddSecret(ctx, alice, name, "minted-token-value")
 	}
 	tn, err := s.Tenant(ctx, alice, "")
 	if err != nil || tn.Link.Token.AccessToken != "access-1" {

@@ -85,21 +85,6 @@ func (s *Store) Get(ctx context.Context, principal, field string) (string, error
 	return v, nil
 }
 
-// SetSecret seals value and stores it under name, bound to the principal
-// (the principal and name are the AEAD's additional data).
-func (s *Store) SetSecret(ctx context.Context, principal, name, value string) error {
-	sealed, err := s.seal(principal, name, []byte(value))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.rdb.HSet(ctx, s.key(principal), "secret:"+name, sealed).Err(); err != nil {
-		return fault.Wrap(err, fault.Unavailable, "the secret store is unavailable; nothing was saved. Retry shortly")
-	}
-	return nil
-}
-
 // SecretExists: AddSecret found a secret of that name already.
 const SecretExists fault.Code = "secret_exists"
 

@@ -20,7 +20,7 @@ func TestSecretsAreSealedAndBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := s.SetSecret(ctx, "user:alice@example.com", "cf-token", "s3cret-value"); err != nil {
+	if err := s.AddSecret(ctx, "user:alice@example.com", "cf-token", "s3cret-value"); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := rdb.HGet(ctx, "tg:{user:alice@example.com}:links", "secret:cf-token").Result()

@@ -188,7 +188,7 @@ func uses() []use {
 			s, err := links.New(rdb, make([]byte, 32))
 			must(t, err)
 			must(t, s.Set(ctx, alice, map[string]string{"stripe_customer": "cus_1"}))
-			must(t, s.SetSecret(ctx, alice, "cf-token", "s3cret"))
+			must(t, s.AddSecret(ctx, alice, "cf-token", "s3cret"))
 		}},
 		{"mcpsession.Owners", func(t *testing.T, ctx context.Context, rdb redis.UniversalClient, clk *clock) {
 			o, err := mcpsession.New(rdb)

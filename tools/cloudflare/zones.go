@@ -30,7 +30,7 @@ import (
 //	GET    /user/tokens/permission_groups              CreateScopedToken
 //	POST   /user/tokens                                CreateScopedToken (CreateAPIToken)
 //	GET    /accounts                                   Accounts
-//	POST   /accounts                                   CreateAccount (Tenant entitlement)
+//	GET    /user                                       UserEmail (UserDetails)
 //
 // Every input is checked before anything is sent. A write the SDK sent
 // that failed with 5xx, timed out or was answered unreadably is never
