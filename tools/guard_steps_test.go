@@ -22,7 +22,6 @@ package tools
 // no dependency; the negative rows pin where they stop a call.
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -32,11 +31,13 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/gates/loopguard"
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/sessions"
 )
 
 const workerScript = "export default { async fetch() { return new Response('hi') } }\n"
@@ -135,8 +136,8 @@ func TestGuardStepsPerTool(t *testing.T) {
 		{name: "ssl_configure", tool: "ssl_configure", args: map[string]any{"zone": zoneName, "mode": "strict"},
 			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
 		{name: "api_token_create: creating, so idempotent and re-checked", tool: "api_token_create",
-			args: map[string]any{"zone": zoneName, "permissions": []any{"DNS Write"}},
-			want: steps(resolved, []string{"idem.begin", "session.recheck", "handler", "secret.has", "secret.add", "idem.complete", "audit:tool_call"}),
+			args:          map[string]any{"zone": zoneName, "permissions": []any{"DNS Write"}},
+			want:          steps(resolved, []string{"idem.begin", "session.recheck", "handler", "secret.has", "secret.add", "idem.complete", "audit:tool_call"}),
 			providerCalls: true},
 		{name: "billing_setup: asks nothing when a payment method is on file", tool: "billing_setup", args: map[string]any{},
 			want: steps(metered, []string{"gate.ask", "links.get", "session.recheck", "handler", "links.get", "audit:tool_call"})},
@@ -176,8 +177,8 @@ func TestGuardStepsPerTool(t *testing.T) {
 				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"commit"}) {
 					t.Errorf("hold settled as %v, want one commit", got)
 				}
-				if n := len(h.cf.Charges()); n != 1 {
-					t.Errorf("%d registrations billed, want 1", n)
+				if n := len(h.cf.Charges()); n != 1 || registrations(h) != 1 {
+					t.Errorf("%d registrations billed, %d ordered; want 1", n, registrations(h))
 				}
 			}},
 	}
@@ -262,16 +263,192 @@ func text(res *mcp.CallToolResult) string {
 func registrations(h *harness) int {
 	n := 0
 	for _, r := range h.cf.Requests() {
-		if r.Method == http.MethodPost && strings.Contains(r.Path, "/registrar/") {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/registrar/registrations") {
 			n++
 		}
 	}
 	return n
 }
 
-var (
-	_ = context.Background
-	_ = loopguard.RateLimited
-	_ = spend.CapExceeded
-	_ = registrations
-)
+// nothingSent: no hold, no registration ordered, nothing billed.
+func nothingSent(t *testing.T, h *harness, _ *mcp.CallToolResult) {
+	t.Helper()
+	if n := h.ledger.heldCount(); n != 0 {
+		t.Errorf("%d holds made", n)
+	}
+	if n := registrations(h); n != 0 {
+		t.Errorf("%d registration orders sent", n)
+	}
+	if n := len(h.cf.Charges()); n != 0 {
+		t.Errorf("%d registrations billed", n)
+	}
+}
+
+// noProviderCalled: the refusal says no provider was called.
+func noProviderCalled(t *testing.T, res *mcp.CallToolResult) {
+	t.Helper()
+	if b, ok := errorBody(res); !ok || b.ProviderCalled {
+		t.Errorf("refusal says provider_called=%v (structured: %v)", b.ProviderCalled, ok)
+	}
+}
+
+// withClaims changes Alice's claims for one row.
+func withClaims(change func(c *auth.Claims)) func(h *harness) {
+	return func(h *harness) {
+		h.verifier.mu.Lock()
+		defer h.verifier.mu.Unlock()
+		c := *h.verifier.claims
+		change(&c)
+		h.verifier.claims = &c
+	}
+}
+
+var registerArgs = map[string]any{"domain": newDomain}
+var upsertArgs = map[string]any{"zone": zoneName, "type": "A", "name": "www", "content": "192.0.2.1"}
+
+// Each refusal stops the call at its step: nothing after it runs, no hold
+// is made and (but for a quote's availability check) no provider is
+// reached.
+func TestGuardStopsAtTheRefusingStep(t *testing.T) {
+	stored, err := json.Marshal(result(map[string]any{"domain": newDomain, "status": "registered"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []struct {
+		name    string
+		tool    string
+		args    map[string]any
+		prepare func(h *harness)
+		want    []string
+		code    fault.Code
+		// quoted: the quote's availability check reached Cloudflare (the
+		// only provider request allowed before the handler).
+		quoted bool
+		check  func(t *testing.T, h *harness, res *mcp.CallToolResult)
+	}{
+		{name: "unknown token stops at step 1", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.verifier.set(nil) },
+			want:    []string{"token", "audit:tool_call"}, code: fault.Unauthenticated},
+		{name: "revoked session stops at step 2", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.sessions.err = fault.New(sessions.TokenRevoked, "revoked") },
+			want:    steps(unpaid, []string{"audit:tool_call"}), code: sessions.TokenRevoked},
+		{name: "missing scope stops after the session", tool: "dns_upsert", args: upsertArgs,
+			prepare: withClaims(func(c *auth.Claims) { c.Scope = "dns:read domain:register" }),
+			want:    steps(unpaid, []string{"audit:tool_call"}), code: fault.InsufficientScope},
+		{name: "missing scope on a paid tool", tool: "domain_register", args: registerArgs,
+			prepare: withClaims(func(c *auth.Claims) { c.Scope = "domain:read" }),
+			want:    steps(unpaid, []string{"audit:tool_call"}), code: fault.InsufficientScope},
+		{name: "zone not in tollgate:resources stops before loop and tenant", tool: "dns_upsert",
+			args: map[string]any{"zone": "other.example", "type": "A", "name": "www", "content": "192.0.2.1"},
+			want: steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+		{name: "domain not in tollgate:resources stops before loop and tenant", tool: "domain_register",
+			args: map[string]any{"domain": "elsewhere.com"},
+			want: steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+		{name: "a name that only starts with a named zone is not it", tool: "dns_list",
+			args: map[string]any{"zone": "shop.example.evil.com"},
+			want: steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+		{name: "a token naming no domains may not write", tool: "dns_upsert", args: upsertArgs,
+			prepare: withClaims(func(c *auth.Claims) { c.AuthorizationDetails = nil }),
+			want:    steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+		{name: "loop guard refusal stops before tenancy", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.loop.err = fault.New(loopguard.RateLimited, "slow down") },
+			want:    steps(metered, []string{"loop.refused:rate_limited", "audit:tool_call"}), code: loopguard.RateLimited},
+		{name: "no linked account stops a zone write at tenancy", tool: "dns_upsert", args: upsertArgs,
+			prepare: func(h *harness) { h.tenancy.err = fault.New(fault.AccountRequired, "link an account") },
+			want:    steps(resolved, []string{"loop.refused:account_required", "audit:tool_call"}), code: fault.AccountRequired},
+		{name: "no linked account stops a purchase before idempotency and hold", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.tenancy.err = fault.New(fault.AccountRequired, "link an account") },
+			want:    steps(resolved, []string{"loop.refused:account_required", "audit:tool_call"}), code: fault.AccountRequired},
+		{name: "a named zone the account does not hold is refused at tenancy", tool: "dns_upsert",
+			args: map[string]any{"zone": newDomain, "type": "A", "name": "www", "content": "192.0.2.1"},
+			want: steps(resolved, []string{"loop.refused:resource_forbidden", "audit:tool_call"}), code: fault.ResourceForbidden},
+		{name: "idempotency replay answers the stored result, nothing else runs", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.idem.replay = stored },
+			want:    steps(resolved, []string{"idem.begin", "audit:tool_call"}),
+			check: func(t *testing.T, h *harness, res *mcp.CallToolResult) {
+				var out map[string]any
+				decode(t, res, &out)
+				if out["status"] != "registered" {
+					t.Errorf("replayed %v, want the stored result", out)
+				}
+			}},
+		{name: "idempotency refusal (in flight) stops before the quote", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.idem.err = fault.New("call_in_progress", "the same call is running") },
+			want:    steps(resolved, []string{"idem.begin", "loop.refused:call_in_progress", "audit:tool_call"}), code: "call_in_progress"},
+		{name: "cap exceeded: hold refused, handler not run, idempotency aborted", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.ledger.err = fault.New(spend.CapExceeded, "over the cap") },
+			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "idem.abort",
+				"loop.refused:cap_exceeded", "audit:tool_call"}), code: spend.CapExceeded, quoted: true},
+		{name: "no task budget for the provider: refused before the ledger", tool: "domain_register", args: registerArgs,
+			prepare: withClaims(func(c *auth.Claims) {
+				ds, err := auth.ParseAuthorizationDetails([]byte(`[{"type":"tollgate:resources","domains":["` + newDomain + `"]}]`))
+				if err != nil {
+					panic(err)
+				}
+				c.AuthorizationDetails = ds
+			}),
+			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "idem.abort",
+				"loop.refused:budget_required", "audit:tool_call"}), code: BudgetRequired, quoted: true},
+		{name: "revoked between hold and provider: released, aborted, not sent", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.recheck.err = fault.New(sessions.TokenRevoked, "revoked") },
+			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "audit:hold", "session.recheck",
+				"release", "audit:release", "idem.abort", "loop.refused:token_revoked", "audit:tool_call"}),
+			code: sessions.TokenRevoked, quoted: true,
+			check: func(t *testing.T, h *harness, _ *mcp.CallToolResult) {
+				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"release"}) {
+					t.Errorf("hold settled as %v, want one release", got)
+				}
+				if n := registrations(h); n != 0 {
+					t.Errorf("%d registration orders sent", n)
+				}
+			}},
+		{name: "audit trail down at the hold: released, nothing bought", tool: "domain_register", args: registerArgs,
+			prepare: func(h *harness) { h.trail.err = fault.New(fault.Unavailable, "trail down") },
+			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "audit:hold", "release",
+				"idem.abort", "loop.refused:unavailable", "audit:tool_call"}),
+			code: fault.Unavailable, quoted: true,
+			check: func(t *testing.T, h *harness, _ *mcp.CallToolResult) {
+				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"release"}) {
+					t.Errorf("hold settled as %v, want one release", got)
+				}
+				if n := registrations(h); n != 0 {
+					t.Errorf("%d registration orders sent", n)
+				}
+			}},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			h := newHarness(t, allTools(t))
+			if r.prepare != nil {
+				r.prepare(h)
+			}
+			res := h.call(t, r.tool, r.args)
+			if got := h.log.get(); !slices.Equal(got, r.want) {
+				t.Errorf("steps\n got %s\nwant %s", strings.Join(got, " "), strings.Join(r.want, " "))
+			}
+			if slices.Contains(h.log.get(), "handler") {
+				t.Error("the handler ran")
+			}
+			if r.code == "" {
+				if res.IsError {
+					t.Errorf("refused %s: %s", resultCode(res), text(res))
+				}
+			} else {
+				if got := resultCode(res); !res.IsError || got != r.code {
+					t.Errorf("code %q (%s), want %s", got, text(res), r.code)
+				}
+				noProviderCalled(t, res)
+			}
+			// Before the handler only a paid tool's quote may read from the
+			// provider, and it orders nothing.
+			if n := h.providerRequests(); (n > 0) != r.quoted {
+				t.Errorf("%d provider requests, want some: %v", n, r.quoted)
+			}
+			if r.check != nil {
+				r.check(t, h, res)
+			} else {
+				nothingSent(t, h, res)
+			}
+		})
+	}
+}
