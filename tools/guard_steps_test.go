@@ -382,7 +382,7 @@ func TestGuardStopsAtTheRefusingStep(t *testing.T) {
 			prepare: func(h *harness) { h.ledger.err = fault.New(spend.CapExceeded, "over the cap") },
 			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "idem.abort",
 				"loop.refused:cap_exceeded", "audit:tool_call"}), code: spend.CapExceeded, quoted: true},
-		{name: "no task budget for the provider: refused before the ledger", tool: "domain_register", args: registerArgs,
+		{name: "no task budget for the provider: refused before anything is quoted, asked or held", tool: "domain_register", args: registerArgs,
 			prepare: withClaims(func(c *auth.Claims) {
 				ds, err := auth.ParseAuthorizationDetails([]byte(`[{"type":"tollgate:resources","domains":["` + newDomain + `"]}]`))
 				if err != nil {
@@ -390,8 +390,7 @@ func TestGuardStopsAtTheRefusingStep(t *testing.T) {
 				}
 				c.AuthorizationDetails = ds
 			}),
-			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "idem.abort",
-				"loop.refused:budget_required", "audit:tool_call"}), code: BudgetRequired, quoted: true},
+			want: steps(resolved, []string{"loop.refused:budget_required", "audit:tool_call"}), code: BudgetRequired},
 		{name: "revoked between hold and provider: released, aborted, not sent", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.recheck.err = fault.New(sessions.TokenRevoked, "revoked") },
 			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "audit:hold", "session.recheck",

@@ -165,7 +165,14 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 			return p.refuse(ctx, err)
 		}
 	}
-	// Step 6: idempotency for calls that create or pay.
+	// A paid call needs a task budget for its provider: refused before
+	// anything is quoted, asked or held.
+	if p.t.Paid {
+		if err := p.needBudget(); err != nil {
+			return p.refuse(ctx, err)
+		}
+	}
+		// Step 6: idempotency for calls that create or pay.
 	var idem *idemRun
 	if p.t.Creating {
 		key, _ := args["idempotency_key"].(string)

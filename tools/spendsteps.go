@@ -80,12 +80,8 @@ func auditTarget(raw string) string {
 // atomic ledger call. The hold is audited before any provider call; if it
 // cannot be audited it is released and the call refused.
 func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend, error) {
-	// A paid call needs a task budget for its provider: that is where the
-	// exchange policy's per-agent limit (MaxSpend) was applied. Without one
-	// only the principal's monthly cap would bound the agent.
-	if _, ok := p.c.AuthorizationDetails.Budget(p.t.Provider); !ok {
-		return nil, fault.Newf(BudgetRequired,
-			"this task token carries no tollgate:spend budget for %s, so it may not pay there; exchange for a token with one (authorization_details). Nothing was charged.", p.t.Provider)
+	if err := p.needBudget(); err != nil {
+		return nil, err
 	}
 	budgets, err := p.budgets(ctx)
 	if err != nil {
@@ -106,6 +102,17 @@ func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend
 		return nil, fault.Wrap(err, fault.Unavailable, "the audit trail is unavailable, so nothing was bought; nothing was charged. Retry shortly")
 	}
 	return &Spend{Quote: q, HoldID: h.ID, Held: h.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(idem.out.Key, p.t.Provider)}, nil
+}
+
+// needBudget: a paid call needs a task budget for its provider, which is
+// where the exchange policy's per-agent limit (MaxSpend) was applied.
+// Without one only the principal's monthly cap would bound the agent.
+func (p *pipelineCall) needBudget() error {
+	if _, ok := p.c.AuthorizationDetails.Budget(p.t.Provider); !ok {
+		return fault.Newf(BudgetRequired,
+			"this task token carries no tollgate:spend budget for %s, so it may not pay there; exchange for a token with one (authorization_details). Nothing was asked, held or charged.", p.t.Provider)
+	}
+	return nil
 }
 
 // BudgetRequired: a paid call whose token has no task budget.
