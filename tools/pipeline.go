@@ -172,7 +172,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 			return p.refuse(ctx, err)
 		}
 	}
-		// Step 6: idempotency for calls that create or pay.
+	// Step 6: idempotency for calls that create or pay.
 	var idem *idemRun
 	if p.t.Creating {
 		key, _ := args["idempotency_key"].(string)
