@@ -2,15 +2,18 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
+	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
@@ -58,6 +61,9 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		if call.Method == "tools/call" && known {
 			// Step 3, once: the guard does not check this tool's scopes again.
 			if err := tools.ScopeError(tool, c.Scopes()); err != nil {
+				// Every tool call is audited, refused ones too: an agent must
+				// not probe for capabilities without a trace.
+				a.auditEdgeRefusal(r, c, tool.Name(), fault.InsufficientScope)
 				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "), fault.PublicOf(err))
 				return
 			}
@@ -119,6 +125,17 @@ func (s *sessionOwner) record() {
 	}
 	if err := s.a.mcpOwners.Record(s.r.Context(), id, s.principal); err != nil {
 		s.a.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
+	}
+}
+
+// auditEdgeRefusal records a tool call the HTTP edge refused, as the guard
+// records the calls it refuses: the caller, its chain, the tool, the code.
+func (a *App) auditEdgeRefusal(r *http.Request, c *auth.Claims, tool string, code fault.Code) {
+	e := sessions.Entry{Event: "tool_call", Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
+		Principal: c.Subject, Actors: c.Act.Chain(), ClientID: c.ClientID, Session: c.SessionID, ParentSession: c.ParentSessionID, JTI: c.ID,
+		Detail: map[string]string{"at": "http edge"}}
+	if _, err := a.id.calls.Append(context.WithoutCancel(r.Context()), e); err != nil {
+		a.Log.Error("audit append failed", "tool", tool, "err", err)
 	}
 }
 

@@ -426,3 +426,19 @@ func TestFormGatesByApproval(t *testing.T) {
 		t.Fatalf("promote after the human approved: %s", resultJSON(t, res))
 	}
 }
+
+// TestEdgeRefusalsAreAudited: a tool call the HTTP edge refuses (403
+// insufficient_scope) is in the audit trail with the caller, the agent and
+// the tool, like the guard's refusals: probing leaves a trace.
+func TestEdgeRefusalsAreAudited(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "prober", Scope: "catalog:read"})
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+	if _, err := call(t, c, "dns_upsert", map[string]any{"zone": "x.com", "type": "A", "name": "www", "content": "192.0.2.1"}); err == nil {
+		t.Fatal("a token without dns:write was not refused at the edge")
+	}
+	waitAudit(t, a, aliceP, func(e sessions.Entry) bool {
+		return e.Event == "tool_call" && e.Tool == "dns_upsert" && e.Decision == sessions.DecisionDeny &&
+			e.Code == "insufficient_scope" && len(e.Actors) == 1 && strings.Contains(e.Actors[0], "prober") && e.Session != ""
+	})
+}
