@@ -67,6 +67,12 @@ func TestBadConfigStopsStartupNamingTheFlag(t *testing.T) {
 		{"both modes", nil, []string{"serve", "--production", "--sandbox"}, "--sandbox and --production"},
 		{"unknown flag", nil, []string{"serve", "--nope"}, "unknown flag"},
 		{"sandbox on a public address", nil, []string{"serve", "--public-url", "https://tollgate.example.com"}, "--public-url"},
+		// A hold that can expire while its provider call runs frees money a
+		// charge may still take: the two settings must nest.
+		{"hold shorter than the handler deadline", nil, []string{"serve", "--hold-ttl", "4m"}, "--hold-ttl (or TOLLGATE_HOLD_TTL): 4m0s must exceed --handler-deadline"},
+		{"hold within a minute of the deadline", nil, []string{"serve", "--handler-deadline", "10m", "--hold-ttl", "10m30s"}, "--handler-deadline (10m0s)"},
+		{"idempotency lock shorter than the hold", nil, []string{"serve", "--idempotency-lock", "10m"}, "--idempotency-lock (or TOLLGATE_IDEMPOTENCY_LOCK): 10m0s must be at least --hold-ttl"},
+		{"handler deadline shorter than a provider request", nil, []string{"stdio", "--handler-deadline", "20s"}, "--handler-deadline"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

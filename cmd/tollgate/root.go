@@ -70,6 +70,8 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&c.AttestAudience, "attest-audience", "", "audience of workload JWTs (default: the public URL)")
 	fs.StringVar(&c.AttestJWKS, "attest-jwks", "", "JWKS file: the workload issuer's trust bundle")
 	fs.StringArrayVar(&c.Caps, "cap", nil, "monthly cap per provider per principal, e.g. --cap stripe=50.00 (repeatable; default 100.00 USD each)")
+	fs.DurationVar(&c.HandlerDeadline, "handler-deadline", d.HandlerDeadline, "how long a tool's provider work may take (a registration's polling included); --hold-ttl must exceed it by 1m")
+	fs.DurationVar(&c.IdempotencyLock, "idempotency-lock", d.IdempotencyLock, "how long a running call keeps its idempotency key; at least --hold-ttl")
 	fs.DurationVar(&c.HoldTTL, "hold-ttl", d.HoldTTL, "how long a hold lives if its call never finishes (a crash); then it is released and listed for reconciliation")
 	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")

@@ -191,7 +191,7 @@ func (a *App) guardDeps() tools.GuardDeps {
 		},
 		Pipeline: tools.PipelineConfig{
 			Tenancy: a.tenant, Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
-			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"),
+			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"), HandlerDeadline: a.Cfg.HandlerDeadline,
 		},
 	}
 }

@@ -46,7 +46,7 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.idem, err = idempotency.New(rdb, idempotency.Config{Secret: secret}); err != nil {
+	if m.idem, err = idempotency.New(rdb, idempotency.Config{Secret: secret, InProgressTTL: cfg.IdempotencyLock}); err != nil {
 		return nil, err
 	}
 	if m.loop, err = loopguard.New(rdb, loopguard.Config{PerSession: cfg.RateSession, PerPrincipal: cfg.RateUser}); err != nil {

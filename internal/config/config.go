@@ -44,6 +44,13 @@ type Config struct {
 	// a provider not listed gets the default of 100.00 USD.
 	Caps         []string
 	HoldTTL      time.Duration
+	// HandlerDeadline bounds a tool's provider work (a registration's
+	// polling included); IdempotencyLock is how long a running call keeps
+	// its idempotency key. Together with HoldTTL they must nest: a
+	// provider call ends before its hold can expire and free the money,
+	// and the key is kept until the hold is gone (Validate).
+	HandlerDeadline time.Duration
+	IdempotencyLock time.Duration
 	RateSession  int    // metered calls per minute per task session
 	RateUser     int    // metered calls per minute per principal
 	ConfirmAbove string // purchases at or above this (USD) ask the human first
@@ -80,6 +87,8 @@ func Default() Config {
 		TokenTTL:        10 * time.Minute,
 		LogLevel:        "info",
 		HoldTTL:         15 * time.Minute,
+		HandlerDeadline: 5 * time.Minute,
+		IdempotencyLock: 20 * time.Minute,
 		ConfirmAbove:    "20.00",
 		FormGates:       "elicit",
 		RateSession:     60,
@@ -98,6 +107,10 @@ func (e *FieldError) Error() string {
 	env := "TOLLGATE_" + strings.ToUpper(strings.ReplaceAll(e.Flag, "-", "_"))
 	return fmt.Sprintf("--%s (or %s): %s", e.Flag, env, e.Msg)
 }
+
+// holdMargin is how much longer than the handler deadline a hold lives:
+// settling after the deadline takes a few Redis calls.
+const holdMargin = time.Minute
 
 // Validate checks every field and fills the defaults derived from others.
 // It returns the first problem as a *FieldError.
@@ -192,6 +205,19 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return &FieldError{"log-level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	if c.HandlerDeadline < time.Minute || c.HandlerDeadline > time.Hour {
+		// Provider requests time out after 30s: the deadline must outlast one.
+		return &FieldError{"handler-deadline", fmt.Sprintf("%s is out of range; use 1m..1h (longer than a provider request's 30s timeout)", c.HandlerDeadline)}
+	}
+	if c.HoldTTL < c.HandlerDeadline+holdMargin {
+		return &FieldError{"hold-ttl", fmt.Sprintf("%s must exceed --handler-deadline (%s) by at least %s: a hold that expires while its provider call runs frees money a charge may still take", c.HoldTTL, c.HandlerDeadline, holdMargin)}
+	}
+	if c.IdempotencyLock < c.HoldTTL {
+		return &FieldError{"idempotency-lock", fmt.Sprintf("%s must be at least --hold-ttl (%s): a retry that starts while the first call's hold lives could charge twice", c.IdempotencyLock, c.HoldTTL)}
+	}
+	if c.IdempotencyLock > 24*time.Hour {
+		return &FieldError{"idempotency-lock", fmt.Sprintf("%s is longer than the 24h an idempotency record is kept", c.IdempotencyLock)}
 	}
 	if c.HoldTTL < time.Minute || c.HoldTTL > 24*time.Hour {
 		return &FieldError{"hold-ttl", fmt.Sprintf("%s is out of range; use 1m..24h (how long a crashed call's hold blocks the cap)", c.HoldTTL)}
