@@ -42,8 +42,8 @@ type Config struct {
 
 	// Money. Caps are per provider per principal per UTC month ("stripe=50.00");
 	// a provider not listed gets the default of 100.00 USD.
-	Caps         []string
-	HoldTTL      time.Duration
+	Caps    []string
+	HoldTTL time.Duration
 	// HandlerDeadline bounds a tool's provider work (a registration's
 	// polling included); IdempotencyLock is how long a running call keeps
 	// its idempotency key. Together with HoldTTL they must nest: a
@@ -51,9 +51,9 @@ type Config struct {
 	// and the key is kept until the hold is gone (Validate).
 	HandlerDeadline time.Duration
 	IdempotencyLock time.Duration
-	RateSession  int    // metered calls per minute per task session
-	RateUser     int    // metered calls per minute per principal
-	ConfirmAbove string // purchases at or above this (USD) ask the human first
+	RateSession     int    // metered calls per minute per task session
+	RateUser        int    // metered calls per minute per principal
+	ConfirmAbove    string // purchases at or above this (USD) ask the human first
 	// FormGates is how form-mode gates (purchase, production, terms) are
 	// answered: "elicit" (the MCP client shows the form; it trusts the
 	// client to put it before a human) or "approval" (the human decides on
