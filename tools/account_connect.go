@@ -71,10 +71,12 @@ type accountResult struct {
 // terms gate. Called again once linked, it records the account's zones
 // again. The credential is never returned.
 func AccountConnect(cfg AccountConfig) Tool {
-	state := func(ctx context.Context) (principal, email, acct string, err error) {
+	// state is the linked account (nil for none), or else the e-mail the
+	// link starts from.
+	state := func(ctx context.Context) (principal, email string, linked *Tenant, err error) {
 		id, ok := IdentityFrom(ctx)
 		if !ok {
-			return "", "", "", fault.New(fault.Unauthenticated, "no verified caller")
+			return "", "", nil, fault.New(fault.Unauthenticated, "no verified caller")
 		}
 		principal = id.Claims.Subject
 		// Linked means a credential that works: one that was revoked or
@@ -83,18 +85,18 @@ func AccountConnect(cfg AccountConfig) Tool {
 		case fault.AccountRequired, fault.AccountRelinkRequired:
 		default:
 			if err != nil {
-				return principal, "", "", err
+				return principal, "", nil, err
 			}
-			return principal, "", t.AccountID, nil
+			return principal, "", &t, nil
 		}
 		if email, err = cfg.Links.Get(ctx, principal, LinkStripeEmail); err != nil {
-			return principal, "", "", err
+			return principal, "", nil, err
 		}
 		if email == "" {
-			return principal, "", "", fault.New(fault.BillingRequired,
+			return principal, "", nil, fault.New(fault.BillingRequired,
 				"account_connect starts from the e-mail Stripe verifies when a payment method is added: run billing_setup first, then account_connect. Nothing was changed.")
 		}
-		return principal, email, "", nil
+		return principal, email, nil, nil
 	}
 	// create decides between creating an account and linking one.
 	create := func(ctx context.Context, a accountArgs, email string) (bool, error) {
@@ -124,8 +126,8 @@ func AccountConnect(cfg AccountConfig) Tool {
 			if err := bind(req, &a); err != nil {
 				return nil, err
 			}
-			principal, email, acct, err := state(ctx)
-			if err != nil || acct != "" {
+			principal, email, linked, err := state(ctx)
+			if err != nil || linked != nil {
 				return nil, err
 			}
 			creating, err := create(ctx, a, email)
@@ -158,12 +160,12 @@ func AccountConnect(cfg AccountConfig) Tool {
 			if err := bind(req, &a); err != nil {
 				return Refuse(err), nil
 			}
-			principal, email, acct, err := state(ctx)
+			principal, email, linked, err := state(ctx)
 			if err != nil {
 				return Refuse(err), nil
 			}
-			if acct != "" {
-				return resyncZones(ctx, cfg, principal)
+			if linked != nil {
+				return resyncZones(ctx, cfg, principal, *linked)
 			}
 			creating, err := create(ctx, a, email)
 			if err != nil {
@@ -208,11 +210,7 @@ func AccountConnect(cfg AccountConfig) Tool {
 
 // resyncZones records again which zones the linked account holds (after a
 // registration, or zones the human added at Cloudflare).
-func resyncZones(ctx context.Context, cfg AccountConfig, principal string) (*mcp.CallToolResult, error) {
-	t, err := cfg.Tenancy.Resolve(ctx, principal, "")
-	if err != nil {
-		return Refuse(err), nil
-	}
+func resyncZones(ctx context.Context, cfg AccountConfig, principal string, t Tenant) (*mcp.CallToolResult, error) {
 	if r := Record(ctx); r != nil {
 		r.Account = t.AccountID
 	}
