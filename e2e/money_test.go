@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -80,26 +78,6 @@ func callCode(t *testing.T, c *client.Client, tool string, args map[string]any) 
 	return e.Error.Code
 }
 
-// devLink links email's own account in a sandbox's fake Cloudflare with the
-// sandbox's shortcut for billing_setup and account_connect (POST
-// /dev/cloudflare/link, what `tollgate dev link-account` does), and returns
-// the account id.
-func devLink(t *testing.T, base, email string) string {
-	t.Helper()
-	resp, err := http.PostForm(base+"/dev/cloudflare/link", url.Values{"email": {email}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Account string `json:"account_id"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Account == "" {
-		t.Fatalf("POST /dev/cloudflare/link %s: status %d, %v", email, resp.StatusCode, err)
-	}
-	return body.Account
-}
-
 // TestTwoReplicasRacingRegistrationsStayUnderTheCap: two serve processes on
 // one Redis, MCP clients racing domain_register on both, in alice's linked
 // account; together they never pass the principal's 100.00 USD cap.
@@ -116,7 +94,7 @@ func TestTwoReplicasRacingRegistrationsStayUnderTheCap(t *testing.T) {
 	shared := []string{"TOLLGATE_REDIS_URL=" + testkit.RedisURL(t), "TOLLGATE_PUBLIC_URL=http://127.0.0.1:7998"}
 	a := testkit.Serve(t, bin, shared)
 	b := testkit.Serve(t, bin, append(shared, "TOLLGATE_SANDBOX_PROVIDERS_FROM="+a.URL))
-	acct := devLink(t, a.URL, "alice@example.com")
+	acct := testkit.LinkAccount(t, a.URL, "alice@example.com")
 	names := raceDomains("replica", 16)
 	tok := testkit.TaskToken(t, a.URL, testkit.Grant{Scope: "domain:read domain:register spend:read", Details: resourcesJSON(names)})
 	clients := []*client.Client{

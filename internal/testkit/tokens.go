@@ -31,37 +31,32 @@ func DevAgentToken(t testing.TB, base, name string) string {
 
 func devToken(t testing.TB, u string, form url.Values) string {
 	t.Helper()
-	resp, err := http.PostForm(u, form)
-	if err != nil {
-		t.Fatalf("testkit: %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Token == "" {
-		t.Fatalf("testkit: %s: status %d, %v", u, resp.StatusCode, err)
-	}
-	return body.Token
+	return postDev(t, u, form, "token")
 }
 
 // LinkAccount links the dev user email to their own Cloudflare account in
 // a sandbox server's fake (tollgate dev link-account) and returns its id.
 func LinkAccount(t testing.TB, base, email string) string {
 	t.Helper()
-	u := base + "/dev/cloudflare/link"
-	resp, err := http.PostForm(u, url.Values{"email": {email}})
+	return postDev(t, base+"/dev/cloudflare/link", url.Values{"email": {email}}, "account_id")
+}
+
+// postDev posts form to a sandbox dev endpoint and returns the string
+// field of its JSON answer, failing the test unless it is 200 with one.
+func postDev(t testing.TB, u string, form url.Values, field string) string {
+	t.Helper()
+	resp, err := http.PostForm(u, form)
 	if err != nil {
 		t.Fatalf("testkit: %s: %v", u, err)
 	}
 	defer resp.Body.Close()
-	var body struct {
-		AccountID string `json:"account_id"`
+	var body map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	v, _ := body[field].(string)
+	if err != nil || resp.StatusCode != 200 || v == "" {
+		t.Fatalf("testkit: %s: status %d, no %s, %v", u, resp.StatusCode, field, err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.AccountID == "" {
-		t.Fatalf("testkit: %s: status %d, %v", u, resp.StatusCode, err)
-	}
-	return body.AccountID
+	return v
 }
 
 // Exchange runs the RFC 8693 exchange against a server and returns the
