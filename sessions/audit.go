@@ -1,8 +1,10 @@
 package sessions
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -124,47 +126,60 @@ func (c AuditConfig) withDefaults() AuditConfig {
 	return c
 }
 
-// Audit is the hash-chained audit trail (SPEC §10) in one Redis Stream.
+// Audit is the hash-chained audit trail (SPEC §10): one chain per
+// principal, plus one "system" chain for entries that name no principal.
 // It is safe for concurrent use, and any number of replicas may append to
-// the same Redis: they keep one linear chain.
+// the same Redis: each chain stays linear.
 //
 // # Redis layout
 //
 // With the default prefix "tg":
 //
-//	tg:audit:{chain}        stream  the entries: fields "entry" (canonical JSON) and "hash"
-//	tg:audit:{chain}:head   hash    hash, seq and stream id of the last entry
-//	tg:audit:{chain}:claim  string  token of an appender that lost twice and claimed the next turn (PX 100ms)
+//	tg:{P}:audit            stream  principal P's entries: fields "entry" (canonical JSON) and "hash"
+//	tg:{P}:audit:head       hash    hash, seq and stream id of P's last entry
+//	tg:{P}:audit:claim      string  token of an appender that lost twice and claimed the next turn (PX 100ms)
+//	tg:audit:{chain}        stream  the system chain (entries without a principal), with :head and :claim
+//	tg:audit:chains         zset    every principal with a chain, score = first append (ms)
 //
-// The keys share the hash tag {chain}, so the append script touches one
-// Redis Cluster slot. Their names cannot meet the session keys, which all
-// start "tg:{", "tg:sid:" or "tg:sessidx".
+// A principal's chain shares the hash tag of its sessions, holds and
+// idempotency records, so the guard appends an entry in the same script
+// (one round trip, one Redis Cluster slot) as the step it records; see
+// Fused.
 //
 // # Chaining
 //
-// Append computes the entry's hash in Go from the head it last saw, and a
-// Lua script appends it only if the head is still that one (compare and
-// set); otherwise the script answers the current head and Append retries on
-// it. Within one process appends are serialised, so the only contention is
-// between replicas, and a replica that keeps losing claims the next turn.
+// An entry's hash is computed in Go from the head of its chain this
+// process saw last, and a Lua script appends it only if the head is still
+// that one (compare and set); otherwise the script answers the current
+// head and the append retries on it. Within one process the appends of a
+// chain are serialised, so the only contention is between replicas, and a
+// replica that keeps losing claims the next turn.
 //
-// The chain detects an entry removed, inserted, reordered or altered, and
+// Each chain detects an entry removed, inserted, reordered or altered, and
 // the end cut off, by anyone who does not recompute every later hash. It is
-// not keyed: whoever can write Redis can rewrite the whole chain. To detect
-// that too, keep VerifyResult.Head (or exports) somewhere Redis writers
-// cannot reach and compare later.
+// not keyed: whoever can write Redis can rewrite a whole chain, or drop a
+// principal from the index. To detect that too, keep VerifyResult.Head (or
+// exports) somewhere Redis writers cannot reach and compare later.
 type Audit struct {
-	rdb    redis.UniversalClient
-	cfg    AuditConfig
-	stream string
-	head   string
-	claim  string
-	script *redis.Script
+	rdb   redis.UniversalClient
+	cfg   AuditConfig
+	keys  keyspace
+	index string
 
-	// sem serialises this process's appends; last is the head this process
-	// saw last (only touched while holding sem).
-	sem  chan struct{}
-	last chainHead
+	system *chain
+	mu     sync.Mutex
+	chains map[string]*chain // by principal
+	known  map[string]bool   // principals this process has put in the index
+}
+
+// chain is one principal's chain (or the system chain): its keys, the turn
+// of this process's appenders, and the head this process saw last (only
+// touched while holding sem).
+type chain struct {
+	principal           string
+	stream, head, claim string
+	sem                 chan struct{}
+	last                chainHead
 }
 
 // chainHead is the state of the head key.
@@ -173,6 +188,10 @@ type chainHead struct {
 	seq  int64
 	id   string
 }
+
+// maxCachedChains bounds the chains a process keeps the head of; beyond
+// it, idle ones are forgotten (their next append costs one more try).
+const maxCachedChains = 1 << 16
 
 // NewAudit returns an Audit on rdb. cfg is validated; zero fields take
 // their defaults.
@@ -188,13 +207,100 @@ func NewAudit(rdb redis.UniversalClient, cfg AuditConfig) (*Audit, error) {
 	return &Audit{
 		rdb:    rdb,
 		cfg:    cfg,
-		stream: base,
-		head:   base + ":head",
-		claim:  base + ":claim",
-		script: redis.NewScript(appendLua),
-		sem:    make(chan struct{}, 1),
-		last:   chainHead{hash: GenesisHash},
+		keys:   keyspace{prefix: cfg.Prefix},
+		index:  cfg.Prefix + ":audit:chains",
+		system: newChain("", base),
+		chains: make(map[string]*chain),
+		known:  make(map[string]bool),
 	}, nil
+}
+
+func newChain(principal, stream string) *chain {
+	return &chain{principal: principal, stream: stream, head: stream + ":head", claim: stream + ":claim",
+		sem: make(chan struct{}, 1), last: chainHead{hash: GenesisHash}}
+}
+
+// chainFor returns the chain entries of principal go to: the principal's
+// own, or the system chain for "".
+func (a *Audit) chainFor(principal string) *chain {
+	if principal == "" {
+		return a.system
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.chains[principal]; ok {
+		return c
+	}
+	if len(a.chains) >= maxCachedChains {
+		for p, c := range a.chains {
+			if len(c.sem) == 0 { // idle: nobody appends to it now
+				delete(a.chains, p)
+				break
+			}
+		}
+	}
+	c := newChain(principal, a.keys.base(principal)+"audit")
+	a.chains[principal] = c
+	return c
+}
+
+// indexed records principal in the chain index, once per process.
+func (a *Audit) indexed(ctx context.Context, principal string) error {
+	if principal == "" {
+		return nil
+	}
+	a.mu.Lock()
+	done := a.known[principal]
+	a.mu.Unlock()
+	if done {
+		return nil
+	}
+	err := a.rdb.ZAddNX(ctx, a.index, redis.Z{Score: float64(a.cfg.Now().UnixMilli()), Member: principal}).Err()
+	if err != nil {
+		return unavailable("audit index", err, msgAuditWriteDown)
+	}
+	a.mu.Lock()
+	if len(a.known) >= maxCachedChains {
+		clear(a.known)
+	}
+	a.known[principal] = true
+	a.mu.Unlock()
+	return nil
+}
+
+// chainsToRead lists the chains to read: the system chain and every
+// indexed principal's, or just one principal's.
+func (a *Audit) chainsToRead(ctx context.Context, principal string) ([]*chain, error) {
+	if principal != "" {
+		return []*chain{newChain(principal, a.keys.base(principal)+"audit")}, nil
+	}
+	out := []*chain{newChain("", a.system.stream)}
+	var cursor uint64
+	for {
+		rctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+		ps, next, err := a.rdb.ZScan(rctx, a.index, cursor, "", 1000).Result()
+		cancel()
+		if err != nil {
+			return nil, unavailable("audit index", err, msgAuditReadDown)
+		}
+		for i := 0; i+1 < len(ps); i += 2 {
+			out = append(out, newChain(ps[i], a.keys.base(ps[i])+"audit"))
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	// ZSCAN may return a member twice; a chain is read once.
+	seen := map[string]bool{}
+	uniq := out[:0]
+	for _, c := range out {
+		if !seen[c.stream] {
+			seen[c.stream] = true
+			uniq = append(uniq, c)
+		}
+	}
+	return uniq, nil
 }
 
 // Public messages for a failed audit operation.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 )
 
 // The append script touches the stream, head and claim keys: all on one
@@ -14,9 +16,7 @@ import (
 // other slots too.
 func TestAuditWorksOnRedisCluster(t *testing.T) {
 	cc := startCluster(t)
-	a := newAudit(t, cc, newClock(), AuditConfig{})
-	a.script = redis.NewScript("#!lua\n" + appendLua)
-	exerciseAudit(t, a)
+	exerciseAudit(t, newAudit(t, cc, newClock(), AuditConfig{}), true)
 }
 
 // The sandbox runs on miniredis.
@@ -24,27 +24,29 @@ func TestAuditWorksOnMiniredis(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	exerciseAudit(t, newAudit(t, rdb, newClock(), AuditConfig{MaxLen: 1000}))
+	exerciseAudit(t, newAudit(t, rdb, newClock(), AuditConfig{MaxLen: 1000}), false)
 }
 
 // exerciseAudit appends from two instances, verifies, exports and
 // detects a removed entry.
-func exerciseAudit(t *testing.T, a *Audit) {
+func exerciseAudit(t *testing.T, a *Audit, strict bool) {
 	t.Helper()
 	ctx := context.Background()
-	b := *a // a second replica: same client, its own view of the head
-	b.sem, b.last = make(chan struct{}, 1), chainHead{hash: GenesisHash}
+	if strict {
+		ctx = fuse.Strict(ctx)
+	}
 	clk := newClock()
-	a.cfg.Now, b.cfg.Now = clk.Now, clk.Now
-	es := appendN(t, a, clk, "s1", 3)
-	es = append(es, appendN(t, &b, clk, "s2", 3)...)
-	es = append(es, appendN(t, a, clk, "s1", 1)...)
+	a.cfg.Now = clk.Now
+	b := newAudit(t, a.rdb, clk, a.cfg) // a second replica: same Redis, its own view of the head
+	es := appendNCtx(ctx, t, a, clk, "s1", 3)
+	es = append(es, appendNCtx(ctx, t, b, clk, "s2", 3)...)
+	es = append(es, appendNCtx(ctx, t, a, clk, "s1", 1)...)
 	verifyOK(t, a, 7)
 	var buf bytes.Buffer
 	if n, err := a.Export(ctx, &buf, ExportFilter{Session: "s2"}); err != nil || n != 3 {
 		t.Fatalf("export = %d, %v", n, err)
 	}
-	if err := a.rdb.XDel(ctx, a.stream, es[3].ID).Err(); err != nil {
+	if err := a.rdb.XDel(ctx, a.chainFor(alice).stream, es[3].ID).Err(); err != nil {
 		t.Fatal(err)
 	}
 	res, err := a.Verify(ctx, nil)

@@ -36,54 +36,69 @@ func (f ExportFilter) match(e Entry) bool {
 		(f.Since.IsZero() || !e.Time.Before(f.Since))
 }
 
-// Export writes the entries that match f to w as JSON lines, oldest first,
-// each an Entry with its ID and Hash, and returns how many it wrote. It
-// reads the whole stream in pages; it does not verify the chain (Verify
-// does). An entry that does not decode stops the export with
+// Export writes the entries that match f to w as JSON lines, each an Entry
+// with its ID and Hash, and returns how many it wrote: the system chain
+// first, then each principal's chain (only f.Principal's when set), each
+// oldest first. It reads the chains in pages; it does not verify them
+// (Verify does). An entry that does not decode stops the export with
 // fault.Internal.
 func (a *Audit) Export(ctx context.Context, w io.Writer, f ExportFilter) (int, error) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	chains, err := a.chainsToRead(ctx, f.Principal)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := a.scan(ctx, "-", "+", func(m redis.XMessage) error {
-		e, _, err := decodeMessage(m)
-		if err != nil {
-			return internal("audit export", "entry %s: %v", m.ID, err)
-		}
-		if !f.match(e) {
+	for _, c := range chains {
+		err := a.scan(ctx, c, "-", "+", func(m redis.XMessage) error {
+			e, _, err := decodeMessage(m)
+			if err != nil {
+				return internal("audit export", "entry %s: %v", m.ID, err)
+			}
+			if !f.match(e) {
+				return nil
+			}
+			if err := enc.Encode(e); err != nil {
+				return fmt.Errorf("sessions: audit export: write: %w", err)
+			}
+			n++
 			return nil
+		}, nil)
+		if err != nil {
+			return n, err
 		}
-		if err := enc.Encode(e); err != nil {
-			return fmt.Errorf("sessions: audit export: write: %w", err)
-		}
-		n++
-		return nil
-	}, nil)
-	return n, err
+	}
+	return n, nil
 }
 
-// ForSessions returns the entries of each of the given sessions, oldest
-// first, keyed by session id; sessions without entries are absent. It reads
-// the whole stream in pages. Entries that do not decode are skipped (Verify
-// reports them).
-func (a *Audit) ForSessions(ctx context.Context, ids []string) (map[string][]Entry, error) {
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
+// ForSessions returns the entries of each of the given sessions (session
+// id → its principal), oldest first, keyed by session id; sessions without
+// entries are absent. It reads the chain of each principal named, in
+// pages. Entries that do not decode are skipped (Verify reports them).
+func (a *Audit) ForSessions(ctx context.Context, sessions map[string]string) (map[string][]Entry, error) {
 	out := make(map[string][]Entry)
-	if len(want) == 0 {
-		return out, nil
+	byPrincipal := map[string]bool{}
+	for _, p := range sessions {
+		byPrincipal[p] = true
 	}
-	err := a.scan(ctx, "-", "+", func(m redis.XMessage) error {
-		e, _, err := decodeMessage(m)
-		if err == nil && e.Session != "" && want[e.Session] {
-			out[e.Session] = append(out[e.Session], e)
+	for p := range byPrincipal {
+		c := newChain(p, a.keys.base(p)+"audit")
+		if p == "" {
+			c = newChain("", a.system.stream)
 		}
-		return nil
-	}, nil)
-	if err != nil {
-		return nil, err
+		err := a.scan(ctx, c, "-", "+", func(m redis.XMessage) error {
+			e, _, err := decodeMessage(m)
+			if err == nil && e.Session != "" {
+				if owner, ok := sessions[e.Session]; ok && owner == p {
+					out[e.Session] = append(out[e.Session], e)
+				}
+			}
+			return nil
+		}, nil)
+		if err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -92,10 +107,10 @@ func (a *Audit) ForSessions(ctx context.Context, ids []string) (map[string][]Ent
 // up to and including id end ("+" for the last), in pages, each XRANGE
 // bounded by the timeout. page, if not nil, is called after each page with
 // the number of entries read so far.
-func (a *Audit) scan(ctx context.Context, start, end string, fn func(redis.XMessage) error, page func(int)) error {
+func (a *Audit) scan(ctx context.Context, c *chain, start, end string, fn func(redis.XMessage) error, page func(int)) error {
 	n := 0
 	for {
-		msgs, err := a.xrange(ctx, start, end)
+		msgs, err := a.xrange(ctx, c, start, end)
 		if err != nil {
 			return err
 		}
@@ -121,10 +136,10 @@ func (a *Audit) scan(ctx context.Context, start, end string, fn func(redis.XMess
 	}
 }
 
-func (a *Audit) xrange(ctx context.Context, start, end string) ([]redis.XMessage, error) {
+func (a *Audit) xrange(ctx context.Context, c *chain, start, end string) ([]redis.XMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	msgs, err := a.rdb.XRangeN(ctx, a.stream, start, end, auditPage).Result()
+	msgs, err := a.rdb.XRangeN(ctx, c.stream, start, end, auditPage).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable("audit read", err, msgAuditReadDown)
 	}

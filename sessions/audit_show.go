@@ -201,10 +201,10 @@ func ShowSession(ctx context.Context, store *Store, audit *Audit, sid string, w 
 	if err != nil {
 		return err
 	}
-	var ids []string
+	ids := map[string]string{}
 	var walk func(*Node)
 	walk = func(n *Node) {
-		ids = append(ids, n.ID)
+		ids[n.ID] = n.Principal
 		for _, c := range n.Children {
 			walk(c)
 		}

@@ -39,10 +39,15 @@ func newAudit(t *testing.T, rdb redis.UniversalClient, clk *clock, cfg AuditConf
 // appendN appends n tool calls of session sid, one millisecond apart.
 func appendN(t *testing.T, a *Audit, clk *clock, sid string, n int) []Entry {
 	t.Helper()
+	return appendNCtx(context.Background(), t, a, clk, sid, n)
+}
+
+func appendNCtx(ctx context.Context, t *testing.T, a *Audit, clk *clock, sid string, n int) []Entry {
+	t.Helper()
 	out := make([]Entry, 0, n)
 	for i := range n {
 		clk.Advance(time.Millisecond)
-		e, err := a.Append(context.Background(), Entry{
+		e, err := a.Append(ctx, Entry{
 			Event: "tool_call", Principal: alice, Actors: []string{agent}, Session: sid,
 			Tool: "dns_record_set", Decision: DecisionOK, Detail: map[string]string{"i": fmt.Sprint(i)},
 		})
@@ -91,12 +96,15 @@ func TestAuditAppendChains(t *testing.T) {
 		prev = e.Hash
 	}
 	res := verifyOK(t, a, 3)
-	if res.Head != got[2].Hash {
-		t.Fatalf("verify head %s, want %s", res.Head, got[2].Hash)
+	if want := headsDigest([]string{alice + "\x00" + got[2].Hash + "\n"}); res.Head != want {
+		t.Fatalf("verify head %s, want %s (the digest of alice's chain head %s)", res.Head, want, got[2].Hash)
+	}
+	if res.Chains != 2 {
+		t.Fatalf("verify checked %d chains, want the system chain and alice's", res.Chains)
 	}
 
 	// The stream holds exactly the canonical form and the hash.
-	msgs, err := rdb.XRange(context.Background(), "tg:audit:{chain}", "-", "+").Result()
+	msgs, err := rdb.XRange(context.Background(), "tg:{"+alice+"}:audit", "-", "+").Result()
 	if err != nil || len(msgs) != 3 {
 		t.Fatalf("xrange: %v, %d entries", err, len(msgs))
 	}
@@ -104,7 +112,7 @@ func TestAuditAppendChains(t *testing.T) {
 	if msgs[0].ID != got[0].ID || msgs[0].Values[sfEntry] != string(body) || msgs[0].Values[sfHash] != got[0].Hash {
 		t.Fatalf("stored %v, want entry %s", msgs[0].Values, body)
 	}
-	head, err := rdb.HGetAll(context.Background(), "tg:audit:{chain}:head").Result()
+	head, err := rdb.HGetAll(context.Background(), "tg:{"+alice+"}:audit:head").Result()
 	if err != nil || head["hash"] != got[2].Hash || head["seq"] != "3" || head["id"] != got[2].ID {
 		t.Fatalf("head = %v (%v), want the third entry", head, err)
 	}
@@ -167,7 +175,7 @@ func TestAuditConcurrentReplicasKeepOneChain(t *testing.T) {
 		t.Fatalf("progress calls %v, want ending at %d", calls, goroutines*each)
 	}
 	// Every session's entries are all there, in order.
-	all, err := audits[1].ForSessions(context.Background(), []string{"s0", "s19"})
+	all, err := audits[1].ForSessions(context.Background(), map[string]string{"s0": alice, "s19": alice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +294,7 @@ func TestAuditAppendRefusesBadEntries(t *testing.T) {
 			wantCode(t, err, fault.InvalidArgument)
 		})
 	}
-	if n, _ := rdb.XLen(context.Background(), a.stream).Result(); n != 0 {
+	if n, _ := rdb.XLen(context.Background(), a.chainFor(alice).stream).Result(); n != 0 {
 		t.Fatalf("%d refused entries were recorded", n)
 	}
 }
@@ -347,7 +355,7 @@ func TestAuditRedisDownIsUnavailable(t *testing.T) {
 	wantCode(t, err, fault.Unavailable)
 	_, err = a.Export(ctx, &bytes.Buffer{}, ExportFilter{})
 	wantCode(t, err, fault.Unavailable)
-	_, err = a.ForSessions(ctx, []string{"s1"})
+	_, err = a.ForSessions(ctx, map[string]string{"s1": alice})
 	wantCode(t, err, fault.Unavailable)
 }
 

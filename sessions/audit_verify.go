@@ -2,6 +2,9 @@ package sessions
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,26 +30,30 @@ const (
 
 // VerifyResult is the outcome of Verify.
 type VerifyResult struct {
-	Entries  int    `json:"entries"`             // entries checked
-	OK       bool   `json:"ok"`                  // the whole chain links up
+	Entries int  `json:"entries"` // entries checked, in every chain
+	Chains  int  `json:"chains"`  // chains checked: the system chain and one per principal
+	OK      bool `json:"ok"`      // every chain links up
+	// Chain names the broken chain: its principal, or "system".
+	Chain    string `json:"chain,omitempty"`
 	BrokenAt string `json:"broken_at,omitempty"` // stream id of the first bad entry
 	Reason   string `json:"reason,omitempty"`    // one of the Broken* reasons
 	Detail   string `json:"detail,omitempty"`    // what exactly did not match
-	// Head is the hash of the last entry that checked out (the chain's
-	// head when OK). Kept outside Redis, it lets a later Verify or an
-	// export be compared, which catches even a chain recomputed from that
-	// point back.
+	// Head digests the head of every chain checked (SHA-256 over
+	// "<chain>\x00<head hash>\n", chains sorted). Kept outside Redis, it
+	// lets a later Verify or an export be compared, which catches even a
+	// chain recomputed from that point back.
 	Head string `json:"head,omitempty"`
 }
 
-// Verify checks the whole chain, oldest entry first: every entry hashes to
-// its recorded hash, points at the entry before it and takes the next
-// sequence number; the first starts at GenesisHash and seq 1 (unless
-// AuditConfig.MaxLen trims the stream); and the last is the one the head
-// record names. It stops at the first broken link, reporting its stream id
-// and reason.
+// Verify checks every chain (the system chain and every principal's in the
+// index), each oldest entry first: every entry hashes to its recorded
+// hash, points at the entry before it and takes the next sequence number;
+// the first starts at GenesisHash and seq 1 (unless AuditConfig.MaxLen
+// trims the stream); and the last is the one the head record names. It
+// stops at the first broken link, reporting its chain, stream id and
+// reason.
 //
-// Appends may continue meanwhile: Verify reads the stream to its end, then
+// Appends may continue meanwhile: Verify reads a stream to its end, then
 // the head, then any entries up to the head. The script moves the head
 // with every entry, so a head behind the last entry read, or naming an
 // entry that is not there, is tampering.
@@ -55,21 +62,57 @@ type VerifyResult struct {
 // entries checked so far. A Redis failure returns fault.Unavailable; a
 // broken chain is not an error, it is a result with OK false.
 func (a *Audit) Verify(ctx context.Context, progress func(int)) (VerifyResult, error) {
-	v := verifier{expPrev: GenesisHash, expSeq: 1, trimmed: a.cfg.MaxLen > 0, progress: progress}
-	err := a.scan(ctx, "-", "+", v.check, v.page)
-	if err == nil {
-		err = v.finish(ctx, a)
-	}
-	switch {
-	case errors.Is(err, errBroken):
-		v.res.OK = false
-	case err != nil:
+	chains, err := a.chainsToRead(ctx, "")
+	if err != nil {
 		return VerifyResult{}, err
-	default:
-		v.res.OK = true
 	}
-	v.res.Head = v.lastHash
-	return v.res, nil
+	var res VerifyResult
+	heads := make([]string, 0, len(chains))
+	for _, c := range chains {
+		name := c.principal
+		if name == "" {
+			name = "system"
+		}
+		done := res.Entries
+		v := verifier{expPrev: GenesisHash, expSeq: 1, trimmed: a.cfg.MaxLen > 0,
+			progress: func(n int) {
+				if progress != nil {
+					progress(done + n)
+				}
+			}}
+		err := a.scan(ctx, c, "-", "+", v.check, v.page)
+		if err == nil {
+			err = v.finish(ctx, a, c)
+		}
+		res.Entries += v.res.Entries
+		res.Chains++
+		switch {
+		case errors.Is(err, errBroken):
+			res.OK, res.Chain, res.BrokenAt, res.Reason, res.Detail = false, name, v.res.BrokenAt, v.res.Reason, v.res.Detail
+			return res, nil
+		case err != nil:
+			return VerifyResult{}, err
+		}
+		if v.lastHash != "" {
+			heads = append(heads, name+"\x00"+v.lastHash+"\n")
+		}
+	}
+	res.OK, res.Head = true, headsDigest(heads)
+	return res, nil
+}
+
+// headsDigest is VerifyResult.Head of the given "<chain>\x00<hash>\n"
+// lines ("" when every chain is empty).
+func headsDigest(heads []string) string {
+	if len(heads) == 0 {
+		return ""
+	}
+	sort.Strings(heads)
+	h := sha256.New()
+	for _, l := range heads {
+		h.Write([]byte(l))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // errBroken stops the scan at the first broken link.
@@ -124,8 +167,8 @@ func (v *verifier) check(m redis.XMessage) error {
 
 // finish compares the end of the chain with the head record, first reading
 // the entries appended since the scan passed the end.
-func (v *verifier) finish(ctx context.Context, a *Audit) error {
-	head, ok, err := a.readHead(ctx)
+func (v *verifier) finish(ctx context.Context, a *Audit, c *chain) error {
+	head, ok, err := a.readHead(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -135,13 +178,13 @@ func (v *verifier) finish(ctx context.Context, a *Audit) error {
 		}
 		return v.fail(v.lastID, BrokenHead, "the head record is missing although the stream has %d entries", v.res.Entries)
 	}
-	c, valid := compareIDs(head.id, orZero(v.lastID))
-	if valid && c > 0 {
+	cmp, valid := compareIDs(head.id, orZero(v.lastID))
+	if valid && cmp > 0 {
 		start := "-"
 		if v.lastID != "" {
 			start, _ = nextID(v.lastID)
 		}
-		if err := a.scan(ctx, start, head.id, v.check, v.page); err != nil {
+		if err := a.scan(ctx, c, start, head.id, v.check, v.page); err != nil {
 			return err
 		}
 	}
@@ -160,10 +203,10 @@ func orZero(id string) string {
 }
 
 // readHead reads the head record; ok is false when there is none.
-func (a *Audit) readHead(ctx context.Context) (chainHead, bool, error) {
+func (a *Audit) readHead(ctx context.Context, c *chain) (chainHead, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	v, err := a.rdb.HMGet(ctx, a.head, "hash", "seq", "id").Result()
+	v, err := a.rdb.HMGet(ctx, c.head, "hash", "seq", "id").Result()
 	if err != nil {
 		return chainHead{}, false, unavailable("audit verify: head", err, msgAuditReadDown)
 	}

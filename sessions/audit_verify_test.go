@@ -15,17 +15,17 @@ import (
 func rewrite(t *testing.T, rdb redis.UniversalClient, a *Audit, edit func([]redis.XMessage) []redis.XMessage) {
 	t.Helper()
 	ctx := context.Background()
-	msgs, err := rdb.XRange(ctx, a.stream, "-", "+").Result()
+	msgs, err := rdb.XRange(ctx, a.chainFor(alice).stream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	msgs = edit(msgs)
-	if err := rdb.Del(ctx, a.stream).Err(); err != nil {
+	if err := rdb.Del(ctx, a.chainFor(alice).stream).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range msgs {
 		vals := []string{sfEntry, m.Values[sfEntry].(string), sfHash, m.Values[sfHash].(string)}
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.stream, ID: m.ID, Values: vals}).Err(); err != nil {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: a.chainFor(alice).stream, ID: m.ID, Values: vals}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,11 +83,11 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 			return 3
 		}, BrokenHash},
 		{"entry removed from the middle (XDEL)", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.XDel(context.Background(), a.stream, es[2].ID)
+			rdb.XDel(context.Background(), a.chainFor(alice).stream, es[2].ID)
 			return 3
 		}, BrokenPrev},
 		{"first entry removed", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.XDel(context.Background(), a.stream, es[0].ID)
+			rdb.XDel(context.Background(), a.chainFor(alice).stream, es[0].ID)
 			return 1
 		}, BrokenPrev},
 		{"entry altered and resealed (later entries untouched)", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
@@ -124,27 +124,27 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 			return 2
 		}, BrokenSeq},
 		{"last entry removed", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.XDel(context.Background(), a.stream, es[4].ID)
+			rdb.XDel(context.Background(), a.chainFor(alice).stream, es[4].ID)
 			return -1
 		}, BrokenHead},
 		{"oldest entries trimmed on a chain kept in full", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.XTrimMaxLen(context.Background(), a.stream, 3)
+			rdb.XTrimMaxLen(context.Background(), a.chainFor(alice).stream, 3)
 			return 2
 		}, BrokenPrev},
 		{"head rewritten to an earlier entry", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.HSet(context.Background(), a.head, "hash", es[2].Hash, "seq", "3", "id", es[2].ID)
+			rdb.HSet(context.Background(), a.chainFor(alice).head, "hash", es[2].Hash, "seq", "3", "id", es[2].ID)
 			return 2 // the head now names entry 2, but entries follow it
 		}, BrokenHead},
 		{"head hash changed", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.HSet(context.Background(), a.head, "hash", strings.Repeat("f", 64))
+			rdb.HSet(context.Background(), a.chainFor(alice).head, "hash", strings.Repeat("f", 64))
 			return -1
 		}, BrokenHead},
 		{"head deleted", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.Del(context.Background(), a.head)
+			rdb.Del(context.Background(), a.chainFor(alice).head)
 			return 4
 		}, BrokenHead},
 		{"whole stream deleted, head kept", func(t *testing.T, rdb redis.UniversalClient, a *Audit, es []Entry) int {
-			rdb.Del(context.Background(), a.stream)
+			rdb.Del(context.Background(), a.chainFor(alice).stream)
 			return -1
 		}, BrokenHead},
 	}
@@ -155,7 +155,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 			clk := newClock()
 			a := newAudit(t, rdb, clk, AuditConfig{})
 			es := appendN(t, a, clk, "s1", 2)
-			deny, err := a.Append(context.Background(), Entry{Event: "tool_call", Session: "s1", Decision: DecisionDeny, Code: "cap_exceeded"})
+			deny, err := a.Append(context.Background(), Entry{Event: "tool_call", Principal: alice, Session: "s1", Decision: DecisionDeny, Code: "cap_exceeded"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,10 +190,10 @@ func TestAuditAppendRefusesWithoutHead(t *testing.T) {
 	clk := newClock()
 	a := newAudit(t, rdb, clk, AuditConfig{})
 	appendN(t, a, clk, "s1", 2)
-	rdb.Del(context.Background(), a.head)
-	_, err := a.Append(context.Background(), Entry{Event: "tool_call"})
+	rdb.Del(context.Background(), a.chainFor(alice).head)
+	_, err := a.Append(context.Background(), Entry{Event: "tool_call", Principal: alice})
 	wantCode(t, err, fault.Internal)
-	if n, _ := rdb.XLen(context.Background(), a.stream).Result(); n != 2 {
+	if n, _ := rdb.XLen(context.Background(), a.chainFor(alice).stream).Result(); n != 2 {
 		t.Fatalf("stream has %d entries after the refused append, want 2", n)
 	}
 }

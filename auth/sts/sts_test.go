@@ -414,7 +414,7 @@ func TestExchangesAreAudited(t *testing.T) {
 	if _, e := f.exchange(form(f.user("alice@example.com"), idTok, f.agent("blocked"))); e == nil {
 		t.Fatal("blocked agent was allowed")
 	}
-	got, err := f.trail.ForSessions(context.Background(), []string{resp.SessionID})
+	got, err := f.trail.ForSessions(context.Background(), map[string]string{resp.SessionID: "user:alice@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

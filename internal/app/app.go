@@ -143,7 +143,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // Close stops background work and releases Redis (and stops the embedded one).
 func (a *App) Close() error {
 	a.cancel()
-	a.id.calls.Close()
 	return a.release()
 }
 
@@ -179,7 +178,7 @@ func (a *App) guardDeps() tools.GuardDeps {
 	return tools.GuardDeps{
 		// Tool calls are recorded in the background (a few ms); holds,
 		// commits, gates and exchanges synchronously, before they count.
-		Trail: a.id.calls, Log: a.Log,
+		Trail: a.id.trail, Log: a.Log,
 		Guard: tools.GuardConfig{
 			Verifier: a.id.verifier, Sessions: a.id.sessions,
 			Credentials: func(ctx context.Context) (string, error) {

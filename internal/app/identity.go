@@ -20,7 +20,6 @@ type identity struct {
 	signer   *auth.KeyRing
 	verifier *auth.CachedVerifier // access tokens on the call path: each verified once per replica
 	trail    *sessions.Audit
-	calls    *sessions.Batcher // tool_call entries, written in the background
 	access   *auth.AccessVerifier
 	sessions *sessions.Store
 	sts      *sts.STS
@@ -74,9 +73,6 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 	if id.trail, err = sessions.NewAudit(rdb, sessions.AuditConfig{}); err != nil {
 		return nil, err
 	}
-	id.calls = id.trail.NewBatcher(5*time.Millisecond, func(err error, lost int) {
-		a.Log.Error("audit: tool_call entries could not be written", "lost", lost, "err", err)
-	})
 
 	var subjects []*auth.SubjectVerifier
 	var attestors []auth.Attestor

@@ -134,7 +134,7 @@ func (a *App) auditEdgeRefusal(r *http.Request, c *auth.Claims, tool string, cod
 	e := sessions.Entry{Event: "tool_call", Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
 		Principal: c.Subject, Actors: c.Act.Chain(), ClientID: c.ClientID, Session: c.SessionID, ParentSession: c.ParentSessionID, JTI: c.ID,
 		Detail: map[string]string{"at": "http edge"}}
-	if _, err := a.id.calls.Append(context.WithoutCancel(r.Context()), e); err != nil {
+	if _, err := a.id.trail.Append(context.WithoutCancel(r.Context()), e); err != nil {
 		a.Log.Error("audit append failed", "tool", tool, "err", err)
 	}
 }

@@ -104,10 +104,14 @@ func Families() []Family {
 		{Name: "sessions.all", Scope: Global, Prefix: "sessidx", Exact: true, Owner: sessions, Store: "Store", Type: "zset",
 			About: "every session id, score = purge deadline"},
 
-		// The audit trail (package sessions, Audit): the stream, its head
-		// and an appender's claim, all under the fixed tag {chain}.
-		{Name: "sessions.audit", Scope: Global, Prefix: "audit:", Owner: sessions, Store: "Audit", Type: "stream, hash, string",
-			About: "the entries (audit:{chain}), the chain's head (audit:{chain}:head), an appender's claim (audit:{chain}:claim)"},
+		// The audit trail (package sessions, Audit): one chain per
+		// principal under its tag, so the guard appends in the same script
+		// as the step it records; a system chain for entries without a
+		// principal; and the index of principals with a chain.
+		{Name: "sessions.audit-chain", Scope: Principal, Prefix: "audit", Owner: sessions, Store: "Audit", Type: "stream, hash, string",
+			About: "the principal's entries (audit), the chain's head (audit:head), an appender's claim (audit:claim)"},
+		{Name: "sessions.audit", Scope: Global, Prefix: "audit:", Owner: sessions, Store: "Audit", Type: "stream, hash, string, zset",
+			About: "the system chain (audit:{chain}, :head, :claim) and the index of principals with a chain (audit:chains)"},
 
 		// The human gate (package gates/human).
 		{Name: "human.sealkey", Scope: Global, Prefix: "gates:sealkey", Exact: true, Owner: human, Store: "Sealer", Type: "string",
