@@ -32,6 +32,11 @@ func (s *Store) Check(ctx context.Context, principal, sid, jti string) error {
 		// Fail closed: an error, a timeout or a nil reply is never "active".
 		return unavailable("check", err, msgCheckDown)
 	}
+	return checkCode(code)
+}
+
+// checkCode maps the check script's reply to Check's answer.
+func checkCode(code int64) error {
 	switch code {
 	case codeOK:
 		return nil

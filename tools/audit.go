@@ -33,6 +33,11 @@ type CallRecord struct {
 	// Account the Cloudflare account the call acted in.
 	Target  string
 	Account string
+
+	// audited: the first phase appended the call's entry; outcomeAudited:
+	// the third phase appended its outcome; replayed: a stored result was
+	// answered.
+	audited, outcomeAudited, replayed bool
 }
 
 type recordKey struct{}
@@ -43,10 +48,14 @@ func Record(ctx context.Context) *CallRecord {
 	return r
 }
 
-// withAudit is the outermost middleware: it writes one audit entry per tool
-// call, allowed or refused, with the caller, the outcome code and any
-// amount, and logs it. A Go error escaping a handler (a bug) becomes an
-// internal tool error here.
+// withAudit is the outermost middleware: every tool call, allowed or
+// refused, is in the audit trail with the caller, the outcome code and any
+// amount, and logged. The guard's first phase appends an admitted call's
+// entry in the same round trip as its session check, and the third phase a
+// paid or creating call's outcome; withAudit appends what they did not: a
+// refusal before the first phase, a refusal or question after it, an
+// unpaid call's error, a replay. A Go error escaping a handler (a bug)
+// becomes an internal tool error here.
 func withAudit(trail Trail, log *slog.Logger) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -79,8 +88,13 @@ func withAudit(trail Trail, log *slog.Logger) middleware {
 				e.Principal, e.Actors, e.ClientID, e.Session, e.ParentSession, e.JTI =
 					c.Subject, c.Act.Chain(), c.ClientID, c.SessionID, c.ParentSessionID, c.ID
 			}
-			if _, aerr := trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
-				log.Error("audit append failed", "tool", t.def.Name, "err", aerr)
+			if rec.replayed {
+				e.Code = "replayed"
+			}
+			if !rec.audited || !rec.outcomeAudited && (e.Decision == sessions.DecisionDeny || e.Code != "") {
+				if _, aerr := trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
+					log.Error("audit append failed", "tool", t.def.Name, "err", aerr)
+				}
 			}
 			log.Info("tool call", "tool", t.def.Name, "decision", e.Decision, "code", e.Code,
 				"principal", e.Principal, "sid", e.Session, "ms", time.Since(start).Milliseconds())

@@ -17,12 +17,6 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (*auth.Claims, error)
 }
 
-// SessionChecker is the per-call session check: active, not expired, jti
-// not revoked, in one Redis round trip (SPEC §5).
-type SessionChecker interface {
-	Check(ctx context.Context, principal, sid, jti string) error
-}
-
 // Credentials yields the caller's task token on transports without HTTP
 // headers (stdio: TOLLGATE_TOKEN, TOLLGATE_TOKEN_FILE or the sandbox's
 // local session).
@@ -31,7 +25,6 @@ type Credentials func(ctx context.Context) (string, error)
 // GuardConfig configures the guard.
 type GuardConfig struct {
 	Verifier    TokenVerifier
-	Sessions    SessionChecker
 	Credentials Credentials // used when the request carries no verified claims
 }
 
@@ -57,9 +50,9 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok && id.Claims != nil
 }
 
-// withGuard is steps 1–4 of the pipeline every tool runs through (SPEC §7):
-// a valid token, its live session, the tool's scopes, and the resources the
-// token's authorization_details allow. Every refusal here happens before any
+// withGuard is steps 1 and 3 of the pipeline every tool runs through (SPEC
+// §7): a valid token and the tool's scopes; the pipeline checks the
+// session (2) in its first phase and the resources (4). Every refusal here happens before any
 // provider call, and says so.
 func withGuard(cfg GuardConfig) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
@@ -73,10 +66,8 @@ func withGuard(cfg GuardConfig) middleware {
 				return deny(err)
 			}
 			// (The Audit middleware records this call and its outcome.)
-			// Step 2: the session, re-checked in Redis on every call.
-			if err := cfg.Sessions.Check(ctx, c.Subject, c.SessionID, c.ID); err != nil {
-				return deny(err)
-			}
+			// Step 2, the session re-checked in Redis on every call, is in
+			// the first phase of the pipeline, with the audit entry.
 			// Step 3: scopes, unless the HTTP edge checked them for this
 			// tool (it answers 403 with the same message).
 			if scopesFor != t.def.Name {

@@ -120,9 +120,10 @@ func newHarness(t *testing.T, build func(h *harness) []Tool) *harness {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deps := GuardDeps{
 		Trail: h.trail, Log: quiet,
-		Guard: GuardConfig{Verifier: h.verifier, Sessions: h.sessions,
+		Guard: GuardConfig{Verifier: h.verifier,
 			Credentials: func(context.Context) (string, error) { return harnessToken, nil }},
-		Pipeline: PipelineConfig{Tenancy: h.tenancy, Ledger: h.ledger, Idem: h.idem, Loop: h.loop, Sessions: h.recheck,
+		Pipeline: PipelineConfig{Phases: &fakePhases{sessions: h.sessions, recheck: h.recheck, loop: h.loop, idem: h.idem, ledger: h.ledger, trail: h.trail},
+			Tenancy: h.tenancy, Idem: h.idem, Loop: h.loop, Sessions: h.recheck,
 			Trail: h.trail, Log: quiet, HandlerDeadline: 30 * time.Second,
 			Gates: GateConfig{Sealer: &fakeSealer{log: log}, Approvals: h.approvals, Consents: &fakeConsents{log: log},
 				ApprovalURL: func(id string) string { return "https://tollgate.test/approvals/" + id }}},

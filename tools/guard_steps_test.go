@@ -4,19 +4,22 @@ package tools
 // item 5). The steps are what the recording fakes log (fakes_test.go):
 //
 //	token            step 1, the task token verified (stdio: Credentials)
-//	session          step 2, the session alive
-//	loop             step 5, loop guard and rate limit
-//	tenant           step 4b, the principal's own account (and zone)
-//	idem.begin       step 6
+//	session          step 2, the session alive            ┐ first phase:
+//	loop             step 5, loop guard and rate limit     │ one fused
+//	idem.peek        step 6, a stored result to replay?    │ script
+//	audit:tool_call  the call's entry                      ┘
+//	tenant           step 4b, the account read resolved (and zone)
 //	quote            the tool's own quote of a paid call
 //	gate.ask         step 7, the tool's Ask (gate.approval, gate.consume, audit:gate: its answer)
-//	hold, audit:hold step 8
-//	session.recheck  the session re-checked right before the provider
+//	session.recheck  the session re-checked                ┐ second phase,
+//	idem.begin       step 6, the lock                      │ right before
+//	hold, audit:hold step 8                                ┘ the provider
 //	handler          step 9 (what it logs after it, it did itself)
-//	commit/release   step 10, with audit:commit/audit:release
-//	idem.complete    step 10
+//	commit/release   step 10                               ┐ third phase
+//	idem.complete    step 10                               │
+//	audit:<outcome>  commit, release or tool_result        ┘
 //	loop.refused:<code>  a refusal fed back to the loop guard
-//	audit:tool_call  the one entry per call, always last
+//	audit:tool_call  (last) a refusal or question after the first phase
 //
 // Step 4 (the target against tollgate:resources) and step 3 (scopes) call
 // no dependency; the negative rows pin where they stop a call.
@@ -83,11 +86,17 @@ func allTools(t *testing.T) func(h *harness) []Tool {
 	}
 }
 
-// Tool-call prefixes.
+// Tool-call prefixes: the token, then the first phase (session, loop
+// guard, idempotency peek, the call's entry appended in the same script),
+// then the account it read resolved.
 var (
-	unpaid   = []string{"token", "session"}
-	metered  = []string{"token", "session", "loop"}
-	resolved = []string{"token", "session", "loop", "tenant"}
+	unpaid   = []string{"token", "session", "audit:tool_call"}
+	metered  = []string{"token", "session", "loop", "audit:tool_call"}
+	resolved = []string{"token", "session", "loop", "audit:tool_call", "tenant"}
+	creating = []string{"token", "session", "loop", "idem.peek", "audit:tool_call", "tenant"}
+	// refusedEarly: steps 3 and 4 (scopes, resources) and the budget
+	// check call no store; the refusal is the call's one entry.
+	refusedEarly = []string{"token", "audit:tool_call"}
 )
 
 func steps(parts ...[]string) []string { return slices.Concat(parts...) }
@@ -111,23 +120,23 @@ type stepRow struct {
 func TestGuardStepsPerTool(t *testing.T) {
 	rows := []stepRow{
 		{name: "whoami: identity only", tool: "whoami", args: map[string]any{},
-			want: steps(unpaid, []string{"handler", "audit:tool_call"})},
+			want: steps(unpaid, []string{"handler"})},
 		{name: "catalog_search: no provider, no pipeline", tool: "catalog_search", args: map[string]any{"query": "dns"},
-			want: steps(unpaid, []string{"handler", "audit:tool_call"})},
+			want: steps(unpaid, []string{"handler"})},
 		{name: "catalog_get", tool: "catalog_get", args: map[string]any{"id": "cloudflare/registrar:domain.com"},
-			want: steps(unpaid, []string{"handler", "audit:tool_call"})},
+			want: steps(unpaid, []string{"handler"})},
 		{name: "plan_quote reads the ledger, nothing else", tool: "plan_quote",
 			args: map[string]any{"actions": []any{map[string]any{"tool": "dns_upsert"}}},
-			want: steps(unpaid, []string{"handler", "audit:tool_call"})},
+			want: steps(unpaid, []string{"handler"})},
 		{name: "spend_status reads the ledger in its handler", tool: "spend_status", args: map[string]any{"provider": "cloudflare"},
-			want: steps(unpaid, []string{"handler", "spend.status", "spend.budget", "audit:tool_call"})},
+			want: steps(unpaid, []string{"handler", "spend.status", "spend.budget"})},
 		{name: "domain_check: metered, in the account, no zone", tool: "domain_check", args: map[string]any{"domain": newDomain},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler"}), providerCalls: true},
 		{name: "dns_list: owned zone read", tool: "dns_list", args: map[string]any{"zone": zoneName},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler"}), providerCalls: true},
 		{name: "dns_upsert: owned zone write, neither creating nor paid", tool: "dns_upsert",
 			args: map[string]any{"zone": zoneName, "type": "A", "name": "www", "content": "192.0.2.1"},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler"}), providerCalls: true},
 		{name: "dns_delete", tool: "dns_delete",
 			setup: func(t *testing.T, h *harness) map[string]any {
 				res := h.call(t, "dns_upsert", map[string]any{"zone": zoneName, "type": "A", "name": "www", "content": "192.0.2.1"})
@@ -135,18 +144,18 @@ func TestGuardStepsPerTool(t *testing.T) {
 				decode(t, res, &out)
 				return map[string]any{"zone": zoneName, "id": out.Record.ID}
 			},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler"}), providerCalls: true},
 		{name: "ssl_configure", tool: "ssl_configure", args: map[string]any{"zone": zoneName, "mode": "strict"},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler"}), providerCalls: true},
 		{name: "api_token_create: creating, so idempotent and re-checked", tool: "api_token_create",
 			args:          map[string]any{"zone": zoneName, "permissions": []any{"DNS Write"}},
-			want:          steps(resolved, []string{"idem.begin", "session.recheck", "handler", "secret.has", "secret.add", "idem.complete", "audit:tool_call"}),
+			want:          steps(creating, []string{"session.recheck", "idem.begin", "handler", "secret.has", "secret.add", "idem.complete", "audit:tool_result"}),
 			providerCalls: true},
 		{name: "billing_setup: asks nothing when a payment method is on file", tool: "billing_setup", args: map[string]any{},
-			want: steps(metered, []string{"gate.ask", "links.get", "session.recheck", "handler", "links.get", "audit:tool_call"})},
+			want: steps(metered, []string{"gate.ask", "links.get", "session.recheck", "handler", "links.get", "audit:tool_result"})},
 		{name: "deploy_preview: worker target in an owned zone", tool: "deploy_preview",
 			args: map[string]any{"name": "shop-example", "script": workerScript},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler"}), providerCalls: true},
 		{name: "deploy_promote: first call parks an approval", tool: "deploy_promote",
 			setup: previewArgs,
 			want:  steps(resolved, []string{"gate.ask", "gate.approval", "audit:gate", "loop.refused:approval_required", "audit:tool_call"}),
@@ -170,11 +179,11 @@ func TestGuardStepsPerTool(t *testing.T) {
 				args["approval_id"] = out.Error.Details.ApprovalID
 				return args
 			},
-			want:          steps(resolved, []string{"gate.ask", "gate.consume", "audit:gate", "session.recheck", "handler", "audit:tool_call"}),
+			want:          steps(resolved, []string{"gate.ask", "gate.consume", "audit:gate", "session.recheck", "handler", "audit:tool_result"}),
 			providerCalls: true},
 		{name: "domain_register: paid, held, committed", tool: "domain_register", args: map[string]any{"domain": newDomain},
-			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "audit:hold", "session.recheck",
-				"handler", "zone.record", "commit", "audit:commit", "idem.complete", "audit:tool_call"}),
+			want: steps(creating, []string{"quote", "gate.ask", "session.recheck", "idem.begin", "hold", "audit:hold",
+				"handler", "zone.record", "commit", "idem.complete", "audit:commit"}),
 			providerCalls: true,
 			check: func(t *testing.T, h *harness, _ *mcp.CallToolResult) {
 				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"commit"}) {
@@ -212,10 +221,19 @@ func runStepRow(t *testing.T, r stepRow) {
 	if called := h.providerRequests() > before; called != r.providerCalls {
 		t.Errorf("provider called: %v, want %v (%d requests)", called, r.providerCalls, h.providerRequests()-before)
 	}
-	// The audit entry of the call is the last step, and says who called.
+	// The call's entries say who called; the first is its tool_call.
 	entries := h.trail.all()
-	if last := entries[len(entries)-1]; last.Event != "tool_call" || last.Tool != r.tool || last.Principal != "user:alice@example.com" || last.Session != "sid-1" {
-		t.Errorf("last audit entry %+v", last)
+	var mine []sessions.Entry
+	for _, e := range entries {
+		if e.Tool == r.tool && e.Event != "gate" {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) == 0 || mine[len(mine)-1].Principal != "user:alice@example.com" || mine[len(mine)-1].Session != "sid-1" {
+		t.Errorf("audit entries of the call %+v", mine)
+	}
+	if !slices.ContainsFunc(mine, func(e sessions.Entry) bool { return e.Event == "tool_call" }) {
+		t.Errorf("no tool_call entry among %+v", mine)
 	}
 	if r.check != nil {
 		r.check(t, h, res)
@@ -334,40 +352,40 @@ func TestGuardStopsAtTheRefusingStep(t *testing.T) {
 			want:    []string{"token", "audit:tool_call"}, code: fault.Unauthenticated},
 		{name: "revoked session stops at step 2", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.sessions.err = fault.New(sessions.TokenRevoked, "revoked") },
-			want:    steps(unpaid, []string{"audit:tool_call"}), code: sessions.TokenRevoked},
+			want:    []string{"token", "session", "audit:tool_call"}, code: sessions.TokenRevoked},
 		{name: "missing scope stops after the session", tool: "dns_upsert", args: upsertArgs,
 			prepare: withClaims(func(c *auth.Claims) { c.Scope = "dns:read domain:register" }),
-			want:    steps(unpaid, []string{"audit:tool_call"}), code: fault.InsufficientScope},
+			want: refusedEarly, code: fault.InsufficientScope},
 		{name: "missing scope on a paid tool", tool: "domain_register", args: registerArgs,
 			prepare: withClaims(func(c *auth.Claims) { c.Scope = "domain:read" }),
-			want:    steps(unpaid, []string{"audit:tool_call"}), code: fault.InsufficientScope},
+			want: refusedEarly, code: fault.InsufficientScope},
 		{name: "zone not in tollgate:resources stops before loop and tenant", tool: "dns_upsert",
 			args: map[string]any{"zone": "other.example", "type": "A", "name": "www", "content": "192.0.2.1"},
-			want: steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+			want: refusedEarly, code: fault.ResourceForbidden},
 		{name: "domain not in tollgate:resources stops before loop and tenant", tool: "domain_register",
 			args: map[string]any{"domain": "elsewhere.com"},
-			want: steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+			want: refusedEarly, code: fault.ResourceForbidden},
 		{name: "a name that only starts with a named zone is not it", tool: "dns_list",
 			args: map[string]any{"zone": "shop.example.evil.com"},
-			want: steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+			want: refusedEarly, code: fault.ResourceForbidden},
 		{name: "a token naming no domains may not write", tool: "dns_upsert", args: upsertArgs,
 			prepare: withClaims(func(c *auth.Claims) { c.AuthorizationDetails = nil }),
-			want:    steps(unpaid, []string{"audit:tool_call"}), code: fault.ResourceForbidden},
+			want: refusedEarly, code: fault.ResourceForbidden},
 		{name: "loop guard refusal stops before tenancy", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.loop.err = fault.New(loopguard.RateLimited, "slow down") },
-			want:    steps(metered, []string{"loop.refused:rate_limited", "audit:tool_call"}), code: loopguard.RateLimited},
+			want:    []string{"token", "session", "loop", "loop.refused:rate_limited", "audit:tool_call"}, code: loopguard.RateLimited},
 		{name: "no linked account stops a zone write at tenancy", tool: "dns_upsert", args: upsertArgs,
 			prepare: func(h *harness) { h.tenancy.err = fault.New(fault.AccountRequired, "link an account") },
 			want:    steps(resolved, []string{"loop.refused:account_required", "audit:tool_call"}), code: fault.AccountRequired},
 		{name: "no linked account stops a purchase before idempotency and hold", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.tenancy.err = fault.New(fault.AccountRequired, "link an account") },
-			want:    steps(resolved, []string{"loop.refused:account_required", "audit:tool_call"}), code: fault.AccountRequired},
+			want:    steps(creating, []string{"loop.refused:account_required", "audit:tool_call"}), code: fault.AccountRequired},
 		{name: "a named zone the account does not hold is refused at tenancy", tool: "dns_upsert",
 			args: map[string]any{"zone": newDomain, "type": "A", "name": "www", "content": "192.0.2.1"},
 			want: steps(resolved, []string{"loop.refused:resource_forbidden", "audit:tool_call"}), code: fault.ResourceForbidden},
 		{name: "idempotency replay answers the stored result, nothing else runs", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.idem.replay = stored },
-			want:    steps(resolved, []string{"idem.begin", "audit:tool_call"}),
+			want:    []string{"token", "session", "loop", "idem.peek", "audit:tool_call"},
 			check: func(t *testing.T, h *harness, res *mcp.CallToolResult) {
 				var out map[string]any
 				decode(t, res, &out)
@@ -377,10 +395,10 @@ func TestGuardStopsAtTheRefusingStep(t *testing.T) {
 			}},
 		{name: "idempotency refusal (in flight) stops before the quote", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.idem.err = fault.New("call_in_progress", "the same call is running") },
-			want:    steps(resolved, []string{"idem.begin", "loop.refused:call_in_progress", "audit:tool_call"}), code: "call_in_progress"},
+			want:    []string{"token", "session", "loop", "idem.peek", "loop.refused:call_in_progress", "audit:tool_call"}, code: "call_in_progress"},
 		{name: "cap exceeded: hold refused, handler not run, idempotency aborted", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.ledger.err = fault.New(spend.CapExceeded, "over the cap") },
-			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "idem.abort",
+			want: steps(creating, []string{"quote", "gate.ask", "session.recheck", "idem.begin", "hold", "idem.abort",
 				"loop.refused:cap_exceeded", "audit:tool_call"}), code: spend.CapExceeded, quoted: true},
 		{name: "no task budget for the provider: refused before anything is quoted, asked or held", tool: "domain_register", args: registerArgs,
 			prepare: withClaims(func(c *auth.Claims) {
@@ -390,28 +408,26 @@ func TestGuardStopsAtTheRefusingStep(t *testing.T) {
 				}
 				c.AuthorizationDetails = ds
 			}),
-			want: steps(resolved, []string{"loop.refused:budget_required", "audit:tool_call"}), code: BudgetRequired},
-		{name: "revoked between hold and provider: released, aborted, not sent", tool: "domain_register", args: registerArgs,
+			want: refusedEarly, code: BudgetRequired},
+		{name: "revoked while quoted or asked: nothing locked, held or sent", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.recheck.err = fault.New(sessions.TokenRevoked, "revoked") },
-			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "audit:hold", "session.recheck",
-				"release", "audit:release", "idem.abort", "loop.refused:token_revoked", "audit:tool_call"}),
-			code: sessions.TokenRevoked, quoted: true,
+			want:    steps(creating, []string{"quote", "gate.ask", "session.recheck", "audit:tool_call"}),
+			code:    sessions.TokenRevoked, quoted: true,
 			check: func(t *testing.T, h *harness, _ *mcp.CallToolResult) {
-				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"release"}) {
-					t.Errorf("hold settled as %v, want one release", got)
+				if n := h.ledger.heldCount(); n != 0 {
+					t.Errorf("%d holds placed after the revoke", n)
 				}
 				if n := registrations(h); n != 0 {
 					t.Errorf("%d registration orders sent", n)
 				}
 			}},
-		{name: "audit trail down at the hold: released, nothing bought", tool: "domain_register", args: registerArgs,
+		{name: "audit trail down: the first phase fails whole, nothing is asked, held or bought", tool: "domain_register", args: registerArgs,
 			prepare: func(h *harness) { h.trail.err = fault.New(fault.Unavailable, "trail down") },
-			want: steps(resolved, []string{"idem.begin", "quote", "gate.ask", "hold", "audit:hold", "release",
-				"idem.abort", "loop.refused:unavailable", "audit:tool_call"}),
-			code: fault.Unavailable, quoted: true,
+			want:    []string{"token", "session", "loop", "idem.peek", "audit:tool_call", "loop.refused:unavailable", "audit:tool_call"},
+			code:    fault.Unavailable,
 			check: func(t *testing.T, h *harness, _ *mcp.CallToolResult) {
-				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"release"}) {
-					t.Errorf("hold settled as %v, want one release", got)
+				if n := h.ledger.heldCount(); n != 0 {
+					t.Errorf("%d holds placed with the trail down", n)
 				}
 				if n := registrations(h); n != 0 {
 					t.Errorf("%d registration orders sent", n)

@@ -12,32 +12,36 @@ import (
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/gates/idempotency"
 	"github.com/tollgate-dev/tollgate/gates/loopguard"
+	"github.com/tollgate-dev/tollgate/gates/phase"
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
-// Ledger holds money against caps and task budgets (gates/spend).
-type Ledger interface {
-	Hold(ctx context.Context, r spend.HoldRequest) (spend.Hold, error)
-	Commit(ctx context.Context, principal, holdID string, actual money.Money) error
-	Release(ctx context.Context, principal, holdID, reason string) error
+// Phases runs the guard's Redis steps, one fused round trip per phase
+// (gates/phase): before anything is quoted or asked, right before the
+// provider, and after it.
+type Phases interface {
+	Pre(ctx context.Context, p phase.Pre) (phase.PreResult, error)
+	Admit(ctx context.Context, a phase.Admit) (phase.AdmitResult, error)
+	Settle(ctx context.Context, s phase.Settle) (phase.SettleResult, error)
 }
 
-// Idempotency remembers creating calls (gates/idempotency).
+// Idempotency remembers creating calls (gates/idempotency); the phases
+// take and complete the lock, these are the paths around them.
 type Idempotency interface {
-	Begin(ctx context.Context, principal, tool, key, digest string) (idempotency.Outcome, error)
 	Complete(ctx context.Context, principal, tool, key, fence string, result []byte) error
 	Abort(ctx context.Context, principal, tool, key, fence string) error
 	UpstreamKey(ourKey, provider string) string
 }
 
-// LoopGuard rate-limits metered calls and stops loops (gates/loopguard).
+// LoopGuard learns from refusals (gates/loopguard); the first phase checks
+// and counts the calls.
 type LoopGuard interface {
-	Allow(ctx context.Context, c loopguard.Call) error
 	Refused(ctx context.Context, c loopguard.Call, code fault.Code) error
 }
 
@@ -50,8 +54,8 @@ type SessionReader interface {
 
 // PipelineConfig configures steps 4–8 and 10 of the guard.
 type PipelineConfig struct {
+	Phases   Phases
 	Tenancy  Tenancy
-	Ledger   Ledger
 	Idem     Idempotency
 	Loop     LoopGuard
 	Sessions SessionReader
@@ -140,100 +144,129 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		target = name
 		ctx = context.WithValue(ctx, targetKey{}, name)
 	}
-	// Read-only tools that reach no provider skip the rest: nothing to
-	// rate-limit, remember, ask or hold.
-	if !p.t.Metered && !p.t.Creating && !p.t.Paid && p.t.Ask == nil {
-		return next(ctx, req)
-	}
-	digest, err := argsDigestWithout(args, "idempotency_key", "approval_id")
-	if err != nil {
-		return p.refuse(ctx, err)
-	}
-	p.gateDigest = digest
-	// Step 5: loop guard and rate limit for calls that reach a provider.
-	p.loop = loopguard.Call{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.def.Name, Digest: digest}
-	if p.t.Metered {
-		if err := p.cfg.Loop.Allow(ctx, p.loop); err != nil {
-			return p.refuse(ctx, err)
-		}
-	}
-	// Step 4b, after the rate limit (resolving may renew a credential at
-	// Cloudflare): the principal's own account, and the zone inside it.
-	// Nothing is held or sent before it.
-	if p.t.Account {
-		if ctx, err = p.tenant(ctx, target); err != nil {
-			return p.refuse(ctx, err)
-		}
-	}
 	// A paid call needs a task budget for its provider: refused before
-	// anything is quoted, asked or held.
+	// anything is read, quoted, asked or held.
 	if p.t.Paid {
 		if err := p.needBudget(); err != nil {
 			return p.refuse(ctx, err)
 		}
 	}
-	// Step 6: idempotency for calls that create or pay.
-	var idem *idemRun
+	var digest string
+	if p.t.Metered || p.t.Creating || p.t.Ask != nil {
+		d, err := argsDigestWithout(args, "idempotency_key", "approval_id")
+		if err != nil {
+			return p.refuse(ctx, err)
+		}
+		digest = d
+	}
+	p.gateDigest = digest
+
+	// The first phase, one Redis round trip: step 2 (the session, live on
+	// every call), step 5 (loop guard and rate limit for calls that reach a
+	// provider), step 6's look at the idempotency record (a replay never
+	// quotes or asks again), step 4b's read of the principal's own account,
+	// and the call's audit entry.
+	pre := phase.Pre{Call: p.phaseCall(), Entry: p.entry("tool_call", sessions.DecisionAllow)}
+	if p.t.Metered {
+		p.loop = loopguard.Call{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.def.Name, Digest: digest}
+		pre.Loop = &p.loop
+	}
+	var idemKey *phase.Key
 	if p.t.Creating {
 		key, _ := args["idempotency_key"].(string)
 		if key == "" {
 			key = idempotency.DeriveKey(p.c.Subject, p.t.def.Name, digest)
 		}
-		out, err := p.cfg.Idem.Begin(ctx, p.c.Subject, p.t.def.Name, key, digest)
-		if err != nil {
+		idemKey = &phase.Key{Tool: p.t.def.Name, Key: key, Digest: digest}
+		pre.Peek = idemKey
+	}
+	var finishTenant func(context.Context, any) (Tenant, error)
+	if p.t.Account {
+		var zone domainname.Name
+		if p.t.Owned {
+			zone = target
+		}
+		step, finish := p.cfg.Tenancy.Read(p.c.Subject, zone)
+		pre.Extra, finishTenant = []fuse.Step{step}, finish
+	}
+	pr, err := p.cfg.Phases.Pre(ctx, pre)
+	if err != nil {
+		return p.refuse(ctx, err)
+	}
+	if pr.Replay != nil {
+		return p.replay(pr.Replay)
+	}
+	p.rec.audited = true
+	// Step 4b: the principal's own account, and the zone inside it.
+	// Resolving may renew the credential at Cloudflare; nothing is held
+	// or sent before it.
+	if finishTenant != nil {
+		if ctx, err = p.tenant(ctx, target, finishTenant, pr.Extra[0]); err != nil {
 			return p.refuse(ctx, err)
 		}
-		if out.State == idempotency.Replay {
-			var res mcp.CallToolResult
-			if err := json.Unmarshal(out.Result, &res); err != nil {
-				return p.refuse(ctx, fault.Wrap(err, fault.Internal, "the stored result of this call cannot be read; nothing was charged again"))
-			}
-			return &res, nil
+	}
+	// Read-only tools and calls that neither create, pay nor ask are done
+	// with their one round trip.
+	if !p.t.Creating && !p.t.Paid && p.t.Ask == nil {
+		res, err := next(ctx, req)
+		if err == nil && res != nil && res.IsError {
+			p.noteRefusal(ctx, res)
 		}
-		idem = &idemRun{key: key, out: out}
+		return res, err
 	}
 	// A paid call is quoted first: the purchase gate shows the exact price.
 	var q *Quote
 	if p.t.Paid {
 		qq, err := p.t.Quote(ctx, req)
 		if err != nil {
-			p.abort(ctx, idem)
 			return p.refuse(ctx, err)
 		}
 		q = &qq
 	}
 	// Step 7: human gates. Asking ends this round; the retry starts over.
 	if res, err := p.gate(ctx, req, q); err != nil || res != nil {
-		p.abort(ctx, idem)
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
 		return res, nil
 	}
-	// Step 8: hold the quoted amount before any paid provider call.
+	// The second phase, one round trip, right before the provider: the
+	// session re-checked (a revoke that landed while the call was quoted or
+	// asked stops it here), step 6's idempotency lock, and step 8's hold of
+	// the quoted amount against the cap and every task budget, audited.
+	ad := phase.Admit{Call: p.phaseCall(), Begin: idemKey}
+	if p.t.Paid {
+		budgets, err := p.budgets(ctx)
+		if err != nil {
+			return p.refuse(ctx, err)
+		}
+		ad.Hold = &spend.HoldRequest{Principal: p.c.Subject, Provider: p.t.Provider, Amount: q.Amount,
+			Budgets: budgets, Tool: p.t.def.Name, Description: q.Item}
+		amt := q.Amount
+		ad.Entry = p.entry("hold", sessions.DecisionOK)
+		ad.Entry.Amount, ad.Entry.Provider = &amt, p.t.Provider
+	}
+	ar, err := p.cfg.Phases.Admit(ctx, ad)
+	if err != nil {
+		if ar.Idem.Fence != "" {
+			p.abort(ctx, idemKey, ar.Idem.Fence)
+		}
+		return p.refuse(ctx, err)
+	}
+	if ar.Idem.State == idempotency.Replay {
+		// The same call completed between the two phases.
+		return p.replay(ar.Idem.Result)
+	}
 	var sp *Spend
 	if p.t.Paid {
-		sp, err = p.hold(ctx, *q, idem)
-		if err != nil {
-			p.abort(ctx, idem)
-			return p.refuse(ctx, err)
-		}
+		amt := ar.Hold.Amount
+		p.rec.Amount, p.rec.Provider = &amt, p.t.Provider
+		sp = &Spend{Quote: *q, HoldID: ar.Hold.ID, Held: ar.Hold.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(ar.Idem.Key, p.t.Provider)}
 		ctx = context.WithValue(ctx, spendKey{}, sp)
 	}
-	// A call that creates or pays re-checks its session right before the
-	// provider: a revoke that landed while it was quoted, asked or held
-	// stops it here.
-	if p.t.Creating || p.t.Paid || p.t.Ask != nil {
-		if err := p.cfg.Sessions.Check(ctx, p.c.Subject, p.c.SessionID, p.c.ID); err != nil {
-			if sp != nil {
-				p.release(ctx, sp, "session no longer active")
-			}
-			p.abort(ctx, idem)
-			return p.refuse(ctx, err)
-		}
-	}
 	// Step 9: the handler calls the provider in the principal's own
-	// account with that account's credential (step 4b), within a deadline shorter than the hold's and the idempotency lock's.
+	// account with that account's credential (step 4b), within a deadline
+	// shorter than the hold's and the idempotency lock's.
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.handlerDeadline())
 	res, err := next(hctx, req)
 	cancel()
@@ -241,20 +274,42 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		// The handler may have called the provider before it failed.
 		res = Refuse(provider.AfterCall(fault.Wrap(err, fault.Internal, "internal error in tollgate; check spend_status before retrying")))
 	}
-	// Step 10: commit or release, and remember the result. Once the
-	// handler has run, the result is kept even when it is a refusal: a
-	// retry must not reach the provider a second time (use another
-	// idempotency_key to try again on purpose).
-	if sp != nil {
-		if cerr := p.settle(ctx, sp, res); cerr != nil {
-			res = Refuse(provider.AfterCall(cerr))
-		}
-	}
-	p.complete(ctx, idem, res)
+	// Step 10, the third phase, one round trip: commit or release, keep
+	// the result, and audit the outcome. Once the handler has run, the
+	// result is kept even when it is a refusal: a retry must not reach the
+	// provider a second time (use another idempotency_key to try again on
+	// purpose).
+	res = p.settle(ctx, sp, idemKey, ar.Idem.Fence, res)
 	if res.IsError {
 		p.noteRefusal(ctx, res)
 	}
 	return res, nil
+}
+
+// phaseCall names the caller for the phases.
+func (p *pipelineCall) phaseCall() phase.Call {
+	return phase.Call{Principal: p.c.Subject, Session: p.c.SessionID, JTI: p.c.ID}
+}
+
+// entry is an audit entry of this call.
+func (p *pipelineCall) entry(event, decision string) sessions.Entry {
+	e := sessions.Entry{Event: event, Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
+		ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
+		ArgsDigest: p.rec.ArgsDigest, Decision: decision}
+	if p.rec.Target != "" {
+		e.Detail = map[string]string{"target": p.rec.Target}
+	}
+	return e
+}
+
+// replay answers a completed call's stored result.
+func (p *pipelineCall) replay(stored []byte) (*mcp.CallToolResult, error) {
+	var res mcp.CallToolResult
+	if err := json.Unmarshal(stored, &res); err != nil {
+		return Refuse(provider.BeforeCall(fault.Wrap(err, fault.Internal, "the stored result of this call cannot be read; nothing was charged again"))), nil
+	}
+	p.rec.replayed = true
+	return &res, nil
 }
 
 // handlerDeadline bounds a provider call so it ends before its hold and
@@ -264,11 +319,6 @@ func (c PipelineConfig) handlerDeadline() time.Duration {
 		return c.HandlerDeadline
 	}
 	return 5 * time.Minute
-}
-
-type idemRun struct {
-	key string
-	out idempotency.Outcome
 }
 
 // refuse answers a refusal before the handler: the tool's provider call was
@@ -285,30 +335,23 @@ func (p *pipelineCall) noteRefusal(ctx context.Context, res *mcp.CallToolResult)
 	if !p.t.Metered || p.loop.Principal == "" {
 		return
 	}
+	switch resultCode(res) {
+	case fault.NotFound, fault.SessionRevoked, fault.SessionExpired, sessions.TokenRevoked:
+		return // a dead session is no loop: its every call is refused anyway
+	}
 	if err := p.cfg.Loop.Refused(context.WithoutCancel(ctx), p.loop, resultCode(res)); err != nil {
 		p.cfg.Log.Warn("loop guard could not record a refusal", "tool", p.t.def.Name, "err", err)
 	}
 }
 
-func (p *pipelineCall) abort(ctx context.Context, idem *idemRun) {
-	if idem == nil {
+// abort frees the idempotency lock of a call that never reached the
+// provider, so that a retry runs at once.
+func (p *pipelineCall) abort(ctx context.Context, key *phase.Key, fence string) {
+	if key == nil {
 		return
 	}
-	if err := p.cfg.Idem.Abort(context.WithoutCancel(ctx), p.c.Subject, p.t.def.Name, idem.key, idem.out.Fence); err != nil {
+	if err := p.cfg.Idem.Abort(context.WithoutCancel(ctx), p.c.Subject, key.Tool, key.Key, fence); err != nil {
 		p.cfg.Log.Warn("idempotency abort failed", "tool", p.t.def.Name, "err", err)
-	}
-}
-
-func (p *pipelineCall) complete(ctx context.Context, idem *idemRun, res *mcp.CallToolResult) {
-	if idem == nil {
-		return
-	}
-	b, err := json.Marshal(res)
-	if err == nil {
-		err = p.cfg.Idem.Complete(context.WithoutCancel(ctx), p.c.Subject, p.t.def.Name, idem.key, idem.out.Fence, b)
-	}
-	if err != nil {
-		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", err)
 	}
 }
 

@@ -78,9 +78,9 @@ func (d GuardDeps) check() error {
 	switch {
 	case d.Trail == nil || d.Log == nil:
 		return fmt.Errorf("tools: the guard needs an audit trail and a log")
-	case d.Guard.Verifier == nil || d.Guard.Sessions == nil:
-		return fmt.Errorf("tools: the guard needs a token verifier and the session check")
-	case p.Tenancy == nil || p.Ledger == nil || p.Idem == nil || p.Loop == nil || p.Sessions == nil || p.Trail == nil || p.Log == nil:
+	case d.Guard.Verifier == nil:
+		return fmt.Errorf("tools: the guard needs a token verifier")
+	case p.Phases == nil || p.Tenancy == nil || p.Idem == nil || p.Loop == nil || p.Sessions == nil || p.Trail == nil || p.Log == nil:
 		return fmt.Errorf("tools: the guard's pipeline is missing a dependency")
 	}
 	return nil

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,12 +11,13 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/gates/phase"
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
-	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+	"github.com/tollgate-dev/tollgate/tools/provider"
 )
 
 // target is step 4: the domain argument, checked against the token's
@@ -75,35 +77,6 @@ func auditTarget(raw string) string {
 	return q
 }
 
-// hold is step 8: hold the quoted amount against the principal's
-// monthly cap and every task budget along the session chain, in one
-// atomic ledger call. The hold is audited before any provider call; if it
-// cannot be audited it is released and the call refused.
-func (p *pipelineCall) hold(ctx context.Context, q Quote, idem *idemRun) (*Spend, error) {
-	if err := p.needBudget(); err != nil {
-		return nil, err
-	}
-	budgets, err := p.budgets(ctx)
-	if err != nil {
-		return nil, err
-	}
-	holdID := idem.out.Fence
-	h, err := p.cfg.Ledger.Hold(ctx, spend.HoldRequest{
-		HoldID: holdID, Principal: p.c.Subject, Provider: p.t.Provider, Amount: q.Amount,
-		Budgets: budgets, Tool: p.t.def.Name, Description: q.Item,
-	})
-	if err != nil {
-		return nil, err
-	}
-	amt := h.Amount
-	p.rec.Amount, p.rec.Provider = &amt, p.t.Provider
-	if err := p.audit(ctx, "hold", h.ID, amt, ""); err != nil {
-		_ = p.cfg.Ledger.Release(context.WithoutCancel(ctx), p.c.Subject, h.ID, "hold not recorded in the audit trail")
-		return nil, fault.Wrap(err, fault.Unavailable, "the audit trail is unavailable, so nothing was bought; nothing was charged. Retry shortly")
-	}
-	return &Spend{Quote: q, HoldID: h.ID, Held: h.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(idem.out.Key, p.t.Provider)}, nil
-}
-
 // needBudget: a paid call needs a task budget for its provider, which is
 // where the exchange policy's per-agent limit (MaxSpend) was applied.
 // Without one only the principal's monthly cap would bound the agent.
@@ -149,50 +122,95 @@ func (p *pipelineCall) budgets(ctx context.Context) ([]spend.Budget, error) {
 	return out, nil
 }
 
-// settle is step 10: commit what the provider charged, or release. When
-// the provider was reached and the outcome is unknown (a timeout, a 5xx
-// after the request went out, a registration paused for the owner), the
-// held amount is committed: counting money that may not have been spent
-// is safe, letting the cap miss money that was is not. Such commits are
-// audited for reconciliation.
-func (p *pipelineCall) settle(ctx context.Context, sp *Spend, res *mcp.CallToolResult) error {
+// settle is step 10, the third phase: commit what the provider charged,
+// or release; keep the result for replays; audit the outcome; all in one
+// round trip. When the provider was reached and the outcome is unknown (a
+// timeout, a 5xx after the request went out, a registration paused for the
+// owner), the held amount is committed: counting money that may not have
+// been spent is safe, letting the cap miss money that was is not. Such
+// commits are audited for reconciliation.
+func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fence string, res *mcp.CallToolResult) *mcp.CallToolResult {
 	ctx = context.WithoutCancel(ctx)
-	actual, reason := sp.charged, ""
-	if actual == nil && res.IsError && providerCalled(res) && outcomeUnknown(resultCode(res)) {
-		held := sp.Held
-		actual, reason = &held, "outcome unknown after the provider was reached ("+string(resultCode(res))+"); the held amount is counted until reconciled"
-	}
-	if actual == nil {
-		reason := "no charge reported"
-		if res.IsError {
-			reason = string(resultCode(res))
+	st := phase.Settle{Call: p.phaseCall()}
+	var e sessions.Entry
+	switch {
+	case sp == nil:
+		e = p.entry("tool_result", sessions.DecisionOK)
+	default:
+		actual, reason := sp.charged, ""
+		if actual == nil && res.IsError && providerCalled(res) && outcomeUnknown(resultCode(res)) {
+			held := sp.Held
+			actual, reason = &held, "outcome unknown after the provider was reached ("+string(resultCode(res))+"); the held amount is counted until reconciled"
 		}
-		p.release(ctx, sp, reason)
-		return nil
+		if actual != nil {
+			st.Commit = &phase.Commit{HoldID: sp.HoldID, Actual: *actual}
+			e = p.entry("commit", sessions.DecisionOK)
+			e.Amount, e.ProviderRequestID = actual, sp.requestID
+			p.rec.Amount, p.rec.ProviderRequestID = actual, sp.requestID
+		} else {
+			reason = "no charge reported"
+			if res.IsError {
+				reason = string(resultCode(res))
+			}
+			st.Release = &phase.Release{HoldID: sp.HoldID, Reason: reason}
+			held := sp.Held
+			e = p.entry("release", sessions.DecisionDeny)
+			e.Amount = &held
+			p.rec.Amount = nil
+		}
+		e.Reason, e.Provider = reason, p.t.Provider
+		if e.Detail == nil {
+			e.Detail = map[string]string{}
+		}
+		e.Detail["hold"] = sp.HoldID
 	}
-	p.rec.Amount, p.rec.ProviderRequestID = actual, sp.requestID
-	if err := p.cfg.Ledger.Commit(ctx, p.c.Subject, sp.HoldID, *actual); err != nil {
-		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.HoldID, "amount", *actual, "err", err)
-		_ = p.audit(ctx, "commit", sp.HoldID, *actual, "commit failed: "+string(fault.CodeOf(err)))
-		return fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
-			"the provider may have charged %s but the ledger could not record it; the hold stays listed for reconciliation (tollgate spend holds). Do not retry.", *actual))
+	if res.IsError {
+		e.Code = string(resultCode(res))
+		if sp == nil {
+			e.Decision = sessions.DecisionError
+		}
 	}
-	if err := p.audit(ctx, "commit", sp.HoldID, *actual, reason); err != nil {
-		// The money is recorded in the ledger; the trail misses one entry.
-		p.cfg.Log.Error("the commit is in the ledger but not in the audit trail", "hold", sp.HoldID, "err", err)
+	if key != nil {
+		if b, err := json.Marshal(res); err == nil {
+			st.Complete = &phase.Complete{Key: *key, Fence: fence, Result: b}
+		}
 	}
-	return nil
+	st.Entry = e
+	out, err := p.cfg.Phases.Settle(ctx, st)
+	switch {
+	case err != nil && st.Commit != nil:
+		actual := st.Commit.Actual
+		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.HoldID, "amount", actual, "err", err)
+		res = Refuse(provider.AfterCall(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
+			"the provider may have charged %s but the ledger could not record it; the hold stays listed for reconciliation (tollgate spend holds). Do not retry.", actual))))
+		p.completeAlone(ctx, key, fence, res)
+	case err != nil:
+		p.cfg.Log.Error("the call's outcome could not be recorded", "tool", p.t.def.Name, "err", err)
+	default:
+		p.rec.outcomeAudited = true
+	}
+	if out.ReleaseErr != nil {
+		p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", out.ReleaseErr)
+	}
+	if out.IdemError != nil {
+		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", out.IdemError)
+	}
+	return res
 }
 
-// release frees a hold (best effort: an unreleased hold expires) and
-// audits it.
-func (p *pipelineCall) release(ctx context.Context, sp *Spend, reason string) {
-	ctx = context.WithoutCancel(ctx)
-	if err := p.cfg.Ledger.Release(ctx, p.c.Subject, sp.HoldID, reason); err != nil {
-		p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", err)
+// completeAlone keeps a result for replays outside the third phase (when
+// the commit stopped it).
+func (p *pipelineCall) completeAlone(ctx context.Context, key *phase.Key, fence string, res *mcp.CallToolResult) {
+	if key == nil {
+		return
 	}
-	p.rec.Amount = nil
-	_ = p.audit(ctx, "release", sp.HoldID, sp.Held, reason)
+	b, err := json.Marshal(res)
+	if err == nil {
+		err = p.cfg.Idem.Complete(ctx, p.c.Subject, key.Tool, key.Key, fence, b)
+	}
+	if err != nil {
+		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", err)
+	}
 }
 
 // outcomeUnknown reports refusals after which the provider may still have
@@ -211,19 +229,4 @@ func outcomeUnknown(code fault.Code) bool {
 func providerCalled(res *mcp.CallToolResult) bool {
 	b, ok := errorBody(res)
 	return !ok || b.ProviderCalled // unknown: assume it was
-}
-
-func (p *pipelineCall) audit(ctx context.Context, event, holdID string, amount money.Money, reason string) error {
-	e := sessions.Entry{Event: event, Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
-		ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
-		ArgsDigest: p.rec.ArgsDigest, Decision: sessions.DecisionOK, Reason: reason, Provider: p.t.Provider,
-		ProviderRequestID: p.rec.ProviderRequestID, Amount: &amount, Detail: map[string]string{"hold": holdID}}
-	if reason != "" && event == "release" {
-		e.Decision = sessions.DecisionDeny
-	}
-	_, err := p.cfg.Trail.Append(ctx, e)
-	if err != nil {
-		p.cfg.Log.Error("audit append failed", "event", event, "hold", holdID, "err", err)
-	}
-	return err
 }

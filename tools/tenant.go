@@ -15,16 +15,22 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
 // Tenancy resolves a principal's own Cloudflare account.
 type Tenancy interface {
-	// Resolve returns a client acting in the principal's linked account
-	// with a credential that is valid now (renewed if it had expired), and,
-	// when zone is not empty, that zone if the account holds it. No link
-	// is fault.AccountRequired; a credential that cannot be renewed is
+	// Read is the Redis read of the principal's link (and, when zone is
+	// not empty, of that zone) as a step of the guard's first phase, and
+	// the function that resolves the reply: a client acting in the linked
+	// account with a credential that is valid now (renewed if it had
+	// expired), and the zone if the account holds it. No link is
+	// fault.AccountRequired; a credential that cannot be renewed is
 	// fault.AccountRelinkRequired.
+	Read(principal string, zone domainname.Name) (fuse.Step, func(ctx context.Context, reply any) (Tenant, error))
+	// Resolve is Read and its resolution in a round trip of its own, for
+	// tools that look at the link themselves (account_connect).
 	Resolve(ctx context.Context, principal string, zone domainname.Name) (Tenant, error)
 }
 
@@ -57,12 +63,8 @@ func cloudflareOf(ctx context.Context) (Tenant, error) {
 // the zone inside it. What another tenant owns is refused exactly like
 // what does not exist, so a refusal never tells whether it exists
 // elsewhere.
-func (p *pipelineCall) tenant(ctx context.Context, target domainname.Name) (context.Context, error) {
-	var zone domainname.Name
-	if p.t.Owned {
-		zone = target
-	}
-	t, err := p.cfg.Tenancy.Resolve(ctx, p.c.Subject, zone)
+func (p *pipelineCall) tenant(ctx context.Context, target domainname.Name, finish func(context.Context, any) (Tenant, error), reply any) (context.Context, error) {
+	t, err := finish(ctx, reply)
 	if err != nil {
 		return ctx, err
 	}

@@ -70,11 +70,15 @@ func (s *Store) Begin(ctx context.Context, principal, tool, key, digest string) 
 		// Fail closed: an error, a timeout or a nil reply is never Started.
 		return Outcome{}, unavailable("begin", err, msgBeginDown)
 	}
+	return s.beginReply(reply, fence, ScopedKey(principal, tool, key))
+}
+
+// beginReply reads the begin script's reply.
+func (s *Store) beginReply(reply []any, fence, scoped string) (Outcome, error) {
 	code, ok := replyCode(reply)
 	if !ok {
 		return Outcome{}, internal("begin", msgBeginOdd, "reply %v", reply)
 	}
-	scoped := ScopedKey(principal, tool, key)
 	switch code {
 	case codeStarted:
 		if len(reply) != 2 || reply[1] != fence {
@@ -119,6 +123,11 @@ func (s *Store) Complete(ctx context.Context, principal, tool, key, fence string
 	if err != nil {
 		return unavailable("complete", err, msgCompleteDown)
 	}
+	return completeCode(code)
+}
+
+// completeCode maps the complete script's reply to Complete's answer.
+func completeCode(code int64) error {
 	switch code {
 	case codeOK:
 		return nil

@@ -62,8 +62,12 @@ func (g *Guard) Allow(ctx context.Context, call Call) error {
 	if len(reply) != 2 {
 		return internal("allow", msgAllowOdd, "reply %v", reply)
 	}
-	at := time.UnixMilli(reply[1])
-	switch reply[0] {
+	return g.allowCode(call, reply[0], time.UnixMilli(reply[1]), now)
+}
+
+// allowCode maps the allow script's reply to Allow's answer.
+func (g *Guard) allowCode(call Call, code int64, at, now time.Time) error {
+	switch code {
 	case codeOK:
 		return nil
 	case codeLoop:
@@ -73,7 +77,7 @@ func (g *Guard) Allow(ctx context.Context, call Call) error {
 	case codePrincipal:
 		return errRate("all task sessions of this principal together", g.cfg.PerPrincipal, g.cfg.Window, at, now)
 	default:
-		return internal("allow", msgAllowOdd, "script replied %v", reply)
+		return internal("allow", msgAllowOdd, "script replied %d", code)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -159,6 +160,9 @@ type Ledger struct {
 	cfg     Config
 	keys    keyspace
 	scripts scripts
+
+	mu      sync.Mutex
+	touched map[string]time.Time // principal → last refresh of its index entry by this process (fused path)
 }
 
 // New returns a Ledger on rdb (a *redis.Client, *redis.ClusterClient or

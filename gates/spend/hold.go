@@ -120,6 +120,11 @@ func (l *Ledger) Hold(ctx context.Context, req HoldRequest) (Hold, error) {
 	if err != nil {
 		return Hold{}, unavailable("hold", err, msgHoldDown)
 	}
+	return l.holdReply(res, req, cp, mon)
+}
+
+// holdReply reads holdLua's reply to req.
+func (l *Ledger) holdReply(res any, req HoldRequest, cp money.Money, mon string) (Hold, error) {
 	r, err := parseReply(res)
 	if err != nil {
 		return Hold{}, internal("hold", "%v", err)

@@ -38,6 +38,11 @@ func (l *Ledger) Commit(ctx context.Context, principal, holdID string, actual mo
 	if err != nil {
 		return unavailable("commit", err, msgCommitDown)
 	}
+	return l.commitReply(res, holdID, actual)
+}
+
+// commitReply reads commitLua's reply.
+func (l *Ledger) commitReply(res any, holdID string, actual money.Money) error {
 	return l.settled("commit", res, holdID, func(code int64, h Hold) error {
 		switch code {
 		case rCommitted:
@@ -79,6 +84,11 @@ func (l *Ledger) Release(ctx context.Context, principal, holdID, reason string) 
 	if err != nil {
 		return unavailable("release", err, msgReleaseDown)
 	}
+	return l.releaseReply(res, holdID)
+}
+
+// releaseReply reads releaseLua's reply.
+func (l *Ledger) releaseReply(res any, holdID string) error {
 	return l.settled("release", res, holdID, func(code int64, h Hold) error {
 		if code == rCommitted {
 			return fault.Newf(HoldConflict,

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/catalog"
+	"github.com/tollgate-dev/tollgate/gates/phase"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/flowstate"
@@ -176,11 +177,11 @@ func serverOptions() []server.ServerOption {
 // guardDeps are what the guard every tool runs through needs.
 func (a *App) guardDeps() tools.GuardDeps {
 	return tools.GuardDeps{
-		// Tool calls are recorded in the background (a few ms); holds,
-		// commits, gates and exchanges synchronously, before they count.
+		// Every entry is appended before the call goes on: a tool call's in
+		// the guard's first phase, with its session check.
 		Trail: a.id.trail, Log: a.Log,
 		Guard: tools.GuardConfig{
-			Verifier: a.id.verifier, Sessions: a.id.sessions,
+			Verifier: a.id.verifier,
 			Credentials: func(ctx context.Context) (string, error) {
 				if a.Credentials == nil {
 					return "", fault.New(fault.Unauthenticated, "no task token: set TOLLGATE_TOKEN or TOLLGATE_TOKEN_FILE")
@@ -189,7 +190,8 @@ func (a *App) guardDeps() tools.GuardDeps {
 			},
 		},
 		Pipeline: tools.PipelineConfig{
-			Tenancy: a.tenant, Ledger: a.money.ledger, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
+			Phases:  &phase.Runner{Redis: a.Redis.Client, Audit: a.id.trail, Sessions: a.id.sessions, Loop: a.money.loop, Idem: a.money.idem, Ledger: a.money.ledger},
+			Tenancy: a.tenant, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
 			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"), HandlerDeadline: a.Cfg.HandlerDeadline,
 		},
 	}

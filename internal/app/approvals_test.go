@@ -195,7 +195,7 @@ func TestApprovalsPageFlow(t *testing.T) {
 	}
 
 	// The decision is in the audit trail, with who decided and what was shown.
-	msgs, err := a.Redis.Client.XRange(context.Background(), "tg:audit:{chain}", "-", "+").Result()
+	msgs, err := a.Redis.Client.XRange(context.Background(), "tg:{user:alice@example.com}:audit", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

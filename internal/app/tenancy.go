@@ -5,6 +5,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/tools"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
@@ -30,6 +31,23 @@ func (t *tenancy) Resolve(ctx context.Context, principal string, zone domainname
 	if err != nil {
 		return tools.Tenant{}, err
 	}
+	return t.resolve(ctx, principal, ten)
+}
+
+// Read is the guard's fused read of the link (its first phase), and the
+// resolution of the reply.
+func (t *tenancy) Read(principal string, zone domainname.Name) (fuse.Step, func(context.Context, any) (tools.Tenant, error)) {
+	step, parse := t.links.TenantStep(principal, zone)
+	return step, func(ctx context.Context, reply any) (tools.Tenant, error) {
+		ten, err := parse(reply)
+		if err != nil {
+			return tools.Tenant{}, err
+		}
+		return t.resolve(ctx, principal, ten)
+	}
+}
+
+func (t *tenancy) resolve(ctx context.Context, principal string, ten links.Tenant) (tools.Tenant, error) {
 	src := t.links.TokenSource(ctx, principal, ten, t.refresh)
 	// Renew an expired credential now, before anything is held: a
 	// credential that cannot be renewed refuses the call here.

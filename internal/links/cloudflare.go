@@ -31,6 +31,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 )
 
 const (
@@ -160,14 +161,45 @@ return 1`)
 func (s *Store) Tenant(ctx context.Context, principal string, zone domainname.Name) (Tenant, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	fields := []string{credField, deadField}
-	if zone != "" {
-		fields = append(fields, fieldZonePrefix+string(zone))
-	}
+	fields := tenantFields(zone)
 	vals, err := s.rdb.HMGet(ctx, s.key(principal), fields...).Result()
 	if err != nil {
 		return Tenant{}, fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was done. Retry shortly")
 	}
+	return s.tenantOf(principal, zone, vals)
+}
+
+// TenantStep is Tenant's read as a step of a fused script (internal/fuse),
+// so the guard reads the account in the same round trip as its other steps
+// of the principal. The script always goes on; the returned function reads
+// the reply as Tenant answers.
+func (s *Store) TenantStep(principal string, zone domainname.Name) (fuse.Step, func(reply any) (Tenant, error)) {
+	fields := tenantFields(zone)
+	args := make([]any, len(fields))
+	for i, f := range fields {
+		args[i] = f
+	}
+	step := fuse.Step{Name: "links_tenant", Body: "return redis.call('HMGET', KEYS[1], unpack(ARGV))", Continue: "true",
+		Keys: []string{s.key(principal)}, Args: args}
+	return step, func(reply any) (Tenant, error) {
+		vals, ok := reply.([]any)
+		if !ok || len(vals) != len(fields) {
+			return Tenant{}, fault.Newf(fault.Internal, "the account store answered %d fields for %d; nothing was done", len(vals), len(fields))
+		}
+		return s.tenantOf(principal, zone, vals)
+	}
+}
+
+func tenantFields(zone domainname.Name) []string {
+	fields := []string{credField, deadField}
+	if zone != "" {
+		fields = append(fields, fieldZonePrefix+string(zone))
+	}
+	return fields
+}
+
+// tenantOf reads Tenant's answer from the HMGET of tenantFields.
+func (s *Store) tenantOf(principal string, zone domainname.Name, vals []any) (Tenant, error) {
 	sealed, _ := vals[0].(string)
 	if sealed == "" {
 		return Tenant{}, fault.New(fault.AccountRequired,
