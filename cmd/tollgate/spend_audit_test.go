@@ -23,7 +23,7 @@ import (
 const (
 	alicePrincipal = "user:alice@example.com"
 	devAgent       = "spiffe://tollgate.sandbox/agent/agent"
-	auditStream    = "tg:audit:{chain}"
+	auditStream    = "tg:{user:alice@example.com}:audit" // alice's audit chain
 )
 
 var okLine = regexp.MustCompile(`^ok: (\d+) entries, head [0-9a-f]{64}\n$`)
