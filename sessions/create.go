@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 )
 
 const maxAuthzDetails = 64 << 10
@@ -27,10 +30,34 @@ const maxAuthzDetails = 64 << 10
 //
 // The record is kept until Expires plus the retention window.
 func (s *Store) Create(ctx context.Context, in Session) (Session, error) {
+	sess, _, err := s.create(ctx, in, nil, Entry{})
+	return sess, err
+}
+
+// NewID draws a session id, for a caller that must name the session before
+// it exists (the STS signs the first token, then creates the session with
+// its hash).
+func (s *Store) NewID() string { return s.cfg.NewID() }
+
+// CreateAudited is Create with e appended to the principal's audit chain in
+// the same script as the session itself (one round trip, after the id's
+// reservation): the session exists if and only if its entry does. e's
+// Principal must be the session's.
+func (s *Store) CreateAudited(ctx context.Context, in Session, audit *Audit, e Entry) (Session, Entry, error) {
+	if audit == nil {
+		return Session{}, Entry{}, errors.New("sessions: CreateAudited needs the audit trail")
+	}
+	if e.Principal != in.Principal {
+		return Session{}, Entry{}, invalid("the audit entry of a new session must name its principal; nothing was created.")
+	}
+	return s.create(ctx, in, audit, e)
+}
+
+func (s *Store) create(ctx context.Context, in Session, audit *Audit, e Entry) (Session, Entry, error) {
 	now := s.cfg.Now()
 	sess, err := s.prepare(in, now)
 	if err != nil {
-		return Session{}, err
+		return Session{}, Entry{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -44,45 +71,52 @@ func (s *Store) Create(ctx context.Context, in Session) (Session, error) {
 	}
 	fields, err := encode(stored)
 	if err != nil {
-		return Session{}, internal("create", "encode: %v", err)
+		return Session{}, Entry{}, internal("create", "encode: %v", err)
 	}
 
 	// Reserve the id across all principals first: Lookup(sid) must name one
-	// principal only.
-	reserved, err := s.rdb.SetNX(ctx, s.keys.sid(sess.ID), sess.Principal, ttl).Result()
-	if err != nil {
-		return Session{}, unavailable("create: reserve id", err, msgWriteDown)
-	}
-	if !reserved {
-		return Session{}, invalid("session id %q is already in use; nothing was created. Leave the id empty to have one assigned.", sess.ID)
-	}
+	// principal only. The global index is written in the same pipeline
+	// (one round trip; an id that turns out taken leaves at most a later
+	// purge deadline there, which only delays its purge).
+	var reserve *redis.BoolCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		reserve = p.SetNX(ctx, s.keys.sid(sess.ID), sess.Principal, ttl)
 		p.ZRemRangeByScore(ctx, s.keys.global(), "-inf", strconv.FormatInt(ms(now), 10))
 		p.ZAddGT(ctx, s.keys.global(), redis.Z{Score: float64(ms(deadline)), Member: sess.ID})
 		return nil
 	})
 	if err != nil {
-		s.unreserve(sess.ID)
-		return Session{}, unavailable("create: index", err, msgWriteDown)
+		if reserve != nil && reserve.Err() == nil && reserve.Val() {
+			s.unreserve(sess.ID)
+		}
+		return Session{}, Entry{}, unavailable("create: reserve id", err, msgWriteDown)
+	}
+	if !reserve.Val() {
+		return Session{}, Entry{}, invalid("session id %q is already in use; nothing was created. Leave the id empty to have one assigned.", sess.ID)
 	}
 
 	keys, args := s.createCall(sess, fields, now, deadline, foreignParent)
-	code, err := s.scripts.create.Run(ctx, s.rdb, keys, args...).Int64()
+	var code int64
+	if audit == nil {
+		code, err = s.scripts.create.Run(ctx, s.rdb, keys, args...).Int64()
+	} else {
+		code, e, err = s.createFused(ctx, audit, e, keys, args)
+	}
 	if err != nil {
-		return Session{}, unavailable("create", err, msgWriteDown)
+		return Session{}, Entry{}, unavailable("create", err, msgWriteDown)
 	}
 	switch code {
 	case codeOK:
 	case codeExists:
-		return Session{}, invalid("session id %q is already in use; nothing was created. Leave the id empty to have one assigned.", sess.ID)
+		return Session{}, Entry{}, invalid("session id %q is already in use; nothing was created. Leave the id empty to have one assigned.", sess.ID)
 	case codeNotFound, codeRevoked, codeExpired:
 		s.unreserve(sess.ID)
-		return Session{}, parentError(code)
+		return Session{}, Entry{}, parentError(code)
 	default:
-		return Session{}, internal("create", "script replied %d", code)
+		return Session{}, Entry{}, internal("create", "script replied %d", code)
 	}
 	if !foreignParent {
-		return sess, nil
+		return sess, e, nil
 	}
 
 	code, err = s.scripts.link.Run(ctx, s.rdb,
@@ -90,29 +124,46 @@ func (s *Store) Create(ctx context.Context, in Session) (Session, error) {
 		ms(now), sess.ParentPrincipal, member(sess.Principal, sess.ID)).Int64()
 	if err != nil {
 		// The child stays pending: it never passes Check and expires by TTL.
-		return Session{}, unavailable("create: link to parent", err, msgWriteDown)
+		return Session{}, Entry{}, unavailable("create: link to parent", err, msgWriteDown)
 	}
 	switch code {
 	case codeOK:
 	case codeNotFound, codeRevoked, codeExpired:
 		s.discard(sess.Principal, sess.ID)
-		return Session{}, parentError(code)
+		return Session{}, Entry{}, parentError(code)
 	default:
-		return Session{}, internal("create: link", "script replied %d", code)
+		return Session{}, Entry{}, internal("create: link", "script replied %d", code)
 	}
 	code, err = s.scripts.activate.Run(ctx, s.rdb, []string{s.keys.sess(sess.Principal, sess.ID)}, sess.Principal).Int64()
 	if err != nil {
-		return Session{}, unavailable("create: activate", err, msgWriteDown)
+		return Session{}, Entry{}, unavailable("create: activate", err, msgWriteDown)
 	}
 	switch code {
 	case codeOK:
-		return sess, nil
+		return sess, e, nil
 	case codeRevoked:
 		// The parent's revocation cascaded here between link and activate.
-		return Session{}, parentError(codeRevoked)
+		return Session{}, Entry{}, parentError(codeRevoked)
 	default:
-		return Session{}, internal("create: activate", "script replied %d", code)
+		return Session{}, Entry{}, internal("create: activate", "script replied %d", code)
 	}
+}
+
+// createFused runs createLua and e's append as one script.
+func (s *Store) createFused(ctx context.Context, audit *Audit, e Entry, keys []string, args []any) (int64, Entry, error) {
+	f, err := audit.Fused(ctx, e, s.rdb, fuse.Step{Name: "session_create", Body: parentStateLua + createLua,
+		Continue: "r == " + strconv.Itoa(codeOK), Keys: keys, Args: args})
+	if err != nil {
+		return 0, Entry{}, err
+	}
+	if f.Replayed {
+		return codeOK, f.Entry, nil
+	}
+	code, ok := f.Steps.Replies[0].(int64)
+	if !ok {
+		return 0, Entry{}, fmt.Errorf("create replied %v", f.Steps.Replies[0])
+	}
+	return code, f.Entry, nil
 }
 
 // createCall returns the keys and arguments of createLua for sess.

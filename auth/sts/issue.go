@@ -13,8 +13,11 @@ import (
 	"github.com/tollgate-dev/tollgate/sessions"
 )
 
-// issue opens the task session and signs its first token.
-func (s *STS) issue(ctx context.Context, g *grant) (*Response, error) {
+// issue signs the first token of a new task session, then opens the
+// session with the token's hash and the exchange's audit entry in one
+// script: the token is valid only once its session and entry exist, and
+// both exist together or not at all.
+func (s *STS) issue(ctx context.Context, g *grant, event string) (*Response, error) {
 	var details json.RawMessage
 	if len(g.details) > 0 {
 		b, err := json.Marshal(g.details)
@@ -27,39 +30,40 @@ func (s *STS) issue(ctx context.Context, g *grant) (*Response, error) {
 	if len(actors) == 0 {
 		actors = []string{g.clientID}
 	}
+	g.sid = s.deps.Sessions.NewID()
+	c := auth.Claims{
+		Subject: g.principal, ClientID: g.clientID, SessionID: g.sid, ParentSessionID: g.sub.parentSID,
+		Scope: strings.Join(g.scopes, " "), Act: auth.NewActorChain(g.chain...), AuthorizationDetails: g.details,
+		MayAct: g.mayAct,
+	}
+	tok, exp, err := s.signed(c, g.now, g.expiry)
+	if err != nil {
+		return nil, err
+	}
 	sess := sessions.Session{
-		Principal: g.principal, Actors: actors, ClientID: g.clientID, Scopes: g.scopes,
-		AuthorizationDetails: details, Created: g.now, Expires: g.expiry, Status: sessions.StatusActive,
-		Description: g.req.Description,
+		ID: g.sid, Principal: g.principal, Actors: actors, ClientID: g.clientID, Scopes: g.scopes,
+		AuthorizationDetails: details, Created: g.now, Expires: exp, Status: sessions.StatusActive,
+		Description: g.req.Description, TokenHashes: []string{sessions.HashToken(tok)},
 	}
 	if g.sub.parentSID != "" {
 		sess.Parent, sess.ParentPrincipal = g.sub.parentSID, g.sub.principal
 	}
-	created, err := s.deps.Sessions.Create(ctx, sess)
-	if err != nil {
+	e := g.entry() // event "exchange", for a Mint too
+	if _, _, err := s.deps.Sessions.CreateAudited(ctx, sess, s.deps.Trail, e); err != nil {
 		// A parent revoked meanwhile, or Redis down: no token.
 		return nil, fromFault(err, ErrInvalidGrant)
 	}
-	g.sid = created.ID
-	c := auth.Claims{
-		Subject: g.principal, ClientID: g.clientID, SessionID: created.ID, ParentSessionID: g.sub.parentSID,
-		Scope: strings.Join(g.scopes, " "), Act: auth.NewActorChain(g.chain...), AuthorizationDetails: g.details,
-		MayAct: g.mayAct,
-	}
-	tok, exp, err := s.sign(ctx, c, g.now, g.expiry)
-	if err != nil {
-		return nil, err
-	}
+	s.deps.Audit.InfoContext(ctx, event, "principal", g.principal, "client_id", g.clientID, "actors", g.chain, "scope", g.scopes,
+		"policy_ids", g.policyIDs, "sid", g.sid, "parent_sid", g.sub.parentSID, "mode", g.mode(), "decision", "allow")
 	return &Response{
 		AccessToken: tok, IssuedTokenType: TokenTypeAccessToken, TokenType: "Bearer",
 		ExpiresIn: int64(exp.Sub(g.now).Round(time.Second) / time.Second), Scope: c.Scope,
-		AuthorizationDetails: g.details, SessionID: created.ID,
+		AuthorizationDetails: g.details, SessionID: g.sid,
 	}, nil
 }
 
-// sign fills the registered claims, signs, and records the token's hash on
-// its session (which extends the session to the token's expiry).
-func (s *STS) sign(ctx context.Context, c auth.Claims, now, exp time.Time) (string, time.Time, error) {
+// signed fills the registered claims and signs.
+func (s *STS) signed(c auth.Claims, now, exp time.Time) (string, time.Time, error) {
 	jti, err := newJTI()
 	if err != nil {
 		return "", time.Time{}, fromFault(err, ErrServerError)
@@ -70,6 +74,16 @@ func (s *STS) sign(ctx context.Context, c auth.Claims, now, exp time.Time) (stri
 	tok, err := s.deps.Signer.Sign(c, auth.TypAccessToken)
 	if err != nil {
 		return "", time.Time{}, fromFault(err, ErrServerError)
+	}
+	return tok, exp, nil
+}
+
+// sign signs a further token of a live session and records its hash on the
+// session (which extends the session to the token's expiry).
+func (s *STS) sign(ctx context.Context, c auth.Claims, now, exp time.Time) (string, time.Time, error) {
+	tok, exp, err := s.signed(c, now, exp)
+	if err != nil {
+		return "", time.Time{}, err
 	}
 	if err := s.deps.Sessions.AddToken(ctx, c.Subject, c.SessionID, sessions.HashToken(tok), exp); err != nil {
 		return "", time.Time{}, fromFault(err, ErrInvalidGrant)
@@ -103,14 +117,7 @@ func (s *STS) Mint(ctx context.Context, lg LocalGrant) (*Response, error) {
 		s.audit(ctx, "mint refused", &g, err)
 		return nil, err
 	}
-	resp, err := s.issue(ctx, &g)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.audit(ctx, "mint", &g, nil); err != nil {
-		return nil, s.unissue(ctx, &g, err)
-	}
-	return resp, nil
+	return s.issue(ctx, &g, "mint")
 }
 
 // Reissue signs a fresh token for the live session of c (same principal,

@@ -32,13 +32,8 @@ type Deps struct {
 	Attestors []auth.Attestor         // workload attestation by JWT (dev in the sandbox)
 	Policy    *policy.Engine          // who may act for whom
 	Sessions  *sessions.Store         // task sessions
-	Trail     Trail                   // the audit trail: every exchange, decision and revocation
+	Trail     *sessions.Audit         // the audit trail: every exchange, decision and revocation
 	Audit     *slog.Logger            // the same decisions as log lines
-}
-
-// Trail records decisions in the audit trail.
-type Trail interface {
-	Append(ctx context.Context, e sessions.Entry) (sessions.Entry, error)
 }
 
 // STS issues task tokens.
@@ -151,24 +146,12 @@ func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
 		s.audit(ctx, "exchange refused", &g, err)
 		return nil, err
 	}
-	resp, err := s.issue(ctx, &g)
+	resp, err := s.issue(ctx, &g, "exchange")
 	if err != nil {
 		s.audit(ctx, "exchange failed", &g, err)
 		return nil, err
 	}
-	if err := s.audit(ctx, "exchange", &g, nil); err != nil {
-		return nil, s.unissue(ctx, &g, err)
-	}
 	return resp, nil
-}
-
-// unissue revokes a session whose exchange could not be recorded: no task
-// token may exist that the audit trail does not know about.
-func (s *STS) unissue(ctx context.Context, g *grant, cause error) error {
-	if _, err := s.deps.Sessions.Revoke(context.WithoutCancel(ctx), g.principal, g.sid, "exchange not recorded in the audit trail"); err != nil {
-		s.deps.Audit.ErrorContext(ctx, "revoking an unrecorded session failed", "sid", g.sid, "err", err)
-	}
-	return &Error{Code: ErrUnavailable, Description: "the audit trail is unavailable; no token was issued, retry shortly", Status: 503, Cause: cause}
 }
 
 // grant is an exchange being decided.
@@ -189,15 +172,21 @@ type grant struct {
 	mayAct    *auth.Actor // may_act of the issued token (a restriction carried down)
 }
 
-// audit records an exchange decision, with the policies that decided, in
-// the audit trail and the log. A refusal is recorded best-effort; an
-// allowed exchange that cannot be recorded is an error (see unissue).
-func (s *STS) audit(ctx context.Context, msg string, g *grant, err error) error {
-	e := sessions.Entry{
+// entry is the audit entry of an exchange decision, with the policies
+// that decided.
+func (g *grant) entry() sessions.Entry {
+	return sessions.Entry{
 		Event: "exchange", Principal: g.principal, Actors: g.chain, ClientID: g.clientID,
 		Session: g.sid, ParentSession: g.sub.parentSID, PolicyIDs: g.policyIDs, Decision: sessions.DecisionAllow,
 		Detail: map[string]string{"scope": strings.Join(g.scopes, " "), "mode": g.mode()},
 	}
+}
+
+// audit records a refused exchange in the audit trail (best effort) and
+// the log; an allowed one is logged here and recorded with its session
+// (issue), so no task token exists that the trail does not know about.
+func (s *STS) audit(ctx context.Context, msg string, g *grant, err error) error {
+	e := g.entry()
 	attrs := []any{"principal", g.principal, "client_id", g.clientID, "actors", g.chain, "scope", g.scopes,
 		"policy_ids", g.policyIDs, "sid", g.sid, "parent_sid", g.sub.parentSID, "mode", g.mode()}
 	if err != nil {
@@ -213,8 +202,7 @@ func (s *STS) audit(ctx context.Context, msg string, g *grant, err error) error 
 		return nil
 	}
 	s.deps.Audit.InfoContext(ctx, msg, append(attrs, "decision", "allow")...)
-	_, aerr := s.deps.Trail.Append(ctx, e)
-	return aerr
+	return nil
 }
 
 func (g *grant) mode() string {
