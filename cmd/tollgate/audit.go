@@ -19,9 +19,10 @@ func newAudit() *cobra.Command {
 		Long: `audit reads the audit trail of a running deployment, through its Redis
 (--redis-url: the address tollgate serve printed at start-up, or the production
 Redis). Every token exchange, policy decision, tool call (allowed or refused),
-hold, commit, release and revocation appends one entry to one Redis Stream;
-each entry carries the hash of the one before, so removing or altering an
-entry breaks the chain.
+hold, commit, release and revocation appends one entry to the chain of the
+human it concerns (one Redis Stream per principal; entries that name no
+principal go to a system chain); each entry carries the hash of the one
+before in its chain, so removing or altering an entry breaks the chain.
 
   tollgate audit verify --redis-url redis://127.0.0.1:6379
   tollgate audit export --session SID --redis-url redis://127.0.0.1:6379 > task.jsonl
@@ -55,21 +56,24 @@ func newAuditVerify() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [--json]",
-		Short: "Check the whole hash chain; exit 1 naming the first broken link",
-		Long: `verify walks the whole audit trail, oldest entry first, and checks that every
-entry hashes to its recorded hash, points at the entry before it, takes the
-next sequence number, and that the last one is the chain's recorded head.
+		Short: "Check every hash chain; exit 1 naming the first broken link",
+		Long: `verify walks every chain of the audit trail (the system chain, then each
+principal's, from the index of principals with a chain), oldest entry first,
+and checks that every entry hashes to its recorded hash, points at the entry
+before it, takes the next sequence number, and that the last one is its
+chain's recorded head.
 
-When the chain holds it prints "ok: N entries, head HASH" and exits 0. Keep
-the head hash somewhere Redis writers cannot reach: a later verify whose chain
-no longer passes through it was rewritten. When the chain is broken it prints
-"broken at STREAM_ID: REASON (DETAIL)" on stderr and exits 1; REASON is one of
-hash mismatch (an entry was altered), prev mismatch (an entry was removed or
-inserted before it), seq gap, head mismatch (entries removed from the end).
+When every chain holds it prints "ok: N entries, head HASH" and exits 0; HASH
+digests the heads of all chains. Keep it somewhere Redis writers cannot reach:
+a later verify whose chains no longer pass through those heads was rewritten.
+When a chain is broken it prints "broken at STREAM_ID: REASON (chain
+PRINCIPAL: DETAIL)" on stderr and exits 1; REASON is one of hash mismatch (an
+entry was altered), prev mismatch (an entry was removed or inserted before
+it), seq gap, head mismatch (entries removed from the end).
 
-Long chains print progress on stderr every 10,000 entries. With --json the
-result is printed as a JSON object (entries, ok, broken_at, reason, detail,
-head) on stdout, and the exit status is the same.
+Long trails print progress on stderr every 10,000 entries. With --json the
+result is printed as a JSON object (entries, chains, ok, chain, broken_at,
+reason, detail, head) on stdout, and the exit status is the same.
 
 Example:
   tollgate audit verify --redis-url redis://127.0.0.1:6379`,
@@ -111,7 +115,7 @@ Example:
 			}
 		}
 		if !res.OK {
-			return fmt.Errorf("broken at %s: %s (%s)", clean(res.BrokenAt), res.Reason, clean(res.Detail))
+			return fmt.Errorf("broken at %s: %s (chain %s: %s)", clean(res.BrokenAt), res.Reason, clean(res.Chain), clean(res.Detail))
 		}
 		if !asJSON {
 			head := res.Head
