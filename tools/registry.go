@@ -125,6 +125,10 @@ func register(s *server.MCPServer, chain []middleware, ts ...Tool) {
 		if err := allowRefusals(&t.def); err != nil {
 			panic(err)
 		}
+		if err := portable(&t.def); err != nil {
+			panic(err)
+		}
+		withMeta(&t.def, t)
 		h := t.handler
 		for i := len(chain) - 1; i >= 0; i-- {
 			h = chain[i](t, h)

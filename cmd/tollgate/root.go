@@ -40,7 +40,7 @@ Exit status: 0 success, 1 refusal (reason on stderr), 2 bad usage.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usage("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newServe(), newStdio(), newDev(), newToken(), newSession(), newSpend(), newAudit(), newApprovals())
+	root.AddCommand(newServe(), newStdio(), newCall(), newDev(), newToken(), newSession(), newSpend(), newAudit(), newApprovals())
 	return root
 }
 
