@@ -10,9 +10,12 @@ E2E_DIR := e2e/ts
 run:
 	$(GO) run ./cmd/tollgate serve --sandbox
 
-## build: build bin/tollgate
+## build: build bin/tollgate, stamped with the version from git describe (tollgate version)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/tollgate-dev/tollgate/internal/app.Version=$(VERSION) -X main.commit=$(COMMIT)
 build:
-	$(GO) build -o $(BIN) ./cmd/tollgate
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tollgate
 
 ## test: the whole suite with the race detector, against a real redis-server it starts itself
 test: deps

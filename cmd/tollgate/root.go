@@ -40,7 +40,7 @@ Exit status: 0 success, 1 refusal (reason on stderr), 2 bad usage.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usage("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newServe(), newStdio(), newCall(), newDev(), newToken(), newSession(), newSpend(), newAudit(), newApprovals())
+	root.AddCommand(newServe(), newStdio(), newCall(), newVersion(), newDev(), newToken(), newSession(), newSpend(), newAudit(), newApprovals())
 	return root
 }
 
@@ -137,7 +137,7 @@ func envHelp(fs *pflag.FlagSet) string {
 	var b strings.Builder
 	b.WriteString("\nEnvironment twins:\n")
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name == "help" {
+		if f.Name == "help" || f.Hidden {
 			return
 		}
 		fmt.Fprintf(&b, "  --%-18s %s\n", f.Name, envName(f.Name))

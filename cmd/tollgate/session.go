@@ -271,7 +271,10 @@ func drawSession(b *strings.Builder, n *sessions.Node, lead, indent string, now 
 }
 
 func newSessionRevoke() *cobra.Command {
-	var redisURL, reason string
+	var (
+		redisURL, reason string
+		asJSON           bool
+	)
 	cmd := &cobra.Command{
 		Use:   "revoke ID [--reason R]",
 		Short: "Revoke a task session and all its descendants",
@@ -291,6 +294,7 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&reason, "reason", "revoked by an operator", "why, kept with each revoked session (at most 512 bytes)")
+	fs.BoolVar(&asJSON, "json", false, `print {"session", "principal", "revoked": [ids], "complete"} as JSON`)
 	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
@@ -310,8 +314,14 @@ Example:
 		}
 		ids, rerr := store.Revoke(ctx, s.Principal, sid, reason)
 		out := cmd.OutOrStdout()
-		for _, id := range ids {
-			fmt.Fprintln(out, id)
+		if asJSON {
+			if err := writeJSON(out, revokeJSON{Session: sid, Principal: s.Principal, Revoked: nonNilStrings(ids), Complete: rerr == nil}); err != nil {
+				return err
+			}
+		} else {
+			for _, id := range ids {
+				fmt.Fprintln(out, id)
+			}
 		}
 		log := newLogger("info")
 		if rerr != nil {
@@ -324,6 +334,21 @@ Example:
 		return nil
 	}
 	return cmd
+}
+
+// revokeJSON is session revoke --json.
+type revokeJSON struct {
+	Session   string   `json:"session"`
+	Principal string   `json:"principal"`
+	Revoked   []string `json:"revoked"`  // the session and its descendants
+	Complete  bool     `json:"complete"` // false: Redis failed half-way; run it again
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // operator names who ran the command, for the audit line: OS user@host.
