@@ -126,7 +126,6 @@ Examples:
 	fs.StringVar(&principal, "principal", "", "only this principal's approvals, e.g. user:alice@example.com (default: every principal)")
 	fs.BoolVar(&all, "all", false, "also approvals already decided, used or expired")
 	fs.BoolVar(&asJSON, "json", false, "print a JSON array of approvals")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -247,7 +246,6 @@ Example:
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&reason, "reason", "", "why, kept in the audit trail (at most 512 bytes)")
 	fs.BoolVar(&asJSON, "json", false, "print the decided approval as a JSON object")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

@@ -78,7 +78,6 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.BoolVar(&asJSON, "json", false, "print the result as a JSON object")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -152,7 +151,6 @@ Examples:
 	fs.StringVar(&session, "session", "", "only entries of this task session id")
 	fs.StringVar(&principal, "principal", "", "only entries of this principal, e.g. user:alice@example.com")
 	fs.StringVar(&since, "since", "", "only entries at or after this time, RFC 3339, e.g. 2026-05-01T00:00:00Z")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -217,7 +215,6 @@ Example:
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&session, "session", "", "the task session id (required)")
 	fs.BoolVar(&asJSON, "json", false, `print the tree as JSON: {"session", "tree"}, each node a session record with its "entries" and "children"`)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

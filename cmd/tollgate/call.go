@@ -94,6 +94,9 @@ JSON, no token, a gate field without an answer.`,
 	fs.BoolVar(&o.list, "list", false, "list the tools with the scopes and gates each needs, instead of calling one")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on the call after this long (gates included)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := applyEnv(cmd.Flags()); err != nil {
+			return err
+		}
 		var childArgs []string
 		if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 			args, childArgs = args[:dash], args[dash:]
@@ -190,10 +193,7 @@ func callArguments(in *valueReader, rest []string) (map[string]any, error) {
 // connectCall starts an MCP client over HTTP or a stdio child and
 // initializes it, so the first call needs no session of its own.
 func connectCall(ctx context.Context, o callOptions, in *valueReader, tty *terminal, childArgs []string) (*client.Client, func(), error) {
-	token := o.token
-	if token == "" {
-		token = os.Getenv("TOLLGATE_TOKEN")
-	}
+	token := o.token // or TOLLGATE_TOKEN, by applyEnv
 	if token != "" {
 		t, err := in.token("--token", token)
 		if err != nil {

@@ -212,7 +212,7 @@ func TestCLIRefusals(t *testing.T) {
 		{"session revoke unknown id", nil, []string{"session", "revoke", "nosuchsession", "--redis-url", redisURL}, exitRefused, "no session nosuchsession"},
 		{"session list bad status", nil, []string{"session", "list", "--status", "zombie", "--redis-url", redisURL}, exitUsage, "--status"},
 		{"session list bad limit", nil, []string{"session", "list", "--limit", "0", "--redis-url", redisURL}, exitUsage, "--limit"},
-		{"bad env twin", []string{"TOLLGATE_LIMIT=many"}, []string{"session", "list", "--redis-url", redisURL}, exitUsage, "TOLLGATE_LIMIT"},
+		{"bad env twin", []string{"TOLLGATE_SESSION_LIST_LIMIT=many"}, []string{"session", "list", "--redis-url", redisURL}, exitUsage, "TOLLGATE_SESSION_LIST_LIMIT"},
 		{"redis unreachable", nil, []string{"session", "list", "--redis-url", "redis://127.0.0.1:1"}, exitRefused, "unreachable"},
 	}
 	for _, tc := range tests {

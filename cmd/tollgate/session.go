@@ -106,7 +106,6 @@ Examples:
 	fs.StringVar(&status, "status", "", "only sessions in this status: active, revoked or expired")
 	fs.IntVar(&limit, "limit", sessions.DefaultListLimit, fmt.Sprintf("at most this many sessions (1-%d)", sessions.MaxListLimit))
 	fs.BoolVar(&asJSON, "json", false, "print a JSON array of session records")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -199,7 +198,6 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.BoolVar(&asJSON, "json", false, `print the session as JSON, descendants under "children"`)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -295,7 +293,6 @@ Example:
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&reason, "reason", "revoked by an operator", "why, kept with each revoked session (at most 512 bytes)")
 	fs.BoolVar(&asJSON, "json", false, `print {"session", "principal", "revoked": [ids], "complete"} as JSON`)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

@@ -42,7 +42,6 @@ Example client configuration:
 	for _, f := range []string{"addr", "allowed-hosts", "allowed-origins", "max-body-bytes", "shutdown-timeout"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
-	cmd.Long += envHelp(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := build()
 		if err != nil {
