@@ -3,6 +3,8 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -15,15 +17,16 @@ const (
 )
 
 // withMeta publishes the tool's scopes and gates in its _meta.
+// It builds a new Meta: def is a copy whose Meta the original shares.
 func withMeta(def *mcp.Tool, t Tool) {
-	if def.Meta == nil {
-		def.Meta = &mcp.Meta{}
+	m := &mcp.Meta{AdditionalFields: map[string]any{}}
+	if def.Meta != nil {
+		m.ProgressToken = def.Meta.ProgressToken
+		maps.Copy(m.AdditionalFields, def.Meta.AdditionalFields)
 	}
-	if def.Meta.AdditionalFields == nil {
-		def.Meta.AdditionalFields = map[string]any{}
-	}
-	def.Meta.AdditionalFields[MetaScopes] = nonNil(t.Scopes)
-	def.Meta.AdditionalFields[MetaGates] = nonNil(t.Gates)
+	m.AdditionalFields[MetaScopes] = slices.Clone(nonNil(t.Scopes))
+	m.AdditionalFields[MetaGates] = slices.Clone(nonNil(t.Gates))
+	def.Meta = m
 }
 
 // portable rewrites a tool's schemas into the spelling every MCP client

@@ -167,7 +167,6 @@ func serverOptions() []server.ServerOption {
 		server.WithTitle("tollgate"),
 		server.WithInstructions(instructions),
 		server.WithToolCapabilities(false),
-		server.WithElicitation(),
 		server.WithLogging(),
 		server.WithRecovery(),
 		// Schemas are published strict (additionalProperties: false), and
