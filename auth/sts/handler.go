@@ -254,8 +254,8 @@ func (s *STS) Metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"none"},
 		"introspection_endpoint_auth_methods_supported": []string{"bearer"},
 		"revocation_endpoint_auth_methods_supported":    []string{"none"},
-		"scopes_supported":                                 KnownScopes(),
-		"authorization_details_types_supported":            []string{auth.DetailResources, auth.DetailSpend},
+		"scopes_supported":                      KnownScopes(),
+		"authorization_details_types_supported": []string{auth.DetailResources, auth.DetailSpend},
 		// No token_endpoint_auth_signing_alg_values_supported: it belongs to
 		// the JWT client auth methods (private_key_jwt), and the token
 		// endpoint offers only "none" (RFC 8414 §2).
