@@ -49,28 +49,29 @@ e2e-deps:
 clean:
 	rm -rf bin
 
-## demo: a scripted agent runs the whole story against the sandbox on 127.0.0.1:7420 (starting one when
+## demo: a scripted agent runs the whole story against the sandbox on $(DEMO_ADDR) (starting one when
 ## nothing answers there) and ends with the session's audit tree and the Cloudflare account of each call.
-## Each run registers a fresh domain, as alice@example.com (her seeded account, linked by consent) while she
-## has spent nothing this month, else as a fresh e-mail (an account created after the terms gate), so it
-## runs again and again against one sandbox. DEMOFLAGS are passed to the demo (--human EMAIL, --no-elicit);
-## a running sandbox tells the demo its Redis, or give it with TOLLGATE_REDIS_URL=redis://….
+## Each run registers a fresh domain as a fresh sandbox user (so it runs again and again against one
+## sandbox) and stops before buying anything when plan_quote says the plan does not fit. DEMOFLAGS are
+## passed to the demo (--user EMAIL, --no-elicit); DEMO_ADDR=127.0.0.1:7421 runs it on another port
+## when 7420 is taken. A running sandbox tells the demo its Redis, or give it with TOLLGATE_REDIS_URL=redis://….
 DEMOFLAGS ?=
+DEMO_ADDR ?= 127.0.0.1:7420
 demo: build
 	@$(GO) build -o bin/tollgate-demo ./cmd/tollgate-demo
-	@if bin/tollgate-demo --probe; then \
-		echo "using the sandbox already answering on 127.0.0.1:7420"; \
-		bin/tollgate-demo --tollgate $(BIN) $(DEMOFLAGS); \
+	@if bin/tollgate-demo --issuer http://$(DEMO_ADDR) --probe; then \
+		echo "using the sandbox already answering on $(DEMO_ADDR)"; \
+		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) $(DEMOFLAGS); \
 	else \
 		log=$$(mktemp "$${TMPDIR:-/tmp}/tollgate-demo.XXXXXX"); \
-		echo "starting the sandbox: $(BIN) serve --sandbox (log: $$log)"; \
-		$(BIN) serve --sandbox >/dev/null 2>"$$log" & pid=$$!; \
+		echo "starting the sandbox: $(BIN) serve --sandbox --addr $(DEMO_ADDR) (log: $$log)"; \
+		$(BIN) serve --sandbox --addr $(DEMO_ADDR) >/dev/null 2>"$$log" & pid=$$!; \
 		trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 		trap 'exit 130' INT TERM; \
-		bin/tollgate-demo --wait 60s || { cat "$$log"; exit 1; }; \
+		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --wait 60s || { cat "$$log"; exit 1; }; \
 		redis=""; for i in $$(seq 1 50); do \
 			redis=$$(sed -n 's/^ *redis  *\([^ ]*\).*/\1/p' "$$log" | head -n 1); \
 			[ -n "$$redis" ] && break; sleep 0.1; done; \
 		echo "sandbox up; embedded Redis at $${redis:-?}"; \
-		bin/tollgate-demo --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
+		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
 	fi
