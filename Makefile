@@ -34,7 +34,7 @@ bench:
 	$(GO) run ./bench/cmd/tollgate-bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./auth ./sessions ./gates/spend
 
-## deps: install what the tests need when missing (redis-server, the TypeScript SDK client)
+## deps: install what the tests need when missing (redis-server, the TypeScript SDK client, MCP Inspector)
 deps: e2e-deps
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (Debian package)"; \
@@ -42,8 +42,9 @@ deps: e2e-deps
 		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; }
 
 e2e-deps:
-	@if [ -f $(E2E_DIR)/package.json ] && [ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/sdk ]; then \
-		echo "installing the TypeScript SDK client for the end-to-end test"; \
+	@if [ -f $(E2E_DIR)/package.json ] && { [ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/sdk ] || \
+		[ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/inspector ]; }; then \
+		echo "installing the TypeScript SDK client and MCP Inspector for the end-to-end tests"; \
 		cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error; fi
 
 clean:
