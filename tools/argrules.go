@@ -25,6 +25,7 @@ type ArgRule struct {
 	Min, Max          *int64
 	MinLength, MaxLen int      // strings, in characters; 0: none
 	Enum              []string // the only values a string may take
+	FoldCase          bool     // Enum matches case-insensitively (the handler normalises)
 	MinItems          int      // arrays; 0: none
 }
 
@@ -107,7 +108,13 @@ func (r ArgRule) check(name string, v any) error {
 		}
 	}
 	if len(r.Enum) > 0 {
-		if s, ok := v.(string); !ok || !slices.Contains(r.Enum, s) {
+		s, ok := v.(string)
+		if ok && r.FoldCase {
+			ok = slices.ContainsFunc(r.Enum, func(e string) bool { return strings.EqualFold(e, s) })
+		} else if ok {
+			ok = slices.Contains(r.Enum, s)
+		}
+		if !ok {
 			return bad("one of " + strings.Join(r.Enum, ", "))
 		}
 	}

@@ -29,6 +29,7 @@ func TestArgRulesRefuseBeforeThePipeline(t *testing.T) {
 		{"years as an integer", DomainRegister(RegisterConfig{}), map[string]any{"domain": "a.com", "years": json.Number("2")}, true},
 		{"ttl under Cloudflare's 60", DNSUpsert(), map[string]any{"zone": "a.com", "type": "A", "name": "www", "content": "192.0.2.1", "ttl": 30}, false},
 		{"record type tollgate does not manage", DNSUpsert(), map[string]any{"zone": "a.com", "type": "NS", "name": "www", "content": "x"}, false},
+		{"record type in lower case (the handler normalises it)", DNSUpsert(), map[string]any{"zone": "a.com", "type": "aaaa", "name": "www", "content": "2001:db8::1"}, true},
 		{"ssl mode not offered", SSLConfigure(), map[string]any{"zone": "a.com", "mode": "strictest"}, false},
 		{"no permissions", APITokenCreate(nil, nil), map[string]any{"zone": "a.com", "permissions": []any{}}, false},
 		{"absent optional arguments", DomainRegister(RegisterConfig{}), map[string]any{"domain": "a.com"}, true},

@@ -116,7 +116,7 @@ func DNSUpsert() Tool {
 		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
 		args: map[string]ArgRule{
 			"ttl":  intRule(cloudflare.MinTTL, cloudflare.MaxTTL),
-			"type": {Enum: []string{cloudflare.TypeA, cloudflare.TypeAAAA, cloudflare.TypeCNAME, cloudflare.TypeTXT, cloudflare.TypeMX}},
+			"type": {Enum: []string{cloudflare.TypeA, cloudflare.TypeAAAA, cloudflare.TypeCNAME, cloudflare.TypeTXT, cloudflare.TypeMX}, FoldCase: true},
 		},
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsUpsertArgs
