@@ -35,13 +35,13 @@ const (
 )
 
 var (
-	issuer    = flag.String("issuer", envOr("TOLLGATE_ISSUER", "http://127.0.0.1:7420"), "the sandbox tollgate's base URL")
-	redisURL  = flag.String("redis-url", os.Getenv("TOLLGATE_REDIS_URL"), "the sandbox's Redis (printed by tollgate serve), for the audit step; env TOLLGATE_REDIS_URL")
-	bin       = flag.String("tollgate", "bin/tollgate", "the tollgate binary for the audit step (falls back to go run ./cmd/tollgate)")
-	probe     = flag.Bool("probe", false, "only check whether the sandbox answers on /healthz (exit 0) or not (exit 1)")
-	wait      = flag.Duration("wait", 0, "only wait up to this long for /healthz to answer, then exit")
-	userFlag  = flag.String("user", "", "the human's e-mail (default: a fresh sandbox user each run; "+seededHuman+" has a Cloudflare account the sandbox seeds)")
-	noElicit  = flag.Bool("no-elicit", false, "connect as a client without elicitation: gates come back as approval_required and the human approves on the approvals page")
+	issuer   = flag.String("issuer", envOr("TOLLGATE_ISSUER", "http://127.0.0.1:7420"), "the sandbox tollgate's base URL")
+	redisURL = flag.String("redis-url", os.Getenv("TOLLGATE_REDIS_URL"), "the sandbox's Redis (printed by tollgate serve), for the audit step; env TOLLGATE_REDIS_URL")
+	bin      = flag.String("tollgate", "bin/tollgate", "the tollgate binary for the audit step (falls back to go run ./cmd/tollgate)")
+	probe    = flag.Bool("probe", false, "only check whether the sandbox answers on /healthz (exit 0) or not (exit 1)")
+	wait     = flag.Duration("wait", 0, "only wait up to this long for /healthz to answer, then exit")
+	userFlag = flag.String("user", "", "the human's e-mail (default: a fresh sandbox user each run; "+seededHuman+" has a Cloudflare account the sandbox seeds)")
+	noElicit = flag.Bool("no-elicit", false, "connect as a client without elicitation: gates come back as approval_required and the human approves on the approvals page")
 )
 
 func envOr(k, def string) string {
