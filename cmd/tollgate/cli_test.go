@@ -166,6 +166,13 @@ func TestCLIDelegationStory(t *testing.T) {
 	if !strings.Contains(stderr, `msg="task sessions revoked"`) || !strings.Contains(stderr, "operator=") {
 		t.Errorf("session revoke logged no audit line: %q", stderr)
 	}
+	// Revoking is idempotent; --json says what was revoked.
+	out, _ = ok("session", "revoke", top.Claims.Sid, "--json", "--redis-url", redisURL)
+	var rv revokeJSON
+	if err := json.Unmarshal([]byte(out), &rv); err != nil || rv.Session != top.Claims.Sid || !rv.Complete ||
+		!slices.Equal(sorted(rv.Revoked...), sorted(top.Claims.Sid, child.Claims.Sid)) {
+		t.Fatalf("session revoke --json: %v %q", err, out)
+	}
 	out, _ = ok("session", "list", "--status", "revoked", "--json", "--redis-url", redisURL)
 	list = nil
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 {
