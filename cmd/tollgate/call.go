@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -152,7 +153,8 @@ func runCall(cmd *cobra.Command, o callOptions, args, childArgs []string) error 
 		return printTools(out, tools.Tools, o.asJSON)
 	}
 	name := args[0]
-	if !slices.ContainsFunc(tools.Tools, func(t mcp.Tool) bool { return t.Name == name }) {
+	i := slices.IndexFunc(tools.Tools, func(t mcp.Tool) bool { return t.Name == name })
+	if i < 0 {
 		return usage("unknown tool %q; tollgate call --list lists the %d tools this server offers", name, len(tools.Tools))
 	}
 	req := mcp.CallToolRequest{}
@@ -162,6 +164,14 @@ func runCall(cmd *cobra.Command, o callOptions, args, childArgs []string) error 
 		var ue *usageError
 		if errors.As(err, &ue) {
 			return ue
+		}
+		if strings.Contains(err.Error(), "insufficient_scope") {
+			// 403 at the HTTP edge: the token lacks a scope of this tool.
+			scopes := []string{}
+			if m := tools.Tools[i].Meta; m != nil {
+				scopes = metaStrings(m.AdditionalFields[metaScopes])
+			}
+			return fmt.Errorf("the token lacks a scope %s needs (403 insufficient_scope): it needs %q; exchange a token with --scope %q. Nothing was done", name, strings.Join(scopes, " "), strings.Join(scopes, " "))
 		}
 		return connectionError(err, o)
 	}
@@ -292,7 +302,11 @@ func connectionError(err error, o callOptions) error {
 	case o.stdio:
 		return fmt.Errorf("tollgate stdio: %v", err)
 	}
-	return fmt.Errorf("%s: %v (is the server running? tollgate serve, or make run)", o.url, err)
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("%s: %v (is the server running? tollgate serve, or make run)", o.url, err)
+	}
+	return fmt.Errorf("%s: %v", o.url, err)
 }
 
 // printResult prints a tool's result; a refusal is exit 1 with its code

@@ -87,6 +87,22 @@ func TestCall(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}
 	})
+	t.Run("a scope the token lacks is named", func(t *testing.T) {
+		_, stderr, code := call("domain_check", `{"domain":"call-shop.com"}`)
+		if code != exitRefused || !strings.Contains(stderr, "insufficient_scope") || !strings.Contains(stderr, `"domain:read"`) {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("a URL gate prints the link and cancels at the end of input", func(t *testing.T) {
+		billing := testkit.TaskToken(t, p.URL, testkit.Grant{Email: "carol@example.com", Scope: "billing:setup"})
+		out, stderr, code := runBin(t, []string{"TOLLGATE_TOKEN=" + billing, "TOLLGATE_CALL_URL=" + p.URL}, "call", "billing_setup", "--json")
+		var res map[string]any
+		_ = json.Unmarshal([]byte(out), &res)
+		e, _ := res["error"].(map[string]any)
+		if code != exitRefused || e["code"] != "gate_cancelled" || !strings.Contains(stderr, "open: "+p.URL+"/approvals/") {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+	})
 	t.Run("--list names each tool's scopes", func(t *testing.T) {
 		out, stderr, code := runBin(t, env, "call", "--list", "--json")
 		var list []listedTool
