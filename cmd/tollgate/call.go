@@ -134,9 +134,6 @@ func runCall(cmd *cobra.Command, o callOptions, args, childArgs []string) error 
 		return err
 	}
 	tty := newTerminal(cmd.InOrStdin(), cmd.ErrOrStderr(), answers, o.decline)
-	if in.stdinUsed != "" {
-		tty.noInput = "stdin holds the arguments"
-	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
 	c, closeFn, err := connectCall(ctx, o, in, tty, childArgs)
@@ -210,6 +207,9 @@ func connectCall(ctx context.Context, o callOptions, in *valueReader, tty *termi
 			return nil, nil, err
 		}
 		token = t
+	}
+	if in.stdinUsed != "" {
+		tty.noInput = "stdin held " + in.stdinUsed
 	}
 	var opts []client.ClientOption
 	if !o.noElicit {
