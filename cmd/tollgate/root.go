@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/config"
 )
@@ -160,6 +161,13 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 		}
 		if err := c.Validate(); err != nil {
 			return config.Config{}, &usageError{err}
+		}
+		for _, v := range c.Caps {
+			// Checked with the rest, not first when the ledger is built, so
+			// a bad cap is bad usage (exit 2) naming the flag.
+			if _, _, err := spend.ParseCapFlag(v); err != nil {
+				return config.Config{}, usage("--cap (or TOLLGATE_CAP): %s", strings.TrimPrefix(err.Error(), "spend: "))
+			}
 		}
 		return c, nil
 	}

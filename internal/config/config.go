@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/money"
 )
 
@@ -231,13 +230,6 @@ func (c *Config) Validate() error {
 	}
 	if c.FormGates != "elicit" && c.FormGates != "approval" {
 		return &FieldError{"form-gates", fmt.Sprintf("%q is neither elicit nor approval", c.FormGates)}
-	}
-	for _, v := range c.Caps {
-		// Checked here, not first when the ledger is built, so a bad cap is
-		// bad usage (exit 2) naming the flag, like every other setting.
-		if _, _, err := spend.ParseCapFlag(v); err != nil {
-			return &FieldError{"cap", strings.TrimPrefix(err.Error(), "spend: ")}
-		}
 	}
 	if _, err := money.Parse(c.ConfirmAbove, "usd"); err != nil {
 		return &FieldError{"confirm-above", fmt.Sprintf("%q is not an amount like 20.00 (USD): %v", c.ConfirmAbove, err)}
