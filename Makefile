@@ -10,9 +10,12 @@ E2E_DIR := e2e/ts
 run:
 	$(GO) run ./cmd/tollgate serve --sandbox
 
-## build: build bin/tollgate
+## build: build bin/tollgate, stamped with the version from git describe (tollgate version)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/tollgate-dev/tollgate/internal/app.Version=$(VERSION) -X main.commit=$(COMMIT)
 build:
-	$(GO) build -o $(BIN) ./cmd/tollgate
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tollgate
 
 ## test: the whole suite with the race detector, against a real redis-server it starts itself
 test: deps
@@ -31,7 +34,7 @@ bench:
 	$(GO) run ./bench/cmd/tollgate-bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./auth ./sessions ./gates/spend
 
-## deps: install what the tests need when missing (redis-server, the TypeScript SDK client)
+## deps: install what the tests need when missing (redis-server, the TypeScript SDK client, MCP Inspector)
 deps: e2e-deps
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (Debian package)"; \
@@ -39,35 +42,37 @@ deps: e2e-deps
 		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; }
 
 e2e-deps:
-	@if [ -f $(E2E_DIR)/package.json ] && [ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/sdk ]; then \
-		echo "installing the TypeScript SDK client for the end-to-end test"; \
+	@if [ -f $(E2E_DIR)/package.json ] && { [ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/sdk ] || \
+		[ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/inspector ]; }; then \
+		echo "installing the TypeScript SDK client and MCP Inspector for the end-to-end tests"; \
 		cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error; fi
 
 clean:
 	rm -rf bin
 
-## demo: a scripted agent runs the whole story against the sandbox on 127.0.0.1:7420 (starting one when
+## demo: a scripted agent runs the whole story against the sandbox on $(DEMO_ADDR) (starting one when
 ## nothing answers there) and ends with the session's audit tree and the Cloudflare account of each call.
-## Each run registers a fresh domain, as alice@example.com (her seeded account, linked by consent) while she
-## has spent nothing this month, else as a fresh e-mail (an account created after the terms gate), so it
-## runs again and again against one sandbox. DEMOFLAGS are passed to the demo (--human EMAIL, --no-elicit);
-## a running sandbox tells the demo its Redis, or give it with TOLLGATE_REDIS_URL=redis://….
+## Each run registers a fresh domain as a fresh sandbox user (so it runs again and again against one
+## sandbox) and stops before buying anything when plan_quote says the plan does not fit. DEMOFLAGS are
+## passed to the demo (--user EMAIL, --no-elicit); DEMO_ADDR=127.0.0.1:7421 runs it on another port
+## when 7420 is taken. A running sandbox tells the demo its Redis, or give it with TOLLGATE_REDIS_URL=redis://….
 DEMOFLAGS ?=
+DEMO_ADDR ?= 127.0.0.1:7420
 demo: build
 	@$(GO) build -o bin/tollgate-demo ./cmd/tollgate-demo
-	@if bin/tollgate-demo --probe; then \
-		echo "using the sandbox already answering on 127.0.0.1:7420"; \
-		bin/tollgate-demo --tollgate $(BIN) $(DEMOFLAGS); \
+	@if bin/tollgate-demo --issuer http://$(DEMO_ADDR) --probe; then \
+		echo "using the sandbox already answering on $(DEMO_ADDR)"; \
+		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) $(DEMOFLAGS); \
 	else \
 		log=$$(mktemp "$${TMPDIR:-/tmp}/tollgate-demo.XXXXXX"); \
-		echo "starting the sandbox: $(BIN) serve --sandbox (log: $$log)"; \
-		$(BIN) serve --sandbox >/dev/null 2>"$$log" & pid=$$!; \
+		echo "starting the sandbox: $(BIN) serve --sandbox --addr $(DEMO_ADDR) (log: $$log)"; \
+		$(BIN) serve --sandbox --addr $(DEMO_ADDR) >/dev/null 2>"$$log" & pid=$$!; \
 		trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 		trap 'exit 130' INT TERM; \
-		bin/tollgate-demo --wait 60s || { cat "$$log"; exit 1; }; \
+		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --wait 60s || { cat "$$log"; exit 1; }; \
 		redis=""; for i in $$(seq 1 50); do \
 			redis=$$(sed -n 's/^ *redis  *\([^ ]*\).*/\1/p' "$$log" | head -n 1); \
 			[ -n "$$redis" ] && break; sleep 0.1; done; \
 		echo "sandbox up; embedded Redis at $${redis:-?}"; \
-		bin/tollgate-demo --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
+		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
 	fi

@@ -14,6 +14,7 @@ require (
 	github.com/stripe/stripe-go/v79 v79.12.0
 	golang.org/x/net v0.62.0
 	golang.org/x/oauth2 v0.38.0
+	golang.org/x/term v0.47.0
 	golang.org/x/text v0.44.0
 )
 

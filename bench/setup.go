@@ -59,7 +59,6 @@ func newSystem(ctx context.Context, redisURL string) (*system, error) {
 	s.bare = tools.NewUnguardedServer([]server.ServerOption{
 		server.WithTitle("tollgate baseline (no guard)"),
 		server.WithToolCapabilities(false),
-		server.WithElicitation(),
 		server.WithLogging(),
 		server.WithRecovery(),
 		server.WithStrictInputSchemaDefault(),

@@ -51,6 +51,7 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 			annotate(false, false, false, true),
 		),
 		Scopes: []string{"token:create"}, Provider: "cloudflare", Metered: true, Creating: true, Target: "zone", Account: true, Owned: true,
+		args: map[string]ArgRule{"expires_in": intRule(3600, 31536000), "permissions": {MinItems: 1}},
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a apiTokenArgs
 			if err := bind(req, &a); err != nil {

@@ -114,6 +114,10 @@ func DNSUpsert() Tool {
 			annotate(false, false, true, true),
 		),
 		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
+		args: map[string]ArgRule{
+			"ttl":  intRule(cloudflare.MinTTL, cloudflare.MaxTTL),
+			"type": {Enum: []string{cloudflare.TypeA, cloudflare.TypeAAAA, cloudflare.TypeCNAME, cloudflare.TypeTXT, cloudflare.TypeMX}, FoldCase: true},
+		},
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a dnsUpsertArgs
 			if err := bind(req, &a); err != nil {
@@ -212,6 +216,7 @@ func SSLConfigure() Tool {
 			annotate(false, false, true, true),
 		),
 		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
+		args: map[string]ArgRule{"mode": {Enum: cloudflare.SSLModes()}, "min_tls": {Enum: cloudflare.TLSVersions()}},
 		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			var a sslArgs
 			z, zone, refused := bindZone(ctx, req, &a)

@@ -77,6 +77,7 @@ func DomainRegister(cfg RegisterConfig) Tool {
 			annotate(false, false, true, true),
 		),
 		Scopes:   []string{"domain:register"},
+		args:     map[string]ArgRule{"years": intRule(1, 10), "idempotency_key": idempotencyKeyRule},
 		Gates:    []string{"purchase"},
 		Provider: "cloudflare",
 		Metered:  true,

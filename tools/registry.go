@@ -45,14 +45,41 @@ type Tool struct {
 	// quote of a paid call; none means go on.
 	Ask func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error)
 
+	// args are the argument rules the schema publishes and withArgRules
+	// enforces (ArgRule).
+	args    map[string]ArgRule
 	handler server.ToolHandlerFunc
 }
 
 // Name is the tool's MCP name.
 func (t Tool) Name() string { return t.def.Name }
 
-// Definition is the tool's MCP definition as clients see it (a copy).
-func (t Tool) Definition() mcp.Tool { return t.def }
+// Definition is the tool's MCP definition as clients see it (a copy):
+// output schema widened to admit refusals, schemas in their portable
+// spelling, scopes and gates in _meta.
+func (t Tool) Definition() mcp.Tool {
+	def, err := t.published()
+	if err != nil {
+		panic(err) // register panics on the same error first
+	}
+	return def
+}
+
+// published is the definition register serves.
+func (t Tool) published() (mcp.Tool, error) {
+	def := t.def
+	if err := applyArgRules(&def, t.args); err != nil {
+		return mcp.Tool{}, err
+	}
+	if err := allowRefusals(&def); err != nil {
+		return mcp.Tool{}, err
+	}
+	if err := portable(&def); err != nil {
+		return mcp.Tool{}, err
+	}
+	withMeta(&def, t)
+	return def, nil
+}
 
 // middleware wraps a tool's handler. It sees the tool's declaration, so a
 // guard can check scopes and gates per tool.
@@ -70,7 +97,7 @@ type GuardDeps struct {
 // chain is the guard, outermost first: every tool call is audited, its
 // caller identified and its session checked (steps 1–3), then steps 4–10.
 func (d GuardDeps) chain() []middleware {
-	return []middleware{withAudit(d.Trail, d.Log.With("component", "audit")), withGuard(d.Guard), withPipeline(d.Pipeline)}
+	return []middleware{withAudit(d.Trail, d.Log.With("component", "audit")), withGuard(d.Guard), withArgRules(), withPipeline(d.Pipeline)}
 }
 
 func (d GuardDeps) check() error {
@@ -122,9 +149,11 @@ func register(s *server.MCPServer, chain []middleware, ts ...Tool) {
 			panic(fmt.Sprintf("tools: duplicate tool %q", t.def.Name))
 		}
 		seen[t.def.Name] = true
-		if err := allowRefusals(&t.def); err != nil {
+		def, err := t.published()
+		if err != nil {
 			panic(err)
 		}
+		t.def = def
 		h := t.handler
 		for i := len(chain) - 1; i >= 0; i-- {
 			h = chain[i](t, h)

@@ -19,7 +19,7 @@ var errorSchema = map[string]any{
 				"code":            map[string]any{"type": "string"},
 				"message":         map[string]any{"type": "string"},
 				"provider_called": map[string]any{"type": "boolean"},
-				"details":         map[string]any{},
+				"details":         map[string]any{"type": "object", "additionalProperties": true},
 			},
 		},
 	},

@@ -71,6 +71,7 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 			annotate(false, false, true, true),
 		),
 		Scopes:   []string{"subscription:create"},
+		args:     map[string]ArgRule{"idempotency_key": idempotencyKeyRule},
 		Gates:    []string{"purchase"},
 		Provider: "stripe",
 		Metered:  true,

@@ -98,11 +98,6 @@ type Introspection struct {
 // learn about tokens of the same principal; anything else is
 // {"active":false}, indistinguishable from an invalid token (§2.2).
 func (s *STS) Introspect(w http.ResponseWriter, r *http.Request) {
-	caller, e := s.bearer(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	form, e := readForm(w, r)
 	if e != nil {
 		writeError(w, e)
@@ -110,6 +105,20 @@ func (s *STS) Introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(form["token"]) != 1 {
 		writeError(w, oauthErr(ErrInvalidRequest, "exactly one token parameter is required"))
+		return
+	}
+	caller, e := s.bearer(r)
+	if e != nil {
+		// RFC 7662 §2.2: a revoked or expired token is {"active": false}.
+		// A caller asking about its own token, or one whose own token is
+		// genuine but whose session was revoked, learns that and nothing
+		// else; only a caller with no genuine token is refused.
+		tok, _ := BearerToken(r)
+		if e.Code != ErrUnavailable && tok != "" && (tok == form.Get("token") || s.genuine(r, tok)) {
+			writeJSON(w, http.StatusOK, Introspection{Active: false})
+			return
+		}
+		writeError(w, e)
 		return
 	}
 	c, err := s.deps.Access.Verify(r.Context(), form.Get("token"))
@@ -131,6 +140,14 @@ func (s *STS) Introspect(w http.ResponseWriter, r *http.Request) {
 		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, Act: c.Act, Sid: c.SessionID, ParentSid: c.ParentSessionID,
 		AuthorizationDetails: c.AuthorizationDetails,
 	})
+}
+
+// genuine reports whether tok is a token this server issued that is
+// within its lifetime (signature, issuer, audience, expiry), whatever its
+// session's state.
+func (s *STS) genuine(r *http.Request, tok string) bool {
+	_, err := s.deps.Access.Verify(r.Context(), tok)
+	return err == nil
 }
 
 func unix(c *auth.Claims) int64 {
@@ -220,7 +237,12 @@ func BearerToken(r *http.Request) (string, bool) {
 }
 
 // Metadata is the RFC 8414 authorization server metadata.
+// It is public, like the resource metadata: browser-based clients may read
+// it from any origin (no credentials are involved).
 func (s *STS) Metadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.cfg.Issuer,
 		"token_endpoint":                        s.cfg.Issuer + "/oauth/token",
@@ -232,9 +254,11 @@ func (s *STS) Metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"none"},
 		"introspection_endpoint_auth_methods_supported": []string{"bearer"},
 		"revocation_endpoint_auth_methods_supported":    []string{"none"},
-		"scopes_supported":                                 KnownScopes(),
-		"authorization_details_types_supported":            []string{auth.DetailResources, auth.DetailSpend},
-		"token_endpoint_auth_signing_alg_values_supported": []string{"EdDSA"},
+		"scopes_supported":                      KnownScopes(),
+		"authorization_details_types_supported": []string{auth.DetailResources, auth.DetailSpend},
+		// No token_endpoint_auth_signing_alg_values_supported: it belongs to
+		// the JWT client auth methods (private_key_jwt), and the token
+		// endpoint offers only "none" (RFC 8414 §2).
 	})
 }
 

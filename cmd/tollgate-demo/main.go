@@ -5,15 +5,16 @@
 // and at the end the audit tree of the task session, naming the human and
 // each agent, with the account of every call.
 //
-//	go run ./cmd/tollgate-demo [--issuer http://127.0.0.1:7420] [--redis-url redis://…] [--human EMAIL]
+//	go run ./cmd/tollgate-demo [--issuer http://127.0.0.1:7420] [--redis-url redis://…] [--user EMAIL]
 //
-// Every run registers a fresh domain. The human is alice@example.com, whose
-// Cloudflare account the sandbox seeds (linked by consent), while alice has
-// spent and held nothing this month; otherwise a fresh e-mail, whose account
-// is created after the terms gate. So the demo runs again and again against
-// one sandbox without running into alice's monthly cap.
+// Every run registers a fresh domain as a fresh sandbox user
+// (demo-<hex>@example.com, whose Cloudflare account is created after the
+// terms gate), so it runs again and again against one sandbox without
+// running into anyone's monthly cap. --user picks the human instead
+// (alice@example.com: the account the sandbox seeds, linked by consent).
 //
-// It exits 1 naming the step when a step that should succeed fails.
+// It exits 1 naming the step when a step that should succeed fails, and
+// stops before buying anything when plan_quote says the plan does not fit.
 package main
 
 import (
@@ -34,13 +35,13 @@ const (
 )
 
 var (
-	issuer    = flag.String("issuer", envOr("TOLLGATE_ISSUER", "http://127.0.0.1:7420"), "the sandbox tollgate's base URL")
-	redisURL  = flag.String("redis-url", os.Getenv("TOLLGATE_REDIS_URL"), "the sandbox's Redis (printed by tollgate serve), for the audit step; env TOLLGATE_REDIS_URL")
-	bin       = flag.String("tollgate", "bin/tollgate", "the tollgate binary for the audit step (falls back to go run ./cmd/tollgate)")
-	probe     = flag.Bool("probe", false, "only check whether the sandbox answers on /healthz (exit 0) or not (exit 1)")
-	wait      = flag.Duration("wait", 0, "only wait up to this long for /healthz to answer, then exit")
-	humanFlag = flag.String("human", "", "the human's e-mail (default: "+seededHuman+" while her spend this month is untouched, else a fresh one)")
-	noElicit  = flag.Bool("no-elicit", false, "connect as a client without elicitation: gates come back as approval_required and the human approves on the approvals page")
+	issuer   = flag.String("issuer", envOr("TOLLGATE_ISSUER", "http://127.0.0.1:7420"), "the sandbox tollgate's base URL")
+	redisURL = flag.String("redis-url", os.Getenv("TOLLGATE_REDIS_URL"), "the sandbox's Redis (printed by tollgate serve), for the audit step; env TOLLGATE_REDIS_URL")
+	bin      = flag.String("tollgate", "bin/tollgate", "the tollgate binary for the audit step (falls back to go run ./cmd/tollgate)")
+	probe    = flag.Bool("probe", false, "only check whether the sandbox answers on /healthz (exit 0) or not (exit 1)")
+	wait     = flag.Duration("wait", 0, "only wait up to this long for /healthz to answer, then exit")
+	userFlag = flag.String("user", "", "the human's e-mail (default: a fresh sandbox user each run; "+seededHuman+" has a Cloudflare account the sandbox seeds)")
+	noElicit = flag.Bool("no-elicit", false, "connect as a client without elicitation: gates come back as approval_required and the human approves on the approvals page")
 )
 
 func envOr(k, def string) string {
@@ -103,6 +104,12 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stop ends the demo on purpose, before anything is bought: one clear line.
+func stop(at, why string) {
+	fmt.Fprintf(os.Stderr, "\n✗ demo stopped at %q: %s\n", at, why)
+	os.Exit(1)
 }
 
 func fail(at string, err error) {

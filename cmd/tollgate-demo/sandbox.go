@@ -46,45 +46,17 @@ func sandboxRedis() string {
 	return body.URL
 }
 
-// chooseHuman picks who the human is and says why: --human if given, else
-// alice (the sandbox seeds her Cloudflare account, so account_connect links
-// it by consent) while she has spent and held nothing this month, else a
-// fresh e-mail, which has no account yet and so gets one created after the
-// terms gate. A fresh human starts with an untouched monthly cap, which is
-// what lets the demo run again against the same sandbox.
+// chooseHuman picks who the human is and says why: --user if given, else
+// a fresh e-mail, which has no Cloudflare account yet and so gets one
+// created after the terms gate. A fresh human starts with an untouched
+// monthly cap, which is what lets the demo run again and again against
+// the same sandbox.
 func chooseHuman(suffix string) (email, why string) {
-	if *humanFlag != "" {
-		return *humanFlag, "given with --human"
+	if *userFlag != "" {
+		return *userFlag, "given with --user"
 	}
-	fresh := "human-" + suffix + "@example.com"
-	if *redisURL == "" {
-		return fresh, "a fresh e-mail: without the sandbox's Redis the demo cannot tell whether " + seededHuman + " has spent anything yet"
-	}
-	out, err := tollgate("spend", "show", "--principal", "user:"+seededHuman, "--json", "--redis-url", *redisURL)
-	if err != nil {
-		return fresh, fmt.Sprintf("a fresh e-mail: %s's spend could not be read (%v)", seededHuman, err)
-	}
-	var st struct {
-		Providers []struct {
-			Provider string `json:"provider"`
-			Spent    struct {
-				Minor int64 `json:"amount_minor"`
-			} `json:"spent"`
-			Held struct {
-				Minor int64 `json:"amount_minor"`
-			} `json:"held"`
-		} `json:"providers"`
-	}
-	if err := json.Unmarshal(out, &st); err != nil || len(st.Providers) == 0 {
-		return fresh, fmt.Sprintf("a fresh e-mail: %s's spend could not be read", seededHuman)
-	}
-	for _, p := range st.Providers {
-		if p.Spent.Minor != 0 || p.Held.Minor != 0 {
-			return fresh, fmt.Sprintf("a fresh e-mail, since %s already spent at %s this month: "+
-				"it has no Cloudflare account, so one is created after the terms gate", seededHuman, p.Provider)
-		}
-	}
-	return seededHuman, "the sandbox seeds a Cloudflare account for her, linked by her consent; once she has spent, runs against this sandbox use a fresh e-mail"
+	return "demo-" + suffix + "@example.com", "a fresh sandbox user for this run, so an earlier run's spending cannot get in the way (--user EMAIL picks one; " +
+		seededHuman + " has a Cloudflare account the sandbox seeds)"
 }
 
 // tollgate runs the tollgate CLI (bin/tollgate, else go run) and returns

@@ -191,4 +191,29 @@ func (s *story) quote() {
 		say("scopes this token lacks: %s", strings.Join(m, ", "))
 	}
 	say("the whole plan fits: %v", out["fits"])
+	if fits, _ := out["fits"].(bool); !fits {
+		stop("plan_quote", "the plan does not fit: "+strings.Join(notFitting(out), "; ")+
+			". Nothing was bought. Run the demo again as a fresh user (the default), or pick another with --user; "+
+			"an operator raises a cap with tollgate serve --cap PROVIDER=AMOUNT")
+	}
+}
+
+// notFitting says why plan_quote's plan does not fit, per provider.
+func notFitting(out map[string]any) []string {
+	var why []string
+	for _, p := range list(out["providers"]) {
+		if f, ok := p["fits_cap"].(bool); ok && !f {
+			why = append(why, fmt.Sprintf("%v needs %s, and %s is left under this month's cap", p["provider"], money(p["total"]), money(p["remaining"])))
+		}
+		if f, ok := p["fits_task_budget"].(bool); ok && !f {
+			why = append(why, fmt.Sprintf("%v needs %s, and the task budget has %s left", p["provider"], money(p["total"]), money(p["task_budget_remaining"])))
+		}
+	}
+	if m := strs(out["missing_scopes"]); len(m) > 0 {
+		why = append(why, "the task token lacks "+strings.Join(m, ", "))
+	}
+	if len(why) == 0 {
+		why = append(why, "plan_quote says so")
+	}
+	return why
 }

@@ -126,7 +126,6 @@ Examples:
 	fs.StringVar(&principal, "principal", "", "only this principal's approvals, e.g. user:alice@example.com (default: every principal)")
 	fs.BoolVar(&all, "all", false, "also approvals already decided, used or expired")
 	fs.BoolVar(&asJSON, "json", false, "print a JSON array of approvals")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -225,15 +224,19 @@ func newApprovalsDecide(approve bool) *cobra.Command {
 	if approve {
 		verb, did = "approve", "approved"
 	}
-	var redisURL, reason string
+	var (
+		redisURL, reason string
+		asJSON           bool
+	)
 	cmd := &cobra.Command{
-		Use:   verb + " ID [--reason R]",
+		Use:   verb + " ID [--reason R] [--json]",
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + " an approval on behalf of its principal",
 		Long: verb + ` records the decision on approval ID as the operator, on behalf of the
 approval's own principal, as "cli:<os user>@<host>"; it is audited with
 --reason. On success it prints "` + did + ` ID" on stdout. An approval that
 expired or was already decided is refused (exit 1): its decision stands and
-nothing is changed.
+nothing is changed. With --json it prints the decided approval as a JSON
+object instead (the fields of approvals list --json).
 
 Example:
   tollgate approvals ` + verb + ` 3kq7… --redis-url redis://127.0.0.1:6379`,
@@ -242,7 +245,7 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&reason, "reason", "", "why, kept in the audit trail (at most 512 bytes)")
-	cmd.Long += "\n" + envHelp(fs)
+	fs.BoolVar(&asJSON, "json", false, "print the decided approval as a JSON object")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -269,7 +272,13 @@ Example:
 		if err != nil {
 			return approvalError(err, id)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", did, got.ID)
+		if asJSON {
+			if err := writeJSON(cmd.OutOrStdout(), toJSON([]human.Approval{got})[0]); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", did, got.ID)
+		}
 		log := newLogger("info")
 		entry := app.ApprovalDecisionEntry(got, by)
 		if reason != "" {

@@ -168,9 +168,11 @@ func TestApprovalsCLI(t *testing.T) {
 
 	t.Run("deny", func(t *testing.T) {
 		id := ask(denyMe)
-		out, _ := cli(t, url, exitOK, "approvals", "deny", id)
-		if out != "denied "+id+"\n" {
-			t.Fatalf("deny stdout %q", out)
+		out, _ := cli(t, url, exitOK, "approvals", "deny", id, "--json")
+		var got approvalJSON
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.ID != id || got.Status != "denied" ||
+			got.Principal != alicePrincipal || !strings.HasPrefix(got.DecidedBy, "cli:") {
+			t.Fatalf("deny --json: %v %q", err, out)
 		}
 		if code, _ := registerCall(t, c, denyMe, id); code != "approval_denied" {
 			t.Fatalf("the agent's retry after deny: %q", code)

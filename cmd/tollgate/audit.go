@@ -82,7 +82,6 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.BoolVar(&asJSON, "json", false, "print the result as a JSON object")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -156,7 +155,6 @@ Examples:
 	fs.StringVar(&session, "session", "", "only entries of this task session id")
 	fs.StringVar(&principal, "principal", "", "only entries of this principal, e.g. user:alice@example.com")
 	fs.StringVar(&since, "since", "", "only entries at or after this time, RFC 3339, e.g. 2026-05-01T00:00:00Z")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -195,9 +193,12 @@ Examples:
 }
 
 func newAuditShow() *cobra.Command {
-	var redisURL, session string
+	var (
+		redisURL, session string
+		asJSON            bool
+	)
 	cmd := &cobra.Command{
-		Use:   "show --session ID",
+		Use:   "show --session ID [--json]",
 		Short: "Draw a task's delegation tree with what each agent did",
 		Long: `show finds the task that session ID belongs to (climbing its parent sessions
 to the top of the delegation tree, as far as they are still kept) and draws
@@ -207,7 +208,8 @@ to them, and under each session what its agent did, oldest first: time, event
 (exchange, tool_call, hold, commit, release, revoke…), tool, decision and code,
 and amount. The session asked for is marked with ◀.
 
-For the entries as data, use audit export --session ID.
+With --json the same tree is printed as data; for the entries alone as JSON
+lines, use audit export --session ID.
 
 Example:
   tollgate audit show --session 3kq7… --redis-url redis://127.0.0.1:6379`,
@@ -216,7 +218,7 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&session, "session", "", "the task session id (required)")
-	cmd.Long += "\n" + envHelp(fs)
+	fs.BoolVar(&asJSON, "json", false, `print the tree as JSON: {"session", "tree"}, each node a session record with its "entries" and "children"`)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -238,6 +240,13 @@ Example:
 		trail, err := sessions.NewAudit(rdb, sessions.AuditConfig{})
 		if err != nil {
 			return err
+		}
+		if asJSON {
+			t, err := showTree(ctx, store, trail, session)
+			if err != nil {
+				return storeError(err, session)
+			}
+			return writeJSON(cmd.OutOrStdout(), t)
 		}
 		w := bufio.NewWriter(cmd.OutOrStdout())
 		err = sessions.ShowSession(ctx, store, trail, session, w)

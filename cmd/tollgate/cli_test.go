@@ -166,6 +166,13 @@ func TestCLIDelegationStory(t *testing.T) {
 	if !strings.Contains(stderr, `msg="task sessions revoked"`) || !strings.Contains(stderr, "operator=") {
 		t.Errorf("session revoke logged no audit line: %q", stderr)
 	}
+	// Revoking is idempotent; --json says what was revoked.
+	out, _ = ok("session", "revoke", top.Claims.Sid, "--json", "--redis-url", redisURL)
+	var rv revokeJSON
+	if err := json.Unmarshal([]byte(out), &rv); err != nil || rv.Session != top.Claims.Sid || !rv.Complete ||
+		!slices.Equal(sorted(rv.Revoked...), sorted(top.Claims.Sid, child.Claims.Sid)) {
+		t.Fatalf("session revoke --json: %v %q", err, out)
+	}
 	out, _ = ok("session", "list", "--status", "revoked", "--json", "--redis-url", redisURL)
 	list = nil
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 {
@@ -212,7 +219,7 @@ func TestCLIRefusals(t *testing.T) {
 		{"session revoke unknown id", nil, []string{"session", "revoke", "nosuchsession", "--redis-url", redisURL}, exitRefused, "no session nosuchsession"},
 		{"session list bad status", nil, []string{"session", "list", "--status", "zombie", "--redis-url", redisURL}, exitUsage, "--status"},
 		{"session list bad limit", nil, []string{"session", "list", "--limit", "0", "--redis-url", redisURL}, exitUsage, "--limit"},
-		{"bad env twin", []string{"TOLLGATE_LIMIT=many"}, []string{"session", "list", "--redis-url", redisURL}, exitUsage, "TOLLGATE_LIMIT"},
+		{"bad env twin", []string{"TOLLGATE_SESSION_LIST_LIMIT=many"}, []string{"session", "list", "--redis-url", redisURL}, exitUsage, "TOLLGATE_SESSION_LIST_LIMIT"},
 		{"redis unreachable", nil, []string{"session", "list", "--redis-url", "redis://127.0.0.1:1"}, exitRefused, "unreachable"},
 	}
 	for _, tc := range tests {

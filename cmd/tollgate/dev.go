@@ -58,7 +58,6 @@ created, zones). Sandbox only; the human steps are the real way (see README).
 	fs.StringVar(&user, "user", "", "the dev user's e-mail address (required)")
 	fs.BoolVar(&asJSON, "json", false, "print the whole answer as JSON")
 	issuerFlag(fs, &issuer)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -117,7 +116,6 @@ Example:
 	fs.StringVar(&user, "user", "", "e-mail address of the sandbox user to log in (required)")
 	fs.StringVar(&scope, "scope", "", "space-separated scopes the user token carries (default: every sandbox scope)")
 	issuerFlag(fs, &issuer)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -155,7 +153,6 @@ Example:
 	fs := cmd.Flags()
 	fs.StringVar(&agent, "agent", "", "name of the sandbox agent, e.g. planner (required)")
 	issuerFlag(fs, &issuer)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

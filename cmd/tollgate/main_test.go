@@ -73,6 +73,8 @@ func TestBadConfigStopsStartupNamingTheFlag(t *testing.T) {
 		{"hold within a minute of the deadline", nil, []string{"serve", "--handler-deadline", "10m", "--hold-ttl", "10m30s"}, "--handler-deadline (10m0s)"},
 		{"idempotency lock shorter than the hold", nil, []string{"serve", "--idempotency-lock", "10m"}, "--idempotency-lock (or TOLLGATE_IDEMPOTENCY_LOCK): 10m0s must be at least --hold-ttl"},
 		{"handler deadline shorter than a provider request", nil, []string{"stdio", "--handler-deadline", "20s"}, "--handler-deadline"},
+		{"a cap that is not an amount", nil, []string{"serve", "--cap", "stripe=abc"}, "--cap (or TOLLGATE_CAP)"},
+		{"a cap for no provider", nil, []string{"stdio", "--cap", "paypal=10.00"}, "--cap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

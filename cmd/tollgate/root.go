@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/config"
 )
@@ -29,8 +30,14 @@ provider is called.
 Start the sandbox (fixtures, embedded Redis, dev identity, no network):
   tollgate serve
 
-Every flag has an environment twin: --redis-url is TOLLGATE_REDIS_URL, and so on.
-Flags win over the environment.
+Every flag has an environment twin; flags win over the environment. The flags
+that name the deployment have one twin for every command: --redis-url is
+TOLLGATE_REDIS_URL, --issuer TOLLGATE_ISSUER, --cap TOLLGATE_CAP, --token
+TOLLGATE_TOKEN, and serve's and stdio's configuration flags TOLLGATE_<FLAG>
+(--token-ttl is TOLLGATE_TOKEN_TTL). Every other flag's twin names its command,
+so a variable set for one command never changes another: tollgate token exchange
+--scope is TOLLGATE_TOKEN_EXCHANGE_SCOPE, tollgate session list --limit is
+TOLLGATE_SESSION_LIST_LIMIT. Each command's --help lists its twins.
 
 Exit status: 0 success, 1 refusal (reason on stderr), 2 bad usage.`,
 		Version:       app.Version,
@@ -40,14 +47,64 @@ Exit status: 0 success, 1 refusal (reason on stderr), 2 bad usage.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usage("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newServe(), newStdio(), newDev(), newToken(), newSession(), newSpend(), newAudit(), newApprovals())
+	root.AddCommand(newServe(), newStdio(), newCall(), newVersion(), newDev(), newToken(), newSession(), newSpend(), newAudit(), newApprovals())
+	nameEnvTwins(root)
 	return root
+}
+
+// envAnnotation holds a flag's environment twin; sharedAnnotation marks a
+// flag whose twin is the same for every command.
+const (
+	envAnnotation    = "tollgate_env"
+	sharedAnnotation = "tollgate_env_shared"
+)
+
+// sharedEnv are the flags that name the deployment: one twin each, the same
+// for every command (TOLLGATE_REDIS_URL). serverFlags marks serve's and
+// stdio's configuration flags the same way.
+var sharedEnv = map[string]bool{"redis-url": true, "issuer": true, "cap": true, "token": true}
+
+// nameEnvTwins gives every flag of every command its environment twin and
+// lists them in the command's help. A flag that does not name the
+// deployment gets a twin naming its command (tollgate token exchange
+// --scope: TOLLGATE_TOKEN_EXCHANGE_SCOPE), so that a variable exported for
+// one command cannot silently change another.
+func nameEnvTwins(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		nameEnvTwins(sub)
+	}
+	if !c.Runnable() || c.HasSubCommands() || c.Name() == "help" || c.Name() == "version" {
+		return
+	}
+	prefix := "TOLLGATE_"
+	for _, p := range strings.Fields(c.CommandPath())[1:] {
+		prefix += strings.ToUpper(strings.ReplaceAll(p, "-", "_")) + "_"
+	}
+	any := false
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		name := envName(f.Name)
+		if _, shared := f.Annotations[sharedAnnotation]; !shared && !sharedEnv[f.Name] {
+			name = prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		}
+		_ = c.Flags().SetAnnotation(f.Name, envAnnotation, []string{name})
+		any = true
+	})
+	if any {
+		c.Long += "\n" + envHelp(c.Flags())
+	}
 }
 
 // serverFlags registers the flags of commands that run a tollgate server and
 // returns a function that builds the validated config after parsing.
 func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	d := config.Default()
+	// Flags the command registered itself (stdio's --domains) keep twins
+	// of their own.
+	own := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) { own[f.Name] = true })
 	var (
 		sandbox, production bool
 		c                   = d
@@ -79,6 +136,13 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
 	fs.StringVar(&c.SandboxProvidersFrom, "sandbox-providers-from", "", "sandbox only: use the fake Cloudflare and Stripe of the sandbox replica at this loopback base URL, so several sandbox replicas on one Redis act on one set of fake accounts")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
+	// One configuration, whichever command runs the server: serve's and
+	// stdio's twins are shared (TOLLGATE_TOKEN_TTL for both).
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !own[f.Name] {
+			_ = fs.SetAnnotation(f.Name, sharedAnnotation, []string{"true"})
+		}
+	})
 	return func() (config.Config, error) {
 		if err := applyEnv(fs); err != nil {
 			return config.Config{}, err
@@ -98,13 +162,29 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 		if err := c.Validate(); err != nil {
 			return config.Config{}, &usageError{err}
 		}
+		for _, v := range c.Caps {
+			// Checked with the rest, not first when the ledger is built, so
+			// a bad cap is bad usage (exit 2) naming the flag.
+			if _, _, err := spend.ParseCapFlag(v); err != nil {
+				return config.Config{}, usage("--cap (or TOLLGATE_CAP): %s", strings.TrimPrefix(err.Error(), "spend: "))
+			}
+		}
 		return c, nil
 	}
 }
 
-// envName is the environment twin of a flag: --redis-url → TOLLGATE_REDIS_URL.
+// envName is the shared environment twin of a flag: --redis-url →
+// TOLLGATE_REDIS_URL.
 func envName(flag string) string {
 	return "TOLLGATE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// flagEnv is the twin nameEnvTwins gave f (its shared name before that).
+func flagEnv(f *pflag.Flag) string {
+	if n := f.Annotations[envAnnotation]; len(n) == 1 {
+		return n[0]
+	}
+	return envName(f.Name)
 }
 
 // applyEnv fills every flag not given on the command line from its
@@ -115,12 +195,18 @@ func applyEnv(fs *pflag.FlagSet) error {
 		if err != nil || f.Changed {
 			return
 		}
-		v, ok := os.LookupEnv(envName(f.Name))
+		name := flagEnv(f)
+		v, ok := os.LookupEnv(name)
+		if old := envName(f.Name); old != name {
+			if _, set := os.LookupEnv(old); set {
+				fmt.Fprintf(os.Stderr, "tollgate: note: %s is not read here; the twin of --%s for this command is %s\n", old, f.Name, name)
+			}
+		}
 		if !ok {
 			return
 		}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = usage("%s=%q (the twin of --%s): %v", envName(f.Name), v, f.Name, serr)
+			err = usage("%s=%q (the twin of --%s): %v", name, v, f.Name, serr)
 		}
 	})
 	return err
@@ -137,10 +223,10 @@ func envHelp(fs *pflag.FlagSet) string {
 	var b strings.Builder
 	b.WriteString("\nEnvironment twins:\n")
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name == "help" {
+		if f.Name == "help" || f.Hidden {
 			return
 		}
-		fmt.Fprintf(&b, "  --%-18s %s\n", f.Name, envName(f.Name))
+		fmt.Fprintf(&b, "  --%-22s %s\n", f.Name, flagEnv(f))
 	})
 	return b.String()
 }

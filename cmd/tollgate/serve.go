@@ -38,7 +38,6 @@ down gracefully.`,
 		Args: cobra.NoArgs,
 	}
 	build := serverFlags(cmd.Flags())
-	cmd.Long += envHelp(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := build()
 		if err != nil {

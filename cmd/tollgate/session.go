@@ -106,7 +106,6 @@ Examples:
 	fs.StringVar(&status, "status", "", "only sessions in this status: active, revoked or expired")
 	fs.IntVar(&limit, "limit", sessions.DefaultListLimit, fmt.Sprintf("at most this many sessions (1-%d)", sessions.MaxListLimit))
 	fs.BoolVar(&asJSON, "json", false, "print a JSON array of session records")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -199,7 +198,6 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.BoolVar(&asJSON, "json", false, `print the session as JSON, descendants under "children"`)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -271,7 +269,10 @@ func drawSession(b *strings.Builder, n *sessions.Node, lead, indent string, now 
 }
 
 func newSessionRevoke() *cobra.Command {
-	var redisURL, reason string
+	var (
+		redisURL, reason string
+		asJSON           bool
+	)
 	cmd := &cobra.Command{
 		Use:   "revoke ID [--reason R]",
 		Short: "Revoke a task session and all its descendants",
@@ -291,7 +292,7 @@ Example:
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
 	fs.StringVar(&reason, "reason", "revoked by an operator", "why, kept with each revoked session (at most 512 bytes)")
-	cmd.Long += "\n" + envHelp(fs)
+	fs.BoolVar(&asJSON, "json", false, `print {"session", "principal", "revoked": [ids], "complete"} as JSON`)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -310,8 +311,14 @@ Example:
 		}
 		ids, rerr := store.Revoke(ctx, s.Principal, sid, reason)
 		out := cmd.OutOrStdout()
-		for _, id := range ids {
-			fmt.Fprintln(out, id)
+		if asJSON {
+			if err := writeJSON(out, revokeJSON{Session: sid, Principal: s.Principal, Revoked: nonNilStrings(ids), Complete: rerr == nil}); err != nil {
+				return err
+			}
+		} else {
+			for _, id := range ids {
+				fmt.Fprintln(out, id)
+			}
 		}
 		log := newLogger("info")
 		if rerr != nil {
@@ -324,6 +331,21 @@ Example:
 		return nil
 	}
 	return cmd
+}
+
+// revokeJSON is session revoke --json.
+type revokeJSON struct {
+	Session   string   `json:"session"`
+	Principal string   `json:"principal"`
+	Revoked   []string `json:"revoked"`  // the session and its descendants
+	Complete  bool     `json:"complete"` // false: Redis failed half-way; run it again
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // operator names who ran the command, for the audit line: OS user@host.

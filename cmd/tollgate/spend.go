@@ -152,7 +152,6 @@ Examples:
 	fs.StringVar(&principal, "principal", "", "whose spending, e.g. user:alice@example.com (required)")
 	fs.Var(&caps, "cap", "the server's monthly cap per provider, e.g. --cap stripe=50.00 (repeatable; give the server's own --cap values; default 100.00 USD each)")
 	fs.BoolVar(&asJSON, "json", false, "print a JSON object with one status per provider")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -232,7 +231,6 @@ Examples:
 	fs.BoolVar(&stale, "stale", false, "only expired holds, waiting for reconciliation")
 	fs.IntVar(&limit, "limit", spend.DefaultHoldsLimit, fmt.Sprintf("at most this many holds (1-%d)", spend.MaxHoldsLimit))
 	fs.BoolVar(&asJSON, "json", false, "print a JSON array of hold records")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -333,7 +331,6 @@ Examples:
 	fs.BoolVar(&notCharged, "not-charged", false, "the provider charged nothing")
 	fs.StringVar(&note, "note", "", "why, e.g. the provider's invoice or request id (kept with the hold and in the audit trail; at most 512 bytes)")
 	fs.BoolVar(&asJSON, "json", false, "print the settled hold record as JSON")
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

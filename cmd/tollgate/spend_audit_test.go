@@ -197,6 +197,35 @@ func TestSpendAndAuditCLIAfterARegistration(t *testing.T) {
 		}
 	})
 
+	t.Run("audit show --json", func(t *testing.T) {
+		out, _ := cli(t, url, exitOK, "audit", "show", "--session", sid, "--json")
+		var tree auditTree
+		if err := json.Unmarshal([]byte(out), &tree); err != nil || tree.Session != sid || tree.Tree == nil {
+			t.Fatalf("audit show --json: %v\n%s", err, out)
+		}
+		var node *auditNode
+		var find func(*auditNode)
+		find = func(n *auditNode) {
+			if n.ID == sid {
+				node = n
+			}
+			for _, c := range n.Children {
+				find(c)
+			}
+		}
+		find(tree.Tree)
+		if node == nil || tree.Tree.Principal != alicePrincipal {
+			t.Fatalf("session %s is not in the tree: %s", sid, out)
+		}
+		charged := false
+		for _, e := range node.Entries {
+			charged = charged || e.Event == "commit" && e.Tool == "domain_register" && e.Amount != nil && e.Amount.String() == reg.Charged.String()
+		}
+		if !charged {
+			t.Fatalf("the tree's entries do not hold the registration's commit of %s: %s", reg.Charged, out)
+		}
+	})
+
 	t.Run("audit verify then tamper", func(t *testing.T) {
 		out, _ := cli(t, url, exitOK, "audit", "verify")
 		if !okLine.MatchString(out) {

@@ -17,8 +17,10 @@ func newStdio() *cobra.Command {
 		Use:   "stdio",
 		Short: "Serve MCP over stdin/stdout, for clients that launch tollgate as a subprocess",
 		Long: `stdio serves MCP over stdin and stdout. Only protocol messages are written to
-stdout; logs go to stderr. It takes the same flags as serve (the HTTP ones are
-ignored). In sandbox mode without --redis-url it starts its own embedded Redis.
+stdout; logs go to stderr. It takes serve's configuration flags, less those of
+the HTTP listener; --public-url names the server whose tokens it accepts (their
+audience is <public-url>/mcp). In sandbox mode without --redis-url it starts its
+own embedded Redis.
 
 The task token comes from TOLLGATE_TOKEN, or TOLLGATE_TOKEN_FILE (re-read on every
 call). In sandbox mode without either, tollgate attests its parent process (the
@@ -35,7 +37,11 @@ Example client configuration:
 	var domains []string
 	cmd.Flags().StringSliceVar(&domains, "domains", nil, "sandbox local session only: the domains it may change (tollgate:resources), e.g. shop.example,shop.other")
 	build := serverFlags(cmd.Flags())
-	cmd.Long += envHelp(cmd.Flags())
+	// The HTTP listener's flags mean nothing here: they still parse (one
+	// environment serves both commands) but are not offered.
+	for _, f := range []string{"addr", "allowed-hosts", "allowed-origins", "max-body-bytes", "shutdown-timeout"} {
+		_ = cmd.Flags().MarkHidden(f)
+	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := build()
 		if err != nil {

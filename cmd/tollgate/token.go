@@ -78,7 +78,6 @@ Examples:
 	fs.StringVar(&description, "description", "", "one line describing the task, kept with its session")
 	fs.BoolVar(&tokenOnly, "token-only", false, "print only the access token, for scripts")
 	issuerFlag(fs, &issuer)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

@@ -44,7 +44,6 @@ Examples:
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&asJSON, "json", false, `print {"header","claims","chain","verified"} as JSON`)
-	cmd.Long += "\n" + envHelp(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err

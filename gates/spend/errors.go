@@ -93,8 +93,8 @@ func errCapExceeded(provider, month string, spent, held, amount, cp money.Money)
 	left := leftOf(cp, spent, held)
 	return fault.Newf(CapExceeded,
 		"the monthly %s cap for %s would be exceeded: %s spent + %s held + %s requested is more than the %s cap (%s left); "+
-			"nothing was charged. Ask the principal for a cap raise (cap_raise), or wait for next month.",
-		provider, month, spent, held, amount, cp, left)
+			"nothing was charged. Ask the human or the operator to raise the cap (it is the server's --cap %s=AMOUNT), or wait for next month (caps reset on the 1st, UTC).",
+		provider, month, spent, held, amount, cp, left, provider)
 }
 
 func errBudgetExceeded(sid, provider string, spent, held, amount, mx money.Money, innermost bool) error {

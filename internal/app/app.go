@@ -23,8 +23,11 @@ import (
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
-// Version is the tollgate version reported to MCP clients.
-const Version = "0.1.0"
+// Version is the tollgate version reported to MCP clients. Release builds
+// set it with -ldflags "-X github.com/tollgate-dev/tollgate/internal/app.Version=v1.2.3"
+// (make build does, from git describe); tollgate version falls back to the
+// module version go install records.
+var Version = "0.1.0-dev"
 
 // App is one running tollgate: its Redis, its MCP server and HTTP handler.
 type App struct {
@@ -164,7 +167,6 @@ func serverOptions() []server.ServerOption {
 		server.WithTitle("tollgate"),
 		server.WithInstructions(instructions),
 		server.WithToolCapabilities(false),
-		server.WithElicitation(),
 		server.WithLogging(),
 		server.WithRecovery(),
 		// Schemas are published strict (additionalProperties: false), and

@@ -318,3 +318,21 @@ func exerciseCatalogTools(t *testing.T, c caller) {
 		t.Fatal("unknown tool: want a JSON-RPC error")
 	}
 }
+
+// TestServerDoesNotAdvertiseElicitation: elicitation is a client
+// capability (the client answers); a server declaring it misleads clients
+// in both eras.
+func TestServerDoesNotAdvertiseElicitation(t *testing.T) {
+	_, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{})
+	for _, era := range testkit.Eras {
+		c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Era: era, Headers: testkit.Bearer(tok)})
+		caps := c.GetServerCapabilities()
+		if caps.Elicitation != nil {
+			t.Errorf("%s: the server advertises elicitation: %+v", era, caps)
+		}
+		if caps.Tools == nil {
+			t.Errorf("%s: no tools capability read (the check above would pass vacuously): %+v", era, caps)
+		}
+	}
+}

@@ -117,6 +117,15 @@ func TestMCPRequiresAToken(t *testing.T) {
 		if m["issuer"] != ts.URL || m["token_endpoint"] != ts.URL+"/oauth/token" || m["jwks_uri"] != ts.URL+"/.well-known/jwks.json" {
 			t.Fatalf("metadata %v", m)
 		}
+		// Like the resource metadata: public, readable cross-origin.
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Fatalf("Access-Control-Allow-Origin %q, want *", got)
+		}
+		// The token endpoint offers only "none": no JWT client auth, so no
+		// signing algorithms for it (RFC 8414 §2).
+		if _, ok := m["token_endpoint_auth_signing_alg_values_supported"]; ok {
+			t.Fatalf("metadata lists signing algorithms for an auth method it does not offer: %v", m)
+		}
 	})
 	t.Run("jwks publishes Ed25519 keys only", func(t *testing.T) {
 		resp, err := http.Get(ts.URL + "/.well-known/jwks.json")
@@ -217,6 +226,21 @@ func TestRevokeStopsTheSubtreeOnTheNextCall(t *testing.T) {
 	other := testkit.TaskToken(t, ts.URL, testkit.Grant{Email: "mallory@example.com", Agent: "m", Scope: "catalog:read"})
 	if got := introspect(t, ts.URL, other, fresh); got["active"] != false {
 		t.Fatalf("another principal introspected alice's token: %v", got)
+	}
+	// RFC 7662 §2.2: a revoked token asking about itself, or about another
+	// token, learns "active": false, not an authentication error.
+	if got := introspect(t, ts.URL, child, child); len(got) != 1 || got["active"] != false {
+		t.Fatalf("revoked token introspecting itself: %v", got)
+	}
+	if got := introspect(t, ts.URL, child, fresh); len(got) != 1 || got["active"] != false {
+		t.Fatalf("revoked token introspecting a live one: %v", got)
+	}
+	// A caller with no genuine token of its own is still refused.
+	if got := introspect(t, ts.URL, "not-a-token", fresh); got["error"] != "invalid_client" {
+		t.Fatalf("forged caller: %v", got)
+	}
+	if got := introspect(t, ts.URL, fresh[:len(fresh)-4]+"AAAA", fresh); got["error"] != "invalid_client" {
+		t.Fatalf("caller with a bad signature: %v", got)
 	}
 }
 

@@ -219,11 +219,11 @@ func TestDomainRegisterProviderFailures(t *testing.T) {
 		}
 	}
 
-	res, _ = call(t, c, "domain_register", map[string]any{"domain": "key-demo.com", "idempotency_key": "k-1"})
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "key-demo.com", "idempotency_key": "retry-key-1"})
 	if res.IsError {
 		t.Fatalf("register with a key: %v", structured(t, res))
 	}
-	res, _ = call(t, c, "domain_register", map[string]any{"domain": "key2-demo.com", "idempotency_key": "k-1"})
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "key2-demo.com", "idempotency_key": "retry-key-1"})
 	if code := errCode(t, res); code != "idempotency_conflict" {
 		t.Fatalf("same key, other arguments: code %q", code)
 	}

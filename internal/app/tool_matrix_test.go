@@ -459,7 +459,7 @@ func TestIdempotentRetries(t *testing.T) {
 	t.Run("subscription_start", func(t *testing.T) {
 		a, ts := newApp(t)
 		c, h := buyer(t, a, ts, resources("alice-shop.com"), mcp.ElicitationResponseActionAccept, nil)
-		args := map[string]any{"plan": "plan.starter", "idempotency_key": "k-1"}
+		args := map[string]any{"plan": "plan.starter", "idempotency_key": "retry-key-1"}
 		var first string
 		for i := range 2 {
 			res, err := call(t, c, "subscription_start", args)
@@ -476,7 +476,7 @@ func TestIdempotentRetries(t *testing.T) {
 		if n := len(a.FakeStripe().Subscriptions()); n != 1 || h.asked.Load() != 1 {
 			t.Fatalf("%d subscriptions, human asked %d times; want 1 and 1", n, h.asked.Load())
 		}
-		res, _ := call(t, c, "subscription_start", map[string]any{"plan": "plan.team", "idempotency_key": "k-1"})
+		res, _ := call(t, c, "subscription_start", map[string]any{"plan": "plan.team", "idempotency_key": "retry-key-1"})
 		if code := errCode(t, res); code != "idempotency_conflict" {
 			t.Fatalf("same key, other plan: %q", code)
 		}

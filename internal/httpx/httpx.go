@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -92,7 +93,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 				"Host "+quote(r.Host)+" is not served here (DNS-rebinding protection); use the server's address or add the host with --allowed-hosts")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !g.origins[strings.ToLower(o)] {
+		if o := r.Header.Get("Origin"); o != "" && !g.origins[strings.ToLower(o)] && !sameOrigin(o, r.Host) {
 			Fail(w, http.StatusForbidden, "origin_not_allowed",
 				"Origin "+quote(o)+" may not call this server; add it with --allowed-origins if it is yours")
 			return
@@ -105,6 +106,18 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sameOrigin reports whether origin names the host the request was sent to
+// (Origin: http://localhost:7420 with Host: localhost:7420). That Host has
+// passed the allow-list, so a page it served is one of ours: a rebound
+// attacker's page carries its own name in both (RFC 6454 §4, §7).
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.User != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, host)
 }
 
 func quote(s string) string {

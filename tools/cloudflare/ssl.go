@@ -32,6 +32,12 @@ var (
 	tlsVersions = []string{"1.0", "1.1", "1.2", "1.3"}
 )
 
+// SSLModes are the SSL modes ConfigureSSL sets (a copy).
+func SSLModes() []string { return slices.Clone(sslModes) }
+
+// TLSVersions are the minimum TLS versions ConfigureSSL sets (a copy).
+func TLSVersions() []string { return slices.Clone(tlsVersions) }
+
 // zoneSetting is one setting ConfigureSSL reads or writes.
 type zoneSetting struct {
 	id    string // ssl, min_tls_version or always_use_https
