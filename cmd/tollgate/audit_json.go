@@ -56,10 +56,10 @@ func showTree(ctx context.Context, store *sessions.Store, trail *sessions.Audit,
 	if err != nil {
 		return auditTree{}, err
 	}
-	var ids []string
+	ids := map[string]string{} // session id → its principal, whose chain holds its entries
 	var walk func(*sessions.Node)
 	walk = func(n *sessions.Node) {
-		ids = append(ids, n.ID)
+		ids[n.ID] = n.Principal
 		for _, c := range n.Children {
 			walk(c)
 		}
