@@ -538,18 +538,18 @@ func checkCallbackRefusals(t *testing.T, base, email string) {
 	}
 	tests := []struct {
 		name   string
-		run    func(b *browser) (*http.Response, string)
+		run    func(t *testing.T, b *browser) (*http.Response, string)
 		status int
 	}{
-		{"wrong state", func(b *browser) (*http.Response, string) {
+		{"wrong state", func(t *testing.T, b *browser) (*http.Response, string) {
 			cb := b.callbackFor(email, "")
 			return b.abs(http.MethodGet, with(cb, func(q url.Values) { q.Set("state", "AAAAAAAAAAAAAAAAAAAAAA") }), nil)
 		}, http.StatusForbidden},
-		{"no state", func(b *browser) (*http.Response, string) {
+		{"no state", func(t *testing.T, b *browser) (*http.Response, string) {
 			cb := b.callbackFor(email, "")
 			return b.abs(http.MethodGet, with(cb, func(q url.Values) { q.Del("state") }), nil)
 		}, http.StatusBadRequest},
-		{"replayed callback", func(b *browser) (*http.Response, string) {
+		{"replayed callback", func(t *testing.T, b *browser) (*http.Response, string) {
 			cb := b.callbackFor(email, "")
 			// The sign-in completes once, in another browser with the
 			// same cookies (a copied cookie jar and URL) ...
@@ -562,17 +562,17 @@ func checkCallbackRefusals(t *testing.T, base, email string) {
 			// ... and never again.
 			return b.abs(http.MethodGet, cb, nil)
 		}, http.StatusForbidden},
-		{"callback of another browser's sign-in (login CSRF)", func(b *browser) (*http.Response, string) {
+		{"callback of another browser's sign-in (login CSRF)", func(t *testing.T, b *browser) (*http.Response, string) {
 			cb := newBrowser(t, b.base).callbackFor(email, "")
 			return b.abs(http.MethodGet, cb, nil)
 		}, http.StatusForbidden},
-		{"code of another sign-in of this browser", func(b *browser) (*http.Response, string) {
+		{"code of another sign-in of this browser", func(t *testing.T, b *browser) (*http.Response, string) {
 			first, second := b.callbackFor(email, ""), b.callbackFor(email, "")
 			code := func(cb string) string { u, _ := url.Parse(cb); return u.Query().Get("code") }
 			// The code was issued for the other sign-in's PKCE challenge.
 			return b.abs(http.MethodGet, with(first, func(q url.Values) { q.Set("code", code(second)) }), nil)
 		}, http.StatusUnauthorized},
-		{"error from the IdP", func(b *browser) (*http.Response, string) {
+		{"error from the IdP", func(t *testing.T, b *browser) (*http.Response, string) {
 			cb := b.callbackFor(email, "")
 			return b.abs(http.MethodGet, with(cb, func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") }), nil)
 		}, http.StatusUnauthorized},
@@ -580,7 +580,7 @@ func checkCallbackRefusals(t *testing.T, base, email string) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBrowser(t, base)
-			resp, body := tc.run(b)
+			resp, body := tc.run(t, b)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tc.status, body)
 			}

@@ -15,6 +15,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -73,6 +74,7 @@ func Start(t testing.TB, cfg Config) *Provider {
 		}
 		http.Redirect(w, r, issuer+"/authorize/callback?id="+r.PostFormValue("id"), http.StatusFound)
 	})
+	mux.Handle("POST /oauth/token", s.reissue(provider))
 	mux.Handle("/", provider)
 	srv.Config.Handler = mux
 	srv.Start()
@@ -80,13 +82,59 @@ func Start(t testing.TB, cfg Config) *Provider {
 	return &Provider{Issuer: issuer, store: s}
 }
 
-// SetAudience makes the provider issue ID tokens for aud instead of the
-// requesting client (nil: the client again).
+// SetAudience makes the provider issue ID tokens for aud (and azp aud[0])
+// instead of the requesting client, signed with its own key (nil: the
+// client again). pkg/op itself always adds the client to the audience, so
+// the token endpoint's answer is re-signed.
 func (p *Provider) SetAudience(aud []string) { p.store.set(func(s *storage) { s.audience = aud }) }
 
 // SetNonce makes the provider put nonce in ID tokens instead of the one
 // the client sent ("": the client's again).
 func (p *Provider) SetNonce(nonce string) { p.store.set(func(s *storage) { s.nonce = nonce }) }
+
+// reissue serves the token endpoint, re-signing the ID token for another
+// audience while SetAudience is in force.
+func (s *storage) reissue(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		aud := s.audience
+		s.mu.Unlock()
+		if aud == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var body map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			http.Error(w, "oidctest: the token endpoint failed", http.StatusInternalServerError)
+			return
+		}
+		raw, _ := body["id_token"].(string)
+		jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+		var claims map[string]any
+		if err != nil || json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims) != nil {
+			http.Error(w, "oidctest: no ID token to re-sign", http.StatusInternalServerError)
+			return
+		}
+		claims["aud"], claims["azp"] = aud, aud[0]
+		payload, _ := json.Marshal(claims)
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.key},
+			(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", s.kid))
+		if err == nil {
+			if jws, err = signer.Sign(payload); err == nil {
+				body["id_token"], err = jws.CompactSerialize()
+			}
+		}
+		if err != nil {
+			http.Error(w, "oidctest: re-signing failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html><html><head><title>Sign in</title></head><body>
 <form method="post" action="/login"><input type="hidden" name="id" value="{{.}}">
@@ -128,7 +176,7 @@ var errNotFound = errors.New("oidctest: not found")
 func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := &authRequest{id: random(), req: *req, audience: s.audience, nonce: req.Nonce}
+	r := &authRequest{id: random(), req: *req, nonce: req.Nonce}
 	if s.nonce != "" {
 		r.nonce = s.nonce
 	}
@@ -215,7 +263,10 @@ func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) 
 	return nil
 }
 
-func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+// SetUserinfoFromScopes names the subject: pkg/op copies the userinfo
+// into the ID token, sub included.
+func (s *storage) SetUserinfoFromScopes(_ context.Context, u *oidc.UserInfo, sub, _ string, _ []string) error {
+	u.Subject = sub
 	return nil
 }
 
@@ -245,23 +296,17 @@ func (s *storage) Health(context.Context) error { return nil }
 type authRequest struct {
 	id       string
 	req      oidc.AuthRequest
-	audience []string
 	nonce    string
 	subject  string
 	done     bool
 	authTime time.Time
 }
 
-func (r *authRequest) GetID() string       { return r.id }
-func (r *authRequest) GetACR() string      { return "" }
-func (r *authRequest) GetAMR() []string    { return []string{"pwd"} }
-func (r *authRequest) GetClientID() string { return r.req.ClientID }
-func (r *authRequest) GetAudience() []string {
-	if r.audience != nil {
-		return r.audience
-	}
-	return []string{r.req.ClientID}
-}
+func (r *authRequest) GetID() string          { return r.id }
+func (r *authRequest) GetACR() string         { return "" }
+func (r *authRequest) GetAMR() []string       { return []string{"pwd"} }
+func (r *authRequest) GetClientID() string    { return r.req.ClientID }
+func (r *authRequest) GetAudience() []string  { return []string{r.req.ClientID} }
 func (r *authRequest) GetAuthTime() time.Time { return r.authTime }
 func (r *authRequest) GetCodeChallenge() *oidc.CodeChallenge {
 	if r.req.CodeChallenge == "" {
