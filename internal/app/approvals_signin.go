@@ -147,6 +147,12 @@ func (p *approvalsPage) callback(w http.ResponseWriter, r *http.Request) {
 		p.message(w, http.StatusUnauthorized, "Sign-in not completed", "The identity provider did not sign you in ("+url.QueryEscape(e)+"). Nothing was done. Sign in again from the approvals page.")
 		return
 	}
+	// RFC 9207 §2.4: an answer that names another issuer comes from
+	// another provider (a mix-up); the code is not this one's to redeem.
+	if q.Has("iss") && q.Get("iss") != p.signin.Issuer() {
+		p.message(w, http.StatusUnauthorized, "Sign-in refused", "The answer came from another identity provider than this tollgate's. Nothing was done. Sign in again from the approvals page.")
+		return
+	}
 	id, err := p.signin.Finish(ctx, signin.Request{State: state, Nonce: rec.Nonce, Verifier: rec.Verifier}, code)
 	if err != nil {
 		status := http.StatusUnauthorized

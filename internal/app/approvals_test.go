@@ -572,6 +572,10 @@ func checkCallbackRefusals(t *testing.T, base, email string) {
 			// The code was issued for the other sign-in's PKCE challenge.
 			return b.abs(http.MethodGet, with(first, func(q url.Values) { q.Set("code", code(second)) }), nil)
 		}, http.StatusUnauthorized},
+		{"answer naming another issuer (mix-up)", func(t *testing.T, b *browser) (*http.Response, string) {
+			cb := b.callbackFor(email, "")
+			return b.abs(http.MethodGet, with(cb, func(q url.Values) { q.Set("iss", "https://idp.evil.example") }), nil)
+		}, http.StatusUnauthorized},
 		{"error from the IdP", func(t *testing.T, b *browser) (*http.Response, string) {
 			cb := b.callbackFor(email, "")
 			return b.abs(http.MethodGet, with(cb, func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") }), nil)
