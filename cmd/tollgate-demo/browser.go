@@ -38,28 +38,35 @@ func attrs(s string) map[string]string {
 func browse(email, u string) error {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	// Sign in.
-	body, _, err := get(c, *issuer+"/approvals/login")
+	// Sign in: the approvals page sends the browser to the sandbox's
+	// identity provider, whose "sign in as" page takes the e-mail address
+	// and sends it back to the page's callback.
+	page, at, err := get(c, *issuer+"/approvals/login")
 	if err != nil {
 		return fmt.Errorf("sign-in page: %w", err)
 	}
-	var csrf string
-	for _, in := range reInput.FindAllString(body, -1) {
-		if a := attrs(in); a["name"] == "csrf" {
-			csrf = a["value"]
-			break
+	action, form := "", url.Values{}
+	for _, f := range reForm.FindAllStringSubmatch(page, -1) {
+		if !strings.Contains(f[2], `name="email"`) {
+			continue
+		}
+		action = attrs(f[1])["action"]
+		for _, in := range reInput.FindAllString(f[2], -1) {
+			if a := attrs(in); a["type"] == "hidden" {
+				form.Set(a["name"], a["value"])
+			}
 		}
 	}
-	resp, err := c.PostForm(*issuer+"/approvals/login", url.Values{"csrf": {csrf}, "email": {email}, "next": {"/approvals"}})
-	if err != nil {
+	if action == "" {
+		return fmt.Errorf("sign-in: no e-mail form at %s", at)
+	}
+	base, _ := url.Parse(at)
+	ref, _ := url.Parse(action)
+	form.Set("email", email)
+	if _, _, err := post(c, base.ResolveReference(ref).String(), form); err != nil {
 		return fmt.Errorf("sign in: %w", err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return fmt.Errorf("sign in: status %d", resp.StatusCode)
-	}
-	say("│ the human signs in on %s/approvals/login as %s", *issuer, email)
+	say("│ the human signs in on %s/approvals/login as %s (at the sandbox's identity provider)", *issuer, email)
 
 	body, at, err := get(c, u)
 	if err != nil {
@@ -161,7 +168,7 @@ func nextAction(body, at string) (target, method string, form url.Values, label 
 			return f.action, f.method, f.form, f.label
 		}
 	}
-	if len(forms) == 1 && !strings.HasSuffix(forms[0].action, "/approvals/login") {
+	if len(forms) == 1 && !strings.Contains(forms[0].action, "/dev/idp/") {
 		return forms[0].action, forms[0].method, forms[0].form, forms[0].label
 	}
 	return "", "", nil, ""

@@ -19,7 +19,7 @@ func goTool() string {
 
 // TestProductionBuildLinksNoSandbox: go build -tags nosandbox gives a
 // binary that links no fake provider, no embedded Redis and no dev
-// identity signer, and refuses sandbox mode with exit status 2.
+// identity signer or OpenID provider, and refuses sandbox mode with exit status 2.
 func TestProductionBuildLinksNoSandbox(t *testing.T) {
 	out, err := exec.Command(goTool(), "list", "-tags", "nosandbox", "-deps", "-f", "{{.ImportPath}} {{join .GoFiles \",\"}}", ".").CombinedOutput()
 	if err != nil {
@@ -29,7 +29,10 @@ func TestProductionBuildLinksNoSandbox(t *testing.T) {
 		pkg, files, _ := strings.Cut(line, " ")
 		switch {
 		case strings.Contains(pkg, "/fixtures/"), strings.Contains(pkg, "miniredis"):
+			// fixtures/idp is the sandbox's OpenID provider among them.
 			t.Errorf("the production build links %s", pkg)
+		case strings.Contains(pkg, "zitadel"), strings.HasSuffix(pkg, "/oidctest"):
+			t.Errorf("the production build links the tests' OpenID provider: %s", pkg)
 		case strings.HasSuffix(pkg, "tollgate/auth") && strings.Contains(","+files+",", ",dev.go,"):
 			t.Errorf("the production build links the dev identity's signer (auth/dev.go)")
 		}

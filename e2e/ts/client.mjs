@@ -21,8 +21,10 @@
 // An accepting answer may carry "url_flow" to play the person in a browser
 // for a URL-mode elicitation:
 //   {"action": "accept", "url_flow": {"email": "alice@example.com"[, "base": URL]}}
-// The client signs in on the approvals page (GET then POST BASE/approvals/login
-// with email and csrf; BASE defaults to the --http URL's origin), opens the
+// The client signs in on the approvals page (GET BASE/approvals/login, which
+// sends it to the sandbox's identity provider; it posts the "sign in as" form
+// there with email, and is sent back to the page's callback; BASE defaults to
+// the --http URL's origin), opens the
 // elicitation's URL and goes through its pages like tollgate-demo's human:
 // Approve, a "Continue" link or button, or the page's one form, following
 // redirects by hand with a small cookie jar, until a page asks nothing more.
@@ -220,7 +222,7 @@ function nextAction(body, at) {
   }
   const cont = forms.find((f) => f.label.toLowerCase().includes('continue'));
   if (cont) return cont;
-  if (forms.length === 1 && !forms[0].target.endsWith('/approvals/login')) return forms[0];
+  if (forms.length === 1 && !forms[0].target.includes('/dev/idp/')) return forms[0];
   return null;
 }
 
@@ -266,14 +268,20 @@ async function urlFlow(target, flow, httpURL, pages) {
   const base = flow.base ?? new URL(httpURL ?? target).origin;
   const jar = new CookieJar();
   const login = new URL('/approvals/login', base).toString();
-  const signIn = await fetchPage(jar, login, 'GET', undefined, pages);
-  let csrf = '';
-  for (const inp of signIn.body.matchAll(/<input\b[^>]*>/gis)) {
-    const a = attrsOf(inp[0]);
-    if (a.name === 'csrf') { csrf = a.value ?? ''; break; }
+  const idp = await fetchPage(jar, login, 'GET', undefined, pages);
+  let signIn = null;
+  for (const f of idp.body.matchAll(/<form\b([^>]*)>(.*?)<\/form>/gis)) {
+    if (!/name="email"/.test(f[2])) continue;
+    const form = new URLSearchParams();
+    for (const inp of f[2].matchAll(/<input\b[^>]*>/gis)) {
+      const a = attrsOf(inp[0]);
+      if (a.type === 'hidden' && a.name) form.set(a.name, a.value ?? '');
+    }
+    form.set('email', flow.email);
+    signIn = { target: new URL(attrsOf(f[1]).action ?? '', idp.at).toString(), form };
   }
-  if (!csrf) throw new Error(`${login}: no csrf field on the sign-in page`);
-  await fetchPage(jar, login, 'POST', new URLSearchParams({ csrf, email: flow.email, next: '/approvals' }), pages);
+  if (!signIn) throw new Error(`${idp.at}: no e-mail form on the identity provider's sign-in page`);
+  await fetchPage(jar, signIn.target, 'POST', signIn.form, pages);
   if (!jar.header(login)) throw new Error(`signing in as ${flow.email} set no cookie`);
 
   let { body, at } = await fetchPage(jar, target, 'GET', undefined, pages);

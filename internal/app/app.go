@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/mcpsession"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
 	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
+	"github.com/tollgate-dev/tollgate/internal/signin"
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
@@ -48,6 +49,8 @@ type App struct {
 	secrets   *sharedsecret.Store
 	mcpOwners *mcpsession.Owners
 	flowState *flowstate.Store
+	// signin is the approvals page's OpenID Connect client (nil: none).
+	signin *signin.Client
 	// sandbox is the fake providers (sandbox mode only; sandbox.go).
 	sandbox *sandboxParts
 	gates   *gateParts
@@ -99,6 +102,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	if a.id, err = a.buildIdentity(ctx); err != nil {
 		return fail(err)
+	}
+	if a.signin, err = a.buildSignIn(); err != nil {
+		return fail(fmt.Errorf("approvals sign-in (--idp-issuer, --idp-client-id): %w", err))
 	}
 	if a.money, err = a.buildMoney(ctx); err != nil {
 		return fail(err)

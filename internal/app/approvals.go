@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -18,35 +17,31 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
+	"github.com/tollgate-dev/tollgate/internal/signin"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
 
 // The approvals page (SPEC §8): where a human signs in as the principal and
 // approves or denies what an agent without elicitation asked for.
 //
-// Session: after sign-in the browser holds tg_approvals =
-// b64url(principal) "|" expiry (unix s) "|" session id (128 random bits)
-// "|" b64url(HMAC-SHA256). The HMAC key is derived from a 32-byte secret
-// shared by every replica through Redis (tg:secret:approvals), so any
-// replica accepts any replica's cookie; nothing is stored per session. The
-// cookie is HttpOnly, SameSite=Strict, Path=/approvals, Secure behind an
-// https public URL, and lives at most an hour (never past the user token it
-// was made from).
+// Session: after sign-in (approvals_signin.go) the browser holds
+// tg_approvals = b64url(principal) "|" expiry (unix s) "|" session id (128
+// random bits) "|" b64url(HMAC-SHA256). The HMAC key is derived from a
+// 32-byte secret shared by every replica through Redis
+// (tg:secret:approvals), so any replica accepts any replica's cookie;
+// nothing is stored per session. The cookie is HttpOnly, SameSite=Strict,
+// Path=/approvals, Secure behind an https public URL, and lives an hour.
 //
 // CSRF: every form carries a human.CSRF synchronizer token (HMAC over issue
 // time and what it is bound to, under a second key derived from the same
 // secret): the decision form's is bound to the cookie's session id and the
-// approval id, the sign-out form's to the session id. Sign-in has no session
-// yet, so GET /approvals/login sets a pre-session cookie
-// (tg_approvals_login, 128 random bits, 10 minutes) and the form's token is
-// bound to it: a cross-site page can neither read nor set that cookie, so it
-// cannot sign a victim in as someone else (login CSRF). Net/http's
-// CrossOriginProtection (Sec-Fetch-Site / Origin) stands in front of every
-// POST as a second line.
+// approval id, the sign-out form's to the session id. Sign-in has no form:
+// it is bound to the browser that started it by tg_approvals_login (see
+// approvals_signin.go). Net/http's CrossOriginProtection (Sec-Fetch-Site /
+// Origin) stands in front of every POST as a second line.
 const (
 	approvalsCookie      = "tg_approvals"
 	approvalsLoginCookie = "tg_approvals_login"
@@ -56,18 +51,17 @@ const (
 	// maxCookie bounds a cookie before it is parsed: a principal is at most
 	// 1 KiB, base64 makes it 4/3 of that.
 	maxCookie = 2048
-	// maxUserToken bounds a pasted token before it is verified.
-	maxUserToken = 16 << 10
 )
 
 // approvalsPage serves /approvals. Its keys come from Redis on first use
 // (and again after a failure), so a replica that starts while Redis is
 // briefly away still serves the page once it is back.
 type approvalsPage struct {
-	a     *App
-	views *views
-	now   func() time.Time
-	cop   *http.CrossOriginProtection
+	a      *App
+	views  *views
+	now    func() time.Time
+	cop    *http.CrossOriginProtection
+	signin *signin.Client // nil: no sign-in configured (production without --idp-client-id)
 
 	mu   sync.Mutex
 	keys *pageKeys
@@ -87,7 +81,7 @@ type pageSession struct {
 }
 
 func (a *App) newApprovalsPage() *approvalsPage {
-	return &approvalsPage{a: a, views: newViews(), now: time.Now, cop: http.NewCrossOriginProtection()}
+	return &approvalsPage{a: a, views: newViews(), now: time.Now, cop: http.NewCrossOriginProtection(), signin: a.signin}
 }
 
 // handle wraps a page handler: the security headers on every answer, and
@@ -245,144 +239,6 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// devSignIn reports whether sign-in by e-mail is offered: the dev IdP's
-// rule (devOnly), sandbox mode and a loopback caller.
-func (p *approvalsPage) devSignIn(r *http.Request) bool {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	ip := net.ParseIP(host)
-	return p.a.id.dev != nil && ip != nil && ip.IsLoopback()
-}
-
-// loginNonce is the pre-session cookie's value, when well formed.
-func loginNonce(r *http.Request) string {
-	c, err := r.Cookie(approvalsLoginCookie)
-	if err != nil || len(c.Value) != 22 {
-		return ""
-	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(c.Value); err != nil {
-		return ""
-	}
-	return c.Value
-}
-
-// loginForm serves GET /approvals/login.
-func (p *approvalsPage) loginForm(w http.ResponseWriter, r *http.Request) {
-	k, err := p.loadKeys(r.Context())
-	if err != nil {
-		p.unavailable(w, err)
-		return
-	}
-	p.renderLogin(w, r, k, http.StatusOK, safeNext(r.URL.Query().Get("next")), "")
-}
-
-func (p *approvalsPage) renderLogin(w http.ResponseWriter, r *http.Request, k *pageKeys, status int, next, problem string) {
-	nonce := loginNonce(r)
-	if nonce == "" {
-		nonce = randomID()
-	}
-	// Refreshed on every form, so the token below always has a live cookie.
-	p.setCookie(w, approvalsLoginCookie, nonce, approvalsLoginTTL)
-	p.views.render(w, status, "login", loginView{
-		Title: "Sign in", CSRF: k.csrf.Token("login|"+nonce, p.now()), Next: next,
-		Dev: p.devSignIn(r), Problem: problem,
-	})
-}
-
-// login serves POST /approvals/login: email= (sandbox, loopback) or token=
-// (a user token of the configured IdP), plus csrf= and next=.
-func (p *approvalsPage) login(w http.ResponseWriter, r *http.Request) {
-	k, err := p.loadKeys(r.Context())
-	if err != nil {
-		p.unavailable(w, err)
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		p.message(w, http.StatusBadRequest, "Bad request", "The form could not be read. Nothing was done.")
-		return
-	}
-	nonce := loginNonce(r)
-	if nonce == "" || !k.csrf.Check("login|"+nonce, r.PostForm.Get("csrf"), p.now(), approvalsLoginTTL) {
-		p.forbidden(w)
-		return
-	}
-	next := safeNext(r.PostForm.Get("next"))
-	email, tok := strings.TrimSpace(r.PostForm.Get("email")), strings.TrimSpace(r.PostForm.Get("token"))
-	method := "token"
-	switch {
-	case (email == "") == (tok == ""):
-		p.renderLogin(w, r, k, http.StatusBadRequest, next, "Give either an e-mail address (sandbox) or a user token, not both.")
-		return
-	case email != "":
-		if !p.devSignIn(r) {
-			p.renderLogin(w, r, k, http.StatusForbidden, next, "Sign-in by e-mail exists only in sandbox mode, on this machine. Paste a user token of your identity provider.")
-			return
-		}
-		// Dev login: the dev IdP mints a user token for the address, which
-		// is then verified like any other.
-		if tok, err = p.a.id.dev.UserToken(email, nil, approvalsSessionTTL); err != nil {
-			p.renderLogin(w, r, k, http.StatusBadRequest, next, fault.PublicOf(err))
-			return
-		}
-		method = "dev"
-	default:
-		// A pasted user token proves nothing about who is at the keyboard:
-		// in a delegation the agent holds the human's token too, and could
-		// sign in here and approve its own gates. Until sign-in goes
-		// through the IdP interactively (authorization code with a nonce
-		// bound to this login), approvals outside the sandbox are decided
-		// by the operator: tollgate approvals approve ID.
-		p.renderLogin(w, r, k, http.StatusForbidden, next,
-			"Signing in with a pasted token is not accepted (an agent holding your token could approve for you). Ask the operator to run: tollgate approvals approve ID.")
-		return
-	}
-	claims, err := p.verifyUser(r.Context(), tok)
-	if err != nil {
-		if fault.CodeOf(err) == fault.Unavailable {
-			p.unavailable(w, err)
-			return
-		}
-		p.a.Log.Warn("approvals page: sign-in refused", "method", method, "reason", auth.ReasonOf(err), "err", err)
-		p.renderLogin(w, r, k, http.StatusUnauthorized, next,
-			"The token was refused ("+string(auth.ReasonOf(err))+"): "+fault.PublicOf(err))
-		return
-	}
-	now := p.now()
-	exp := now.Add(approvalsSessionTTL)
-	if claims.Expiry != nil && claims.Expiry.Time().Before(exp) {
-		exp = claims.Expiry.Time()
-	}
-	s := pageSession{principal: claims.Principal(), expires: exp, id: randomID()}
-	p.clearCookie(w, approvalsLoginCookie)
-	p.setCookie(w, approvalsCookie, k.seal(s), exp.Sub(now))
-	p.a.Log.Info("approvals page: signed in", "principal", s.principal, "method", method)
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-// verifyUser verifies a user token with the app's subject verifiers (the
-// dev IdP's in sandbox mode, the configured IdP's). A key-store outage
-// anywhere refuses with fault.Unavailable; otherwise the most specific
-// refusal is returned (one from the verifier whose issuer matched).
-func (p *approvalsPage) verifyUser(ctx context.Context, tok string) (*auth.SubjectClaims, error) {
-	var best error
-	for _, v := range p.a.id.subjects {
-		c, err := v.Verify(ctx, tok)
-		if err == nil {
-			return c, nil
-		}
-		if fault.CodeOf(err) == fault.Unavailable || auth.ReasonOf(err) == auth.ReasonKeysUnavailable {
-			return nil, fault.Wrap(err, fault.Unavailable, "the identity keys could not be read; nothing was done. Retry shortly.")
-		}
-		if best == nil || auth.ReasonOf(best) == auth.ReasonWrongIssuer || auth.ReasonOf(best) == auth.ReasonWrongTyp {
-			best = err
-		}
-	}
-	if best == nil {
-		best = fault.Wrap(&auth.Rejection{Reason: auth.ReasonWrongIssuer, Detail: "no identity provider is configured"},
-			fault.Unauthenticated, "no identity provider is configured (--idp-issuer); ask the operator.")
-	}
-	return nil, best
-}
-
 // logout serves POST /approvals/logout.
 func (p *approvalsPage) logout(w http.ResponseWriter, r *http.Request) {
 	k, s, err := p.current(r)
@@ -395,7 +251,9 @@ func (p *approvalsPage) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.clearCookie(w, approvalsCookie)
-	http.Redirect(w, r, approvalsPath+"/login", http.StatusSeeOther)
+	// Not back to the sign-in page: it would send the browser straight to
+	// the identity provider, whose own session may sign it in again.
+	p.message(w, http.StatusOK, "Signed out", "You are signed out of the approvals page. Your session at the identity provider, if you have one, is its own.")
 }
 
 // list serves GET /approvals: the principal's pending approvals.

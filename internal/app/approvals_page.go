@@ -57,10 +57,7 @@ func (v *views) render(w http.ResponseWriter, status int, name string, data any)
 	_, _ = w.Write(b.Bytes())
 }
 
-type loginView struct {
-	Title, Principal, CSRF, Next, Problem string
-	Dev                                   bool
-}
+type signedInView struct{ Title, Principal, Next string }
 
 type listView struct {
 	Title, Principal, Logout string
@@ -165,24 +162,13 @@ form.inline{display:inline}
 
 {{define "signout"}}{{if .Logout}}<form class="inline" method="post" action="/approvals/logout"><input type="hidden" name="csrf" value="{{.Logout}}"><button type="submit">Sign out</button></form>{{end}}{{end}}
 
-{{define "login"}}{{template "head" .}}
-<h1>Sign in to decide approvals</h1>
-<p>Sign in as the person the agent acts for. You will see only the approvals asked on your behalf.</p>
-{{with .Problem}}<p class="problem">{{.}}</p>{{end}}
-{{if .Dev}}
-<form method="post" action="/approvals/login">
-<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
-<p><label>E-mail (sandbox dev login)<br><input type="email" name="email" autocomplete="email" required></label></p>
-<p><button type="submit">Sign in</button></p>
-</form>
-<p class="muted">Or paste a user token instead:</p>
+{{define "signedin"}}<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="0;url={{.Next}}">
+<title>{{.Title}} · tollgate approvals</title></head><body>
+<p>Signed in as {{.Principal}}. <a href="{{.Next}}">Continue</a></p>
+</body></html>
 {{end}}
-<form method="post" action="/approvals/login">
-<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
-<p><label>User token (an ID token of your identity provider)<br><textarea name="token" rows="5" autocomplete="off" spellcheck="false" required></textarea></label></p>
-<p><button type="submit">Sign in with token</button></p>
-</form>
-{{template "foot"}}{{end}}
 
 {{define "list"}}{{template "head" .}}
 <h1>Pending approvals</h1>

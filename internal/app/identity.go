@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -23,7 +24,8 @@ type identity struct {
 	access   *auth.AccessVerifier
 	sessions *sessions.Store
 	sts      *sts.STS
-	dev      devIdentity // sandbox only
+	dev      devIdentity  // sandbox only
+	devIDP   http.Handler // the sandbox's OpenID provider (sandbox only)
 	rings    []*auth.KeyRing
 	subjects []*auth.SubjectVerifier // user-token verifiers, for the approvals page's sign-in
 }
@@ -86,6 +88,9 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 			return nil, err
 		}
 		if id.dev, err = newDevSigner(cfg.PublicURL, idp, agent); err != nil {
+			return nil, err
+		}
+		if id.devIDP, err = newDevIDP(cfg.PublicURL, idp); err != nil {
 			return nil, err
 		}
 		idpKeys, err := keys(auth.NamespaceDevIDP)

@@ -3,7 +3,8 @@
 package app
 
 // The sandbox, behind one seam: the fake Cloudflare and Stripe, what the
-// dev endpoints and shortcuts do with them, and the dev identity's signer.
+// dev endpoints and shortcuts do with them, the dev identity's signer and
+// its OpenID provider (the approvals page's sign-in).
 // The embedded Redis is redisconn's (embedded.go). A production build,
 // go build -tags nosandbox ./cmd/tollgate, links none of it
 // (sandbox_off.go).
@@ -23,11 +24,13 @@ import (
 
 	"github.com/tollgate-dev/tollgate/auth"
 	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
+	"github.com/tollgate-dev/tollgate/fixtures/idp"
 	fakestripe "github.com/tollgate-dev/tollgate/fixtures/stripe"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 	"github.com/tollgate-dev/tollgate/internal/links"
+	"github.com/tollgate-dev/tollgate/internal/signin"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
@@ -113,9 +116,39 @@ func newDevSigner(issuer string, idp, agent *auth.KeyRing) (devIdentity, error) 
 	return auth.NewDevSigner(auth.DevSignerConfig{Issuer: issuer, IDP: idp, Agent: agent})
 }
 
-// sandboxRoutes adds the dev endpoints that read or change the fakes. A
-// replica that uses another's fakes has none of them: ask that one.
+// The approvals page's client at the sandbox's OpenID provider; not a
+// credential anywhere else.
+const (
+	sandboxIDPClientID     = "tollgate-approvals"
+	sandboxIDPClientSecret = "tollgate-sandbox-idp-secret"
+)
+
+// newDevIDP is the sandbox's OpenID provider, at auth.DevIDPIssuer of the
+// public URL, signing ID tokens with the dev-idp key ring (so its JWKS is
+// the ring's published keys). Its one client is the approvals page.
+func newDevIDP(publicURL string, ring *auth.KeyRing) (http.Handler, error) {
+	return idp.New(idp.Config{Issuer: auth.DevIDPIssuer(publicURL), Signer: ring, Clients: []idp.Client{{
+		ID: sandboxIDPClientID, Secret: sandboxIDPClientSecret, RedirectURIs: []string{publicURL + callbackPath}}}})
+}
+
+// devSignIn is the approvals page's sign-in at the sandbox's OpenID
+// provider, in sandbox mode.
+func devSignIn(cfg config.Config) (signin.Config, bool) {
+	if cfg.Mode != config.Sandbox {
+		return signin.Config{}, false
+	}
+	return signin.Config{Issuer: auth.DevIDPIssuer(cfg.PublicURL), ClientID: sandboxIDPClientID, ClientSecret: sandboxIDPClientSecret}, true
+}
+
+// sandboxRoutes adds the sandbox's OpenID provider and the dev endpoints
+// that read or change the fakes. A replica that uses another's fakes has
+// none of the latter: ask that one.
 func (a *App) sandboxRoutes(mux *http.ServeMux) {
+	if a.id.devIDP != nil {
+		// Like the dev IdP's other endpoints: sandbox and loopback only.
+		const prefix = "/dev/idp"
+		mux.HandleFunc(prefix+"/", a.devOnly(http.StripPrefix(prefix, a.id.devIDP).ServeHTTP))
+	}
 	if a.sandbox == nil || a.sandbox.cf == nil {
 		return
 	}

@@ -3,7 +3,8 @@
 package app
 
 // A production build (go build -tags nosandbox ./cmd/tollgate): no fake
-// providers, no embedded Redis, no dev identity. See sandbox.go.
+// providers, no embedded Redis, no dev identity or its OpenID provider. See
+// sandbox.go.
 
 import (
 	"context"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/signin"
 )
 
 // SandboxBuilt reports whether this binary has the sandbox.
@@ -34,6 +36,10 @@ func (*sandboxParts) close()                         {}
 func newDevSigner(string, *auth.KeyRing, *auth.KeyRing) (devIdentity, error) {
 	return nil, ErrNoSandbox
 }
+
+func newDevIDP(string, *auth.KeyRing) (http.Handler, error) { return nil, ErrNoSandbox }
+
+func devSignIn(config.Config) (signin.Config, bool) { return signin.Config{}, false }
 
 func (a *App) sandboxRoutes(*http.ServeMux) {}
 

@@ -58,7 +58,8 @@ type Config struct {
 	// answered: "elicit" (the MCP client shows the form; it trusts the
 	// client to put it before a human) or "approval" (the human decides on
 	// the approvals page or an operator with the CLI; an agent that runs
-	// its own client cannot answer for them).
+	// its own client cannot answer for them). Empty: approval in
+	// production, elicit in the sandbox (Validate).
 	FormGates string
 
 	// Identity. PolicyFile is a Cedar policy (sandbox default: embedded).
@@ -67,6 +68,12 @@ type Config struct {
 	// uses its dev IdP): issuer, the audience tollgate is registered as, and
 	// a JWKS file with its keys.
 	IdPIssuer, IdPAudience, IdPJWKS string
+	// The approvals page's OpenID Connect client at that IdP (authorization
+	// code with PKCE; redirect <PublicURL>/approvals/callback). Without a
+	// client id the sandbox signs humans in at its own dev IdP, and
+	// production has no sign-in (approvals go through the CLI). The secret
+	// is empty for a public client.
+	IdPClientID, IdPClientSecret string
 	// The workload issuer whose JWTs attest agents (SPIFFE JWT-SVID,
 	// Kubernetes service-account or CI OIDC), with its trust bundle.
 	AttestIssuer, AttestAudience, AttestJWKS string
@@ -90,7 +97,6 @@ func Default() Config {
 		HandlerDeadline: 5 * time.Minute,
 		IdempotencyLock: 20 * time.Minute,
 		ConfirmAbove:    "20.00",
-		FormGates:       "elicit",
 		RateSession:     60,
 		RateUser:        120,
 		ShutdownTimeout: 10 * time.Second,
@@ -227,6 +233,20 @@ func (c *Config) Validate() error {
 	}
 	if c.RateUser < c.RateSession || c.RateUser > 100000 {
 		return &FieldError{"rate-user", "use at least --rate-session and at most 100000 calls per minute"}
+	}
+	if c.IdPClientID != "" && c.IdPIssuer == "" {
+		return &FieldError{"idp-client-id", "the approvals page signs in at --idp-issuer: give it too (and --idp-jwks)"}
+	}
+	if c.IdPClientSecret != "" && c.IdPClientID == "" {
+		return &FieldError{"idp-client-secret", "a client secret needs its --idp-client-id"}
+	}
+	if c.FormGates == "" {
+		// Once humans sign in to the approvals page, a production gate
+		// is answered there, never by whatever MCP client the agent runs.
+		c.FormGates = "elicit"
+		if c.Mode == Production {
+			c.FormGates = "approval"
+		}
 	}
 	if c.FormGates != "elicit" && c.FormGates != "approval" {
 		return &FieldError{"form-gates", fmt.Sprintf("%q is neither elicit nor approval", c.FormGates)}

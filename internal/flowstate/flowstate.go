@@ -1,7 +1,9 @@
 // Package flowstate keeps what a URL-mode flow needs on the server between
 // its start and its callback: the OAuth state and PKCE verifier of a
 // Cloudflare consent, the Checkout session and customer of a Stripe billing
-// setup. A record is keyed by the approval the flow continues, lives a few
+// setup; and the state, nonce and PKCE verifier of a human's sign-in to the
+// approvals page at the identity provider. A record is keyed by the approval
+// the flow continues (a sign-in's by "signin:" and its state), lives a few
 // minutes and never leaves the server.
 //
 // It owns the keys tg:flow:<approval id> (see rediskey.Families) and
@@ -32,6 +34,11 @@ type Record struct {
 	Session   string `json:"cs,omitempty"`
 	Customer  string `json:"cu,omitempty"`
 	Email     string `json:"em,omitempty"` // the customer's e-mail as Stripe holds it
+	// A sign-in's: its OpenID nonce, the page to return to, and the
+	// browser it was started in (its pre-session cookie).
+	Nonce   string `json:"n,omitempty"`
+	Next    string `json:"nx,omitempty"`
+	Browser string `json:"b,omitempty"`
 }
 
 // Store keeps flow records. It is safe for concurrent use, and every

@@ -160,7 +160,7 @@ func Families() []Family {
 		{Name: "mcpsession.owner", Scope: Global, Prefix: "mcpsess:", Owner: mcpsession, Store: "Owners", Type: "string",
 			About: "the principal that opened an MCP transport session (Mcp-Session-Id)"},
 		{Name: "flowstate.flow", Scope: Global, Prefix: "flow:", Owner: flowstate, Store: "Store", Type: "string",
-			About: "a URL-mode flow's server-side state (PKCE verifier, OAuth state, Checkout session), by approval id"},
+			About: "a URL-mode flow's server-side state (PKCE verifier, OAuth state, Checkout session), by approval id; an approvals-page sign-in's (state, nonce, PKCE verifier), by signin:<state>"},
 		{Name: "sharedsecret.secret", Scope: Global, Prefix: "secret:", Owner: secret, Store: "Store", Type: "string",
 			About: "a 32-byte secret every replica shares: secret:<name>"},
 	}
