@@ -95,7 +95,7 @@ func registry() []Spec {
 		{"budget_required", http.StatusForbidden, "", tool, false,
 			"A paid call needs a task budget for its provider in the token (tollgate:spend authorization details); nothing was charged."},
 		{"cap_exceeded", http.StatusPaymentRequired, "", tool, false,
-			"The purchase would take the principal's monthly cap for the provider past its limit; nothing was charged. Ask for a cap raise or wait for next month."},
+			"The purchase would take the principal's monthly cap for the provider past its limit; nothing was charged. The human or the operator raises the cap (the server's `--cap PROVIDER=AMOUNT`), or wait for next month."},
 		{"card_declined", http.StatusPaymentRequired, "", tool, false,
 			"Stripe declined the saved payment method; nothing was charged or started. The human can add another card with billing_setup."},
 		{"checkout_expired", http.StatusGone, "the billing page answers 502, as for every Stripe error", web, false,
