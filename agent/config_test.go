@@ -28,8 +28,12 @@ func TestConfigRefusesBeforeSending(t *testing.T) {
 		{"scope with a space", func(c *agent.Config) { c.Scope = []string{"dns:read dns:write"} }, "Config.Scope"},
 		{"empty resources", func(c *agent.Config) { c.Resources = []string{} }, "Resources"},
 		{"a resource that is a URL", func(c *agent.Config) { c.Resources = []string{"https://shop.example/"} }, "Resources"},
-		{"a float budget", func(c *agent.Config) { c.Budgets = []agent.Budget{{Provider: "cloudflare", Amount: "1e3", Currency: "usd"}} }, "Budgets"},
-		{"a budget in an unknown currency", func(c *agent.Config) { c.Budgets = []agent.Budget{{Provider: "cloudflare", Amount: "1", Currency: "xyz"}} }, "Budgets"},
+		{"a float budget", func(c *agent.Config) {
+			c.Budgets = []agent.Budget{{Provider: "cloudflare", Amount: "1e3", Currency: "usd"}}
+		}, "Budgets"},
+		{"a budget in an unknown currency", func(c *agent.Config) {
+			c.Budgets = []agent.Budget{{Provider: "cloudflare", Amount: "1", Currency: "xyz"}}
+		}, "Budgets"},
 		{"two budgets for one provider", func(c *agent.Config) {
 			c.Budgets = []agent.Budget{{Provider: "stripe", Amount: "1", Currency: "usd"}, {Provider: "stripe", Amount: "2", Currency: "usd"}}
 		}, "Budgets"},
