@@ -68,8 +68,13 @@ func (ts *TokenSource) Revoke(ctx context.Context) error {
 	if c == nil {
 		return nil
 	}
+	return ts.revoke(ctx, c.tok.AccessToken)
+}
+
+// revoke revokes one task token's session (RFC 7009).
+func (ts *TokenSource) revoke(ctx context.Context, token string) error {
 	u := strings.TrimSuffix(ts.tokenURL, "/token") + "/revoke"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(url.Values{"token": {c.tok.AccessToken}, "token_type_hint": {"access_token"}}.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(url.Values{"token": {token}, "token_type_hint": {"access_token"}}.Encode()))
 	if err != nil {
 		return &Error{Op: "revoke", Code: Misconfigured, Err: err}
 	}

@@ -150,6 +150,14 @@ func (ts *TokenSource) run(ctx context.Context, f *flight) {
 
 	ts.mu.Lock()
 	if err == nil && ts.stoppedBy != nil {
+		// Stopped while this exchange was under way: its session must not
+		// outlive the task.
+		issued := tok.AccessToken
+		go func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exchangeTimeout)
+			defer cancel()
+			_ = ts.revoke(rctx, issued)
+		}()
 		tok, err = nil, ts.stoppedBy
 	}
 	if err == nil {

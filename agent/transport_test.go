@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,6 +98,27 @@ func TestRetryOn401Once(t *testing.T) {
 	}
 	if c.exchanges() != 2 {
 		t.Fatalf("%d exchanges, want 2 (one re-exchange)", c.exchanges())
+	}
+
+	// Many calls refused with one stale token cause one re-exchange.
+	agent.Spoil(ts)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "whoami"
+			if res, err := mc.CallTool(ctx, req); err != nil || res.IsError {
+				t.Errorf("concurrent whoami after a stale token: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c.exchanges() != 3 {
+		t.Fatalf("%d exchanges, want 3: 8 concurrent 401s on one stale token make one re-exchange", c.exchanges())
 	}
 }
 
@@ -220,4 +242,40 @@ func anyStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestRevokeDuringAnExchange: a task revoked while its first exchange is
+// under way gets no token, and the session that exchange opened is revoked
+// rather than left active.
+func TestRevokeDuringAnExchange(t *testing.T) {
+	base := sandbox(t)
+	c := newCounter()
+	dev := agent.DevAttestor(base, "planner", nil)
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := agent.AttestorFunc(func(ctx context.Context) (string, error) {
+		close(started)
+		<-release
+		return dev.Attestation(ctx)
+	})
+	ts := planner(t, base, c, agent.Config{Actor: slow, Scope: []string{"catalog:read"}})
+	got := make(chan error, 1)
+	go func() { _, err := ts.Token(); got <- err }()
+	<-started // the exchange is under way, waiting on the attestor
+	if err := ts.Revoke(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-got; !errors.Is(err, agent.SessionRevoked) {
+		t.Fatalf("Token during Revoke: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.count("POST /oauth/revoke OK") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session opened during Revoke was not revoked (exchanges %d)", c.exchanges())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.exchanges() != 1 {
+		t.Fatalf("%d exchanges, want 1", c.exchanges())
+	}
 }
