@@ -3,8 +3,10 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -15,10 +17,16 @@ import (
 // bytes or a string; mcp-go's Streamable HTTP client sends those). A 401
 // saying the task session was revoked is not retried: the TokenSource
 // stops and the request fails with SessionRevoked.
+//
+// The token goes only to Origin (default: the Source's Issuer's scheme
+// and host, where tollgate serves /mcp): a request anywhere else, a
+// redirect included, fails without being sent.
 type Transport struct {
 	Source *TokenSource
 	// Base makes the requests; default http.DefaultTransport.
 	Base http.RoundTripper
+	// Origin is where the token may be sent, e.g. https://tollgate.example.
+	Origin string
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -41,6 +49,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+	}
+	if origin := t.origin(); !strings.EqualFold(req.URL.Scheme+"://"+req.URL.Host, origin) {
+		closeBody()
+		return nil, &Error{Op: "send", Code: Misconfigured,
+			Description: fmt.Sprintf("refusing to send the task token to %s://%s; it is only for %s (set Transport.Origin if tollgate serves MCP elsewhere)", req.URL.Scheme, req.URL.Host, origin)}
 	}
 	tok, err := t.Source.TokenContext(req.Context())
 	if err != nil {
@@ -80,6 +93,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	second.Body = body
 	second.Header.Set("Authorization", "Bearer "+fresh.AccessToken)
 	return base.RoundTrip(second)
+}
+
+func (t *Transport) origin() string {
+	if t.Origin != "" {
+		return strings.TrimRight(t.Origin, "/")
+	}
+	u, err := url.Parse(t.Source.cfg.Issuer)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // replayable returns how to get the request's body again, if it can.

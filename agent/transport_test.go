@@ -141,7 +141,7 @@ func TestRetryOn401AtMostOnce(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer refuse.Close()
-	hc := ts.HTTPClient()
+	hc := &http.Client{Transport: &agent.Transport{Source: ts, Origin: refuse.URL}}
 	resp, err := hc.Post(refuse.URL, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -277,5 +277,34 @@ func TestRevokeDuringAnExchange(t *testing.T) {
 	}
 	if c.exchanges() != 1 {
 		t.Fatalf("%d exchanges, want 1", c.exchanges())
+	}
+}
+
+// TestTokenGoesOnlyToTheIssuer: the bearer token is never sent to another
+// origin, neither directly nor by following a redirect.
+func TestTokenGoesOnlyToTheIssuer(t *testing.T) {
+	base := sandbox(t)
+	c := newCounter()
+	ts := planner(t, base, c, agent.Config{Scope: []string{"catalog:read"}})
+	var leaked atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+	}))
+	defer elsewhere.Close()
+	hc := ts.HTTPClient()
+	if _, err := hc.Get(elsewhere.URL); !errors.Is(err, agent.Misconfigured) {
+		t.Fatalf("a request to another origin: %v", err)
+	}
+	// The token's origin redirecting elsewhere: the redirect is refused.
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.URL, http.StatusFound))
+	defer redirect.Close()
+	rc := &http.Client{Transport: &agent.Transport{Source: ts, Origin: redirect.URL}}
+	if _, err := rc.Get(redirect.URL); !errors.Is(err, agent.Misconfigured) {
+		t.Fatalf("a redirect to another origin: %v", err)
+	}
+	if leaked.Load() != 0 {
+		t.Fatalf("the token reached another origin %d times", leaked.Load())
 	}
 }
