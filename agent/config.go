@@ -59,6 +59,7 @@ type Config struct {
 	Description string
 
 	// HTTPClient makes the exchanges; default a client with a 30s timeout.
+	// Redirects are never followed.
 	HTTPClient *http.Client
 	// Clock is the time source; default time.Now.
 	Clock func() time.Time
@@ -125,6 +126,11 @@ func (cfg *Config) validate() (tokenURL, details string, err error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: exchangeTimeout}
 	}
+	// The exchange's form carries the human's token and the attestation: a
+	// redirect must not carry them anywhere (a 307 would resend the body).
+	hc := *cfg.HTTPClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTPClient = &hc
 	details, derr := authorizationDetails(cfg.Resources, cfg.Budgets)
 	if derr != "" {
 		return bad("%s", derr)

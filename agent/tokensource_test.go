@@ -1,12 +1,16 @@
 package agent_test
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,5 +216,26 @@ func TestJWTFileAttestation(t *testing.T) {
 	}
 	if cl := decode(t, tok.AccessToken); !slices.Equal(cl.chain(), []string{"filebound"}) {
 		t.Fatalf("chain %v, want [filebound]", cl.chain())
+	}
+}
+
+// TestExchangeFollowsNoRedirect: a token endpoint that redirects (307
+// would resend the form with both tokens) is not followed.
+func TestExchangeFollowsNoRedirect(t *testing.T) {
+	var leaked atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { leaked.Add(1) }))
+	defer elsewhere.Close()
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/oauth/token", http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	ts, err := agent.New(agent.Config{Issuer: redirect.URL, Actor: agent.AttestorFunc(func(context.Context) (string, error) { return "attestation", nil }),
+		Subject: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "human"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Token(); !errors.Is(err, agent.BadResponse) {
+		t.Fatalf("got %v, want bad_response", err)
+	}
+	if leaked.Load() != 0 {
+		t.Fatalf("the exchange followed the redirect")
 	}
 }
