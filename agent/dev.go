@@ -76,7 +76,7 @@ func (d *devSource) Token() (*oauth2.Token, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		e := oauthError(d.what, resp)
-		if resp.StatusCode == http.StatusNotFound {
+		if resp.StatusCode == http.StatusNotFound && e.Code == BadResponse {
 			e.Description += " (the dev identity exists only on a sandbox tollgate, reached on loopback)"
 		}
 		return nil, e

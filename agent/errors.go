@@ -106,8 +106,10 @@ func (e *Error) Remedy() string {
 		return "tollgate's policy does not let this agent do this: ask the operator to permit it"
 	case InvalidTarget:
 		return "leave Config.Resource empty, or set it to the server's /mcp URL"
-	case Unavailable, ServerError, Unreachable:
+	case Unavailable, ServerError:
 		return "nothing was issued; retry shortly"
+	case Unreachable:
+		return "check the URL and that the server is up, then retry; nothing was issued"
 	case SessionRevoked:
 		return "the task was revoked: stop, and ask the human to start a new task"
 	case BadResponse:

@@ -47,7 +47,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.url, "url", envOr("TOLLGATE_URL", "http://127.0.0.1:7420"), "base URL of a sandbox tollgate (`make run`); env TOLLGATE_URL")
+	fs.StringVar(&o.url, "url", envOr("TOLLGATE_URL", "http://127.0.0.1:7420"), "base URL of a sandbox tollgate (started with make run); env TOLLGATE_URL")
 	fs.BoolVar(&o.yes, "yes", false, "answer every form gate with yes, as a consenting human would (sandbox demos and scripts); without it you are asked in the terminal")
 	fs.StringVar(&o.human, "human", "", "the sandbox human's e-mail (default: a fresh one per run, so an earlier run's spend never fills this run's monthly cap)")
 	fs.StringVar(&o.domain, "domain", "", "the .com domain to register (default: a fresh agent-XXXXXX.com per run)")

@@ -62,7 +62,7 @@ func (s *story) run(ctx context.Context) error {
 	s.title("the human signs in (sandbox dev IdP) and links their Cloudflare account")
 	human := agent.DevLogin(s.o.url, s.email, nil)
 	if _, err := human.Token(); err != nil {
-		return fmt.Errorf("dev login: %w (is %s a sandbox tollgate? start one with `make run`)", err, s.o.url)
+		return fmt.Errorf("is %s a sandbox tollgate? start one with `make run`\n  %w", s.o.url, err)
 	}
 	acct, err := linkCloudflare(ctx, s.o.url, s.email)
 	if err != nil {
