@@ -91,7 +91,11 @@ func withAudit(trail Trail, log *slog.Logger) middleware {
 			if rec.replayed {
 				e.Code = "replayed"
 			}
-			if !rec.audited || !rec.outcomeAudited && (e.Decision == sessions.DecisionDeny || e.Code != "") {
+			// An admitted call's first entry is written before its account
+			// is resolved: a call that acted in a Cloudflare account gets an
+			// outcome entry naming it.
+			named := rec.audited && !rec.outcomeAudited && rec.Account != ""
+			if !rec.audited || named || !rec.outcomeAudited && (e.Decision == sessions.DecisionDeny || e.Code != "") {
 				if _, aerr := trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
 					log.Error("audit append failed", "tool", t.def.Name, "err", aerr)
 				}

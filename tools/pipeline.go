@@ -296,8 +296,14 @@ func (p *pipelineCall) entry(event, decision string) sessions.Entry {
 	e := sessions.Entry{Event: event, Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
 		ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
 		ArgsDigest: p.rec.ArgsDigest, Decision: decision}
-	if p.rec.Target != "" {
-		e.Detail = map[string]string{"target": p.rec.Target}
+	if p.rec.Target != "" || p.rec.Account != "" {
+		e.Detail = map[string]string{}
+		if p.rec.Target != "" {
+			e.Detail["target"] = p.rec.Target
+		}
+		if p.rec.Account != "" {
+			e.Detail["account"] = p.rec.Account
+		}
 	}
 	return e
 }
