@@ -166,6 +166,8 @@ func registry() []Spec {
 			"The gate's request state was already used once; call the tool again to ask anew."},
 		{"token_revoked", http.StatusUnauthorized, "invalid_token at /mcp, 400 invalid_grant at /oauth/token", tool | web, false,
 			"This task token was revoked although its session may be active; exchange for a new one."},
+		{"too_many_requests", http.StatusTooManyRequests, "", tool | web, true,
+			"Too many requests of this principal or task session are in flight, or too many MCP sessions or pending approvals are open; retry after the time given (Retry-After over HTTP). Nothing was done."},
 		{"unauthenticated", http.StatusUnauthorized, "invalid_token at /mcp; 400 invalid_request or 401 invalid_client at the OAuth endpoints", tool | web | cli, false,
 			"No valid token or attestation was presented; get a task token by token exchange."},
 		{"unavailable", http.StatusServiceUnavailable, "temporarily_unavailable at /mcp and the OAuth endpoints", tool | web | cli, true,
