@@ -138,6 +138,15 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
 	fs.StringVar(&c.SandboxProvidersFrom, "sandbox-providers-from", "", "sandbox only: use the fake Cloudflare and Stripe of the sandbox replica at this loopback base URL, so several sandbox replicas on one Redis act on one set of fake accounts")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
+	fs.DurationVar(&c.MCPSessionIdle, "mcp-session-idle", d.MCPSessionIdle, "how long an idle legacy (2025-11-25) MCP session is kept before it is closed")
+	fs.IntVar(&c.MCPSessionsPerPrincipal, "mcp-sessions-per-principal", d.MCPSessionsPerPrincipal, "legacy MCP sessions one principal may have open (used within --mcp-session-idle); one more initialize gets 429")
+	fs.IntVar(&c.InflightPerPrincipal, "inflight-per-principal", d.InflightPerPrincipal, "requests one principal may have in flight on this replica; more get 429 (a tool error over stdio)")
+	fs.IntVar(&c.InflightPerSession, "inflight-per-session", d.InflightPerSession, "requests one task session may have in flight on this replica; more get 429 (a tool error over stdio)")
+	fs.IntVar(&c.PendingApprovals, "pending-approvals", d.PendingApprovals, "approvals one principal may have asked for within an approval's lifetime (10m); more are refused with too_many_requests")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "how long a client may take to send its request headers (slow clients are cut off)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", d.BodyTimeout, "how long a client may take to send a request's body; slower gets 408 (responses may stream longer)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection is kept open")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request headers accepted; larger gets 431")
 	// One configuration, whichever command runs the server: serve's and
 	// stdio's twins are shared (TOLLGATE_TOKEN_TTL for both).
 	fs.VisitAll(func(f *pflag.Flag) {

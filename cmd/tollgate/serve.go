@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +54,8 @@ down gracefully.`,
 		if err != nil {
 			return fmt.Errorf("cannot listen on %s (%v); pick a free address with --addr", cfg.Addr, err)
 		}
-		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes}
 		// The banner comes first: once /healthz answers, everything a
 		// script reads from stderr (the embedded Redis URL) is there.
 		printBanner(a, ln.Addr().String())

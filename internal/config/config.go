@@ -79,6 +79,27 @@ type Config struct {
 	AttestIssuer, AttestAudience, AttestJWKS string
 
 	ShutdownTimeout time.Duration
+
+	// Limits per principal, so that one agent cannot exhaust a replica.
+	// Legacy (2025-11-25) MCP sessions: how long an idle one is kept, and
+	// how many one principal may have open. Requests in flight on one
+	// replica, per principal and per task session. Approvals one
+	// principal may have asked for within an approval's lifetime.
+	MCPSessionIdle          time.Duration
+	MCPSessionsPerPrincipal int
+	InflightPerPrincipal    int
+	InflightPerSession      int
+	PendingApprovals        int
+	// HTTP server limits against slow or oversized clients: headers must
+	// arrive within ReadHeaderTimeout, the body within BodyTimeout; an
+	// idle keep-alive connection closes after IdleTimeout; request
+	// headers are at most MaxHeaderBytes. (No whole-request read timeout:
+	// net/http would cancel long tool calls and streams with it.)
+	ReadHeaderTimeout time.Duration
+	BodyTimeout       time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+
 	// SandboxProvidersFrom is another sandbox replica's base URL whose fake
 	// providers this one uses, so that sandbox replicas on one Redis are one
 	// system (sandbox only, loopback only).
@@ -100,6 +121,16 @@ func Default() Config {
 		RateSession:     60,
 		RateUser:        120,
 		ShutdownTimeout: 10 * time.Second,
+
+		MCPSessionIdle:          30 * time.Minute,
+		MCPSessionsPerPrincipal: 64,
+		InflightPerPrincipal:    32,
+		InflightPerSession:      8,
+		PendingApprovals:        50,
+		ReadHeaderTimeout:       10 * time.Second,
+		BodyTimeout:             30 * time.Second,
+		IdleTimeout:             2 * time.Minute,
+		MaxHeaderBytes:          64 << 10,
 	}
 }
 
@@ -266,6 +297,46 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &FieldError{"shutdown-timeout", "must be positive, e.g. 10s"}
+	}
+	return c.validateLimits()
+}
+
+// validateLimits checks the per-principal and HTTP limits.
+func (c *Config) validateLimits() error {
+	ints := []struct {
+		flag     string
+		v, lo, hi int
+		what     string
+	}{
+		{"mcp-sessions-per-principal", c.MCPSessionsPerPrincipal, 1, 100000, "legacy MCP sessions one principal may have open"},
+		{"inflight-per-principal", c.InflightPerPrincipal, 1, 100000, "requests one principal may have in flight on a replica"},
+		{"inflight-per-session", c.InflightPerSession, 1, 100000, "requests one task session may have in flight on a replica"},
+		{"pending-approvals", c.PendingApprovals, 1, 100000, "approvals one principal may have pending"},
+		{"max-header-bytes", c.MaxHeaderBytes, 4 << 10, 1 << 20, "bytes of request headers"},
+	}
+	for _, l := range ints {
+		if l.v < l.lo || l.v > l.hi {
+			return &FieldError{l.flag, fmt.Sprintf("%d is out of range; use %d..%d (%s)", l.v, l.lo, l.hi, l.what)}
+		}
+	}
+	if c.InflightPerSession > c.InflightPerPrincipal {
+		return &FieldError{"inflight-per-session", fmt.Sprintf("%d exceeds --inflight-per-principal (%d): a session is one of its principal's", c.InflightPerSession, c.InflightPerPrincipal)}
+	}
+	durs := []struct {
+		flag   string
+		v, lo  time.Duration
+		hi     time.Duration
+		reason string
+	}{
+		{"mcp-session-idle", c.MCPSessionIdle, time.Minute, 24 * time.Hour, "how long an idle legacy MCP session is kept"},
+		{"read-header-timeout", c.ReadHeaderTimeout, time.Second, 5 * time.Minute, "how long a client may take to send its request headers"},
+		{"body-timeout", c.BodyTimeout, time.Second, time.Hour, "how long a client may take to send a request's body"},
+		{"idle-timeout", c.IdleTimeout, time.Second, time.Hour, "how long an idle keep-alive connection is kept"},
+	}
+	for _, d := range durs {
+		if d.v < d.lo || d.v > d.hi {
+			return &FieldError{d.flag, fmt.Sprintf("%s is out of range; use %s..%s (%s)", d.v, d.lo, d.hi, d.reason)}
+		}
 	}
 	return nil
 }

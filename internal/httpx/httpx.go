@@ -6,11 +6,14 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Problem is the JSON body of an HTTP-level refusal.
@@ -37,6 +40,13 @@ func Fail(w http.ResponseWriter, status int, code, description string) {
 // is read up to max+1 bytes, so a chunked body that turns out longer is
 // refused too, and the handler gets the buffered body.
 func LimitBody(max int64, next http.Handler) http.Handler {
+	return LimitBodyWithin(max, 0, next)
+}
+
+// LimitBodyWithin is LimitBody that also gives the client at most within
+// to send the body (0: no limit); a slower one gets 408, so that a client
+// trickling its body cannot hold the server's goroutines (slowloris).
+func LimitBodyWithin(max int64, within time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tooLarge := func() {
 			Fail(w, http.StatusRequestEntityTooLarge, "request_too_large",
@@ -47,8 +57,23 @@ func LimitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			if within > 0 {
+				// Not every ResponseWriter (a test recorder) has a
+				// connection to time out: then there is nothing to bound.
+				_ = rc.SetReadDeadline(time.Now().Add(within))
+			}
 			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 			_ = r.Body.Close()
+			if within > 0 {
+				_ = rc.SetReadDeadline(time.Time{})
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				Fail(w, http.StatusRequestTimeout, "request_timeout",
+					fmt.Sprintf("the request body did not arrive within %s; send it faster (the operator sets the limit with --body-timeout). Nothing was done", within))
+				return
+			}
 			if err != nil {
 				Fail(w, http.StatusBadRequest, "invalid_request", "the request body could not be read")
 				return
