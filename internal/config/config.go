@@ -304,9 +304,9 @@ func (c *Config) Validate() error {
 // validateLimits checks the per-principal and HTTP limits.
 func (c *Config) validateLimits() error {
 	ints := []struct {
-		flag     string
+		flag      string
 		v, lo, hi int
-		what     string
+		what      string
 	}{
 		{"mcp-sessions-per-principal", c.MCPSessionsPerPrincipal, 1, 100000, "legacy MCP sessions one principal may have open"},
 		{"inflight-per-principal", c.InflightPerPrincipal, 1, 100000, "requests one principal may have in flight on a replica"},
