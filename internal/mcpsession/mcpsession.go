@@ -4,18 +4,27 @@
 // id alone never lets another principal's token read that session's stream
 // or answer its elicitations.
 //
-// It owns the keys tg:mcpsess:<id> (see rediskey.Families) and nothing
-// else. It never verifies a token: the edge passes it the principal it has
+// It also bounds how many sessions one principal may have open: a sorted
+// set per principal (tg:{P}:mcpsess) scores each session by when it was
+// last used, and a session unused for longer than the idle TTL no longer
+// counts (the MCP server closes it after the same TTL).
+//
+// It owns the keys tg:mcpsess:<id> and tg:{P}:mcpsess (see
+// rediskey.Families) and nothing else. It never verifies a token: the edge passes it the principal it has
 // already verified.
 package mcpsession
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 )
 
 // TTL is how long an MCP session's owner is remembered. A session used
@@ -37,6 +46,110 @@ func New(rdb redis.UniversalClient) (*Owners, error) {
 }
 
 func key(id string) string { return "tg:mcpsess:" + id }
+
+// openKey is the principal's sorted set of open sessions.
+func openKey(principal string) string {
+	return "tg:{" + rediskey.EscapePrincipal(principal) + "}:mcpsess"
+}
+
+// reserveLua drops the principal's sessions idle for longer than the idle
+// TTL and, while fewer than the limit remain, adds a reservation.
+// KEYS: the open set. ARGV: now (ms), idle (ms), limit, reservation.
+var reserveLua = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= tonumber(ARGV[3]) then return {0, n} end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, n + 1}
+`)
+
+// Reservation is a place for one new session of a principal, taken
+// before the MCP server opens it. Record or Release it once.
+type Reservation struct {
+	principal, id string
+}
+
+// Reserve takes a place for a new session of principal, or reports full
+// (ok false, nothing taken) when the principal already has limit sessions
+// used within idle. One round trip.
+func (o *Owners) Reserve(ctx context.Context, principal string, limit int, idle time.Duration) (r Reservation, ok bool, err error) {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	r = Reservation{principal: principal, id: "reserved:" + hex.EncodeToString(b)}
+	now := time.Now().UnixMilli()
+	res, err := reserveLua.Run(ctx, o.rdb, []string{openKey(principal)}, now, idle.Milliseconds(), limit, r.id).Int64Slice()
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("mcpsession: count the principal's sessions: %w", err)
+	}
+	return r, res[0] == 1, nil
+}
+
+// Opened turns the reservation into the session id the server issued and
+// records its owner (as Record). One round trip.
+func (o *Owners) Opened(ctx context.Context, r Reservation, id string, idle time.Duration) error {
+	k := openKey(r.principal)
+	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SetNX(ctx, key(id), r.principal, TTL)
+		p.ZRem(ctx, k, r.id)
+		p.ZAdd(ctx, k, redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
+		p.PExpire(ctx, k, idle)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mcpsession: record a new session: %w", err)
+	}
+	return nil
+}
+
+// Release gives back a reservation no session came of (the initialize was
+// refused).
+func (o *Owners) Release(ctx context.Context, r Reservation) error {
+	if err := o.rdb.ZRem(ctx, openKey(r.principal), r.id).Err(); err != nil {
+		return fmt.Errorf("mcpsession: release a reservation: %w", err)
+	}
+	return nil
+}
+
+// Closed drops a session the client ended (DELETE) from its principal's
+// open sessions.
+func (o *Owners) Closed(ctx context.Context, principal, id string) error {
+	if err := o.rdb.ZRem(ctx, openKey(principal), id).Err(); err != nil {
+		return fmt.Errorf("mcpsession: forget a closed session: %w", err)
+	}
+	return nil
+}
+
+// Used returns the owner of session id, as Owner, and notes that principal
+// used it now: a session in use keeps counting against its principal's
+// limit. Only a session already in principal's set is touched (ZADD XX),
+// so a foreign id changes nothing. One round trip.
+func (o *Owners) Used(ctx context.Context, id, principal string) (string, error) {
+	var get *redis.StringCmd
+	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, key(id))
+		p.ZAddXX(ctx, openKey(principal), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("mcpsession: read the owner of a session: %w", err)
+	}
+	owner, err := get.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return owner, err
+}
+
+// Count returns how many sessions principal has open (used within idle).
+func (o *Owners) Count(ctx context.Context, principal string, idle time.Duration) (int64, error) {
+	min := fmt.Sprint(time.Now().UnixMilli() - idle.Milliseconds())
+	n, err := o.rdb.ZCount(ctx, openKey(principal), min, "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("mcpsession: count the principal's sessions: %w", err)
+	}
+	return n, nil
+}
 
 // Record notes that principal opened the session id. The first record
 // stands (SET NX): a later one, by anyone, changes nothing, so a session

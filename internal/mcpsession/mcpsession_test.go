@@ -80,3 +80,96 @@ func TestNewRefusesNoClient(t *testing.T) {
 		t.Fatal("New(nil) succeeded")
 	}
 }
+
+func TestSessionLimitPerPrincipal(t *testing.T) {
+	ctx := context.Background()
+	rdb := testkit.Redis(t)
+	t.Cleanup(func() { _ = rdb.Close() })
+	o, err := New(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit, idle = 3, time.Minute
+	open := func(p, id string) bool {
+		t.Helper()
+		r, ok, err := o.Reserve(ctx, p, limit, idle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if err := o.Opened(ctx, r, id, idle); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ok
+	}
+	for i, id := range []string{"a1", "a2", "a3"} {
+		if !open(alice, id) {
+			t.Fatalf("session %d of %d refused", i+1, limit)
+		}
+	}
+	if open(alice, "a4") {
+		t.Fatal("a fourth session was opened past the limit of 3")
+	}
+	// Another principal is not affected.
+	if !open(mallory, "m1") {
+		t.Fatal("mallory refused because of alice's sessions")
+	}
+	// Using a session touches it; using someone else's id changes nothing.
+	if owner, err := o.Used(ctx, "a1", alice); err != nil || owner != alice {
+		t.Fatalf("Used(a1, alice) = %q, %v", owner, err)
+	}
+	if owner, err := o.Used(ctx, "a1", mallory); err != nil || owner != alice {
+		t.Fatalf("Used(a1, mallory) = %q, %v; want owner alice", owner, err)
+	}
+	if n, _ := o.Count(ctx, mallory, idle); n != 1 {
+		t.Fatalf("mallory has %d sessions after using alice's id, want 1", n)
+	}
+	// A closed session frees its place.
+	if err := o.Closed(ctx, alice, "a2"); err != nil {
+		t.Fatal(err)
+	}
+	if !open(alice, "a5") {
+		t.Fatal("a closed session's place was not freed")
+	}
+	// A released reservation frees its place too.
+	r, ok, err := o.Reserve(ctx, alice, limit+1, idle)
+	if err != nil || !ok {
+		t.Fatalf("Reserve: %v %v", ok, err)
+	}
+	if err := o.Release(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := o.Count(ctx, alice, idle); n != 3 {
+		t.Fatalf("alice has %d sessions after a released reservation, want 3", n)
+	}
+	// Sessions idle past the TTL no longer count.
+	rdb.ZAdd(ctx, openKey(alice), redis.Z{Score: float64(time.Now().Add(-2 * idle).UnixMilli()), Member: "a3"})
+	if !open(alice, "a6") {
+		t.Fatal("an idle session still counts against the limit")
+	}
+}
+
+func TestSessionLimitConcurrent(t *testing.T) {
+	ctx := context.Background()
+	rdb := testkit.Redis(t)
+	t.Cleanup(func() { _ = rdb.Close() })
+	o, _ := New(rdb)
+	const limit = 5
+	okc := make(chan bool, 50)
+	for i := 0; i < 50; i++ {
+		go func() {
+			_, ok, err := o.Reserve(ctx, alice, limit, time.Minute)
+			okc <- ok && err == nil
+		}()
+	}
+	n := 0
+	for i := 0; i < 50; i++ {
+		if <-okc {
+			n++
+		}
+	}
+	if n != limit {
+		t.Fatalf("%d of 50 concurrent reservations taken, want exactly %d", n, limit)
+	}
+}

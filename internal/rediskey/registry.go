@@ -159,6 +159,8 @@ func Families() []Family {
 		// The HTTP edge's own state.
 		{Name: "mcpsession.owner", Scope: Global, Prefix: "mcpsess:", Owner: mcpsession, Store: "Owners", Type: "string",
 			About: "the principal that opened an MCP transport session (Mcp-Session-Id)"},
+		{Name: "mcpsession.open", Scope: Principal, Prefix: "mcpsess", Exact: true, Owner: mcpsession, Store: "Owners", Type: "zset",
+			About: "the principal's open MCP transport sessions, scored by last use (unix ms), and reservations for ones being opened"},
 		{Name: "flowstate.flow", Scope: Global, Prefix: "flow:", Owner: flowstate, Store: "Store", Type: "string",
 			About: "a URL-mode flow's server-side state (PKCE verifier, OAuth state, Checkout session), by approval id; an approvals-page sign-in's (state, nonce, PKCE verifier), by signin:<state>"},
 		{Name: "sharedsecret.secret", Scope: Global, Prefix: "secret:", Owner: secret, Store: "Store", Type: "string",

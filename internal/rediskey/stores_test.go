@@ -194,6 +194,12 @@ func uses() []use {
 			o, err := mcpsession.New(rdb)
 			must(t, err)
 			must(t, o.Record(ctx, "mcp-1", alice))
+			r, ok, err := o.Reserve(ctx, alice, 10, time.Minute)
+			must(t, err)
+			if !ok {
+				t.Fatal("reservation refused")
+			}
+			must(t, o.Opened(ctx, r, "mcp-2", time.Minute))
 		}},
 		{"flowstate.Store", func(t *testing.T, ctx context.Context, rdb redis.UniversalClient, clk *clock) {
 			s, err := flowstate.New(rdb, time.Minute)
