@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/limits"
 )
 
 // TokenVerifier verifies a task token's signature and registered claims.
@@ -26,6 +28,10 @@ type Credentials func(ctx context.Context) (string, error)
 type GuardConfig struct {
 	Verifier    TokenVerifier
 	Credentials Credentials // used when the request carries no verified claims
+	// InFlight bounds the calls in flight per principal and per task
+	// session of callers identified here (stdio); the HTTP edge bounds its
+	// own requests with 429. nil: no bound.
+	InFlight *limits.InFlight
 }
 
 // Identity is what the guard established about the caller of a tool.
@@ -57,6 +63,7 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 func withGuard(cfg GuardConfig) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			_, atEdge := IdentityFrom(ctx)
 			c, scopesFor, err := cfg.identify(ctx)
 			if rec := Record(ctx); rec != nil {
 				rec.Claims = c
@@ -64,6 +71,17 @@ func withGuard(cfg GuardConfig) middleware {
 			deny := func(err error) (*mcp.CallToolResult, error) { return Refuse(err), nil }
 			if err != nil {
 				return deny(err)
+			}
+			if !atEdge && cfg.InFlight != nil {
+				release, err := cfg.InFlight.Acquire(c.Subject, c.SessionID)
+				if err != nil {
+					var lim *limits.Refusal
+					if errors.As(err, &lim) {
+						return deny(lim.Fault())
+					}
+					return deny(err)
+				}
+				defer release()
 			}
 			// (The Audit middleware records this call and its outcome.)
 			// Step 2, the session re-checked in Redis on every call, is in

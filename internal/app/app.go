@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/flowstate"
+	"github.com/tollgate-dev/tollgate/internal/limits"
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/internal/mcpsession"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
@@ -49,6 +50,8 @@ type App struct {
 	secrets   *sharedsecret.Store
 	mcpOwners *mcpsession.Owners
 	flowState *flowstate.Store
+	// edge is the HTTP edge's limits per principal and its refusal audit.
+	edge *edgeLimits
 	// signin is the approvals page's OpenID Connect client (nil: none).
 	signin *signin.Client
 	// sandbox is the fake providers (sandbox mode only; sandbox.go).
@@ -103,6 +106,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.id, err = a.buildIdentity(ctx); err != nil {
 		return fail(err)
 	}
+	a.edge = a.newEdgeLimits()
 	if a.signin, err = a.buildSignIn(); err != nil {
 		return fail(fmt.Errorf("approvals sign-in (--idp-issuer, --idp-client-id): %w", err))
 	}
@@ -158,6 +162,10 @@ func (a *App) Close() error {
 
 // release stops the sandbox's fakes and closes Redis, whatever was built.
 func (a *App) release() error {
+	if a.edge != nil {
+		// The counts of repeated refusals still open go to the trail.
+		a.edge.refusals.Close()
+	}
 	if a.sandbox != nil {
 		a.sandbox.close()
 	}
@@ -187,9 +195,14 @@ func (a *App) guardDeps() tools.GuardDeps {
 	return tools.GuardDeps{
 		// Every entry is appended before the call goes on: a tool call's in
 		// the guard's first phase, with its session check.
-		Trail: a.id.trail, Log: a.Log,
+		// Refusals go through the edge's coalescer: each is audited, and
+		// repeats within a minute are counted into one entry.
+		Trail: a.edge.refusals, Log: a.Log,
 		Guard: tools.GuardConfig{
 			Verifier: a.id.verifier,
+			// Over HTTP the edge bounds requests in flight (429); over
+			// stdio the guard bounds the calls (a tool error).
+			InFlight: limits.NewInFlight(a.Cfg.InflightPerPrincipal, a.Cfg.InflightPerSession, time.Second),
 			Credentials: func(ctx context.Context) (string, error) {
 				if a.Credentials == nil {
 					return "", fault.New(fault.Unauthenticated, "no task token: set TOLLGATE_TOKEN or TOLLGATE_TOKEN_FILE")

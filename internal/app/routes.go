@@ -20,6 +20,9 @@ func (a *App) routes() http.Handler {
 		// generating manager, valid across replicas); an event store keeps
 		// their progress notifications from being dropped.
 		server.WithEventStore(server.NewInMemoryEventStore()),
+		// An idle legacy session is closed and its memory freed; the
+		// edge stops counting it against its principal after as long.
+		server.WithSessionIdleTTL(a.Cfg.MCPSessionIdle),
 		server.WithStreamableHTTPLogger(a.Log),
 	)
 	mux.Handle("/mcp", a.requireToken(mcpHTTP))
@@ -57,7 +60,7 @@ func (a *App) routes() http.Handler {
 		httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; MCP is served at /mcp, the catalog at /v1/catalog")
 	})
 	guard := httpx.NewGuard(a.Cfg.AllowedHosts, a.Cfg.AllowedOrigins)
-	return guard.Wrap(httpx.LimitBody(a.Cfg.MaxBodyBytes, mux))
+	return guard.Wrap(httpx.LimitBodyWithin(a.Cfg.MaxBodyBytes, a.Cfg.BodyTimeout, mux))
 }
 
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {

@@ -124,8 +124,8 @@ func Default() Config {
 
 		MCPSessionIdle:          30 * time.Minute,
 		MCPSessionsPerPrincipal: 64,
-		InflightPerPrincipal:    32,
-		InflightPerSession:      8,
+		InflightPerPrincipal:    64,
+		InflightPerSession:      16,
 		PendingApprovals:        50,
 		ReadHeaderTimeout:       10 * time.Second,
 		BodyTimeout:             30 * time.Second,
