@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/limits"
 )
 
 // maxList bounds how many approvals List returns.
@@ -66,7 +69,7 @@ func (s *Approvals) Create(ctx context.Context, a Approval) (Approval, error) {
 	}
 	keep := s.cfg.TTL + s.cfg.Retention
 	p := a.Binding.Principal
-	args := append([]any{ms(now), ms(now.Add(keep)), keep.Milliseconds(), out.ID}, fields...)
+	args := append([]any{ms(now), ms(now.Add(keep)), keep.Milliseconds(), out.ID, s.cfg.MaxPending, ms(now.Add(s.cfg.Retention))}, fields...)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	var owner *redis.BoolCmd
@@ -82,6 +85,12 @@ func (s *Approvals) Create(ctx context.Context, a Approval) (Approval, error) {
 	switch {
 	case err != nil:
 		return Approval{}, internal("create", "%v", err)
+	case code == rTooMany:
+		// The owner record went out with the script: take it back.
+		_ = s.rdb.Del(context.WithoutCancel(ctx), s.keys.owner(out.ID)).Err()
+		return Approval{}, fault.Newf(limits.TooMany,
+			"this human already has %d approvals asked within the last %s, the most one may have (the operator's --pending-approvals); nothing was asked, charged or changed. "+
+				"Let the human decide the pending ones on the approvals page, or retry after some expire.", s.cfg.MaxPending, s.cfg.TTL)
 	case code == rExists || !owner.Val():
 		return Approval{}, internal("create", "approval id %q is taken: ApprovalsConfig.NewID repeats itself", out.ID)
 	case code != rOK:

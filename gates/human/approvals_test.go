@@ -363,3 +363,35 @@ func TestApprovalsRoundTrips(t *testing.T) {
 		t.Fatalf("create, decide, consume and a forbidden decide took %d round trips, want 4", n)
 	}
 }
+
+// TestPendingApprovalsPerPrincipal: one principal may have MaxPending
+// approvals asked within an approval's lifetime; one more is refused with
+// too_many_requests and leaves nothing behind, another principal is not
+// affected, and once the first expire there is room again.
+func TestPendingApprovalsPerPrincipal(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var err error
+	if f.approvals, err = NewApprovals(f.rdb, ApprovalsConfig{Now: f.clock.Now, MaxPending: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.create(purchase(call))
+	}
+	keysBefore, _ := f.rdb.Keys(ctx, "*").Result()
+	_, err = f.approvals.Create(ctx, purchase(call))
+	wantCode(t, err, "too_many_requests")
+	if !strings.Contains(fault.PublicOf(err), "nothing was asked") {
+		t.Fatalf("refusal does not say nothing was done: %v", fault.PublicOf(err))
+	}
+	keysAfter, _ := f.rdb.Keys(ctx, "*").Result()
+	if len(keysAfter) != len(keysBefore) {
+		t.Fatalf("a refused approval left keys behind: %d before, %d after", len(keysBefore), len(keysAfter))
+	}
+	other := call
+	other.Principal = bob
+	f.create(purchase(other))
+	// Deciding does not free a place within the lifetime; expiry does.
+	f.clock.Advance(DefaultTTL + time.Second)
+	f.create(purchase(call))
+}

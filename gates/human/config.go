@@ -65,6 +65,10 @@ type ApprovalsConfig struct {
 	NewID func() string
 	// Timeout bounds each Redis operation (2s). A timeout refuses the call.
 	Timeout time.Duration
+	// MaxPending is how many approvals one principal may have asked for
+	// within TTL (0: no limit); Create refuses one more with
+	// too_many_requests.
+	MaxPending int
 }
 
 // Validate reports the first problem with c, naming the field and the fix.
@@ -77,6 +81,9 @@ func (c ApprovalsConfig) Validate() error {
 	}
 	if c.Retention < 0 {
 		return errors.New("human: ApprovalsConfig.Retention is negative: use 0 for the 24h default or a positive duration")
+	}
+	if c.MaxPending < 0 {
+		return errors.New("human: ApprovalsConfig.MaxPending is negative: use 0 for no limit or a positive count")
 	}
 	return nil
 }

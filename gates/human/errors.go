@@ -60,6 +60,7 @@ const (
 	rMismatch = 9
 	rUnknown  = 10 // a record in a state the package does not know
 	rListed   = 11 // records follow
+	rTooMany  = 12 // the principal has too many approvals pending
 )
 
 func invalid(format string, args ...any) error {

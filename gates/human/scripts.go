@@ -33,11 +33,18 @@ func scriptsWithHeader(header string) scripts {
 
 // createLua stores a new pending approval and indexes it by its purge
 // deadline, dropping index entries whose records are gone.
-// KEYS: record, index. ARGV: now, purge deadline (ms), keep (ms), id, then
-// the record's field/value pairs.
+// At most ARGV[5] approvals (0: no limit) may have been asked within an
+// approval's lifetime: those whose purge deadline lies after ARGV[6].
+// KEYS: record, index. ARGV: now, purge deadline (ms), keep (ms), id,
+// limit, recent (ms), then the record's field/value pairs.
 const createLua = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {3} end
-for i = 5, #ARGV, 2 do
+local limit = tonumber(ARGV[5])
+if limit > 0 then
+  local n = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[6], '+inf')
+  if n >= limit then return {12, n} end
+end
+for i = 7, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])

@@ -25,7 +25,7 @@ func (a *App) buildGates(ctx context.Context) (*gateParts, error) {
 	if g.sealer, err = human.NewSealer(ctx, rdb, human.SealerConfig{}); err != nil {
 		return nil, err
 	}
-	if g.approvals, err = human.NewApprovals(rdb, human.ApprovalsConfig{}); err != nil {
+	if g.approvals, err = human.NewApprovals(rdb, human.ApprovalsConfig{MaxPending: a.Cfg.PendingApprovals}); err != nil {
 		return nil, err
 	}
 	if g.consents, err = human.NewConsents(rdb, human.ConsentsConfig{}); err != nil {
