@@ -16,7 +16,7 @@
 //	c := client.NewClient(tr)
 //
 // What it owns: the exchange request and its form encoding, caching one
-// task token per TokenSource, re-exchanging before expiry (with jitter, one
+// task token per TokenSource, refreshing it in its session before expiry (with jitter, one
 // exchange however many goroutines ask), Delegate for sub-agents, the
 // bearer transport that retries a 401 once with a fresh token, and OAuth
 // errors as *Error values that say what to do.
@@ -35,7 +35,12 @@
 // accepts (the parent of `tollgate stdio`), so an agent that wants it
 // launches `tollgate stdio` as its MCP server and needs no exchange.
 //
-// Each exchange starts a new task session at tollgate, so a re-exchange
-// before expiry is a new session (a child of the parent's current session
-// for a sub-agent), with the budget the Config asks for.
+// The first exchange opens the task session, with the budget the Config
+// asks for. Later, while the current token is valid, the TokenSource
+// refreshes it: it exchanges its own task token with its attestation, and
+// tollgate issues a fresh token of the same session, scope, resources and
+// budget (a refresh never widens or resets them; MaxTaskLife at the server,
+// 12h, ends it). Only a TokenSource whose token has already expired
+// (unused for longer than the token's life) exchanges anew, which opens a
+// new task session. A revoked session ends the TokenSource.
 package agent

@@ -48,7 +48,13 @@ func GrantOf(t *oauth2.Token) Grant {
 }
 
 // subjectToken is what the exchange sends as its subject.
-type subjectToken struct{ token, typ string }
+// subjectToken is the exchange's subject. refresh: it is this
+// TokenSource's own task token, sent to be refreshed in its session (the
+// request then names no scope or details: the session keeps its own).
+type subjectToken struct {
+	token, typ string
+	refresh    bool
+}
 
 // exchange runs one RFC 8693 exchange. The form is built here, once; the
 // tokens in it are never logged or put into an error.
@@ -72,10 +78,10 @@ func (ts *TokenSource) exchange(ctx context.Context, sub subjectToken, now time.
 		form.Set("actor_token", actor)
 		form.Set("actor_token_type", TokenTypeJWT)
 	}
-	if ts.cfg.Scope != nil {
+	if ts.cfg.Scope != nil && !sub.refresh {
 		form.Set("scope", strings.Join(ts.cfg.Scope, " "))
 	}
-	if ts.details != "" {
+	if ts.details != "" && !sub.refresh {
 		form.Set("authorization_details", ts.details)
 	}
 	if ts.cfg.Resource != "" {

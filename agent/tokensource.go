@@ -66,6 +66,10 @@ func (ts *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) 
 	return ts.token(ctx, 0)
 }
 
+// refreshMargin: a token closer than this to its expiry is not sent to be
+// refreshed (it could expire on the way); the TokenSource exchanges anew.
+const refreshMargin = 5 * time.Second
+
 // Backoff after failed exchanges: a caller in a loop does not turn into a
 // stream of refused requests.
 const (
@@ -175,9 +179,25 @@ func (ts *TokenSource) run(ctx context.Context, f *flight) {
 	close(f.done)
 }
 
-// fetch gets the subject token and exchanges it.
+// fetch refreshes the task token while the current one is valid, so the
+// task keeps its session and budget; without one it gets the subject token
+// and exchanges it, which opens a new task session.
 func (ts *TokenSource) fetch(ctx context.Context) (*oauth2.Token, *cached, error) {
 	now := ts.cfg.Clock()
+	ts.mu.Lock()
+	cur := ts.cur
+	ts.mu.Unlock()
+	if cur != nil && ts.cfg.Subject != nil || cur != nil && ts.parent != nil {
+		if now.Before(cur.tok.Expiry.Add(-refreshMargin)) {
+			// The server refreshes a task token for the agent it was issued
+			// to: the same session, scope, resources and budget.
+			tok, err := ts.exchange(ctx, subjectToken{token: cur.tok.AccessToken, typ: TokenTypeAccessToken, refresh: true}, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			return tok, ts.schedule(tok, now), nil
+		}
+	}
 	sub, err := ts.subject(ctx)
 	if err != nil {
 		return nil, nil, err

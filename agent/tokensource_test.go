@@ -125,8 +125,10 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 	if c.exchanges() != 2 {
 		t.Fatalf("%d exchanges, want 2 (one refresh for 16 callers)", c.exchanges())
 	}
-	if a, b := agent.GrantOf(first).SessionID, decode(t, got[0]).Sid; a == b {
-		t.Fatalf("the refreshed token kept session %s; every exchange starts one", a)
+	// A refresh keeps the task session, and with it the budget: an agent
+	// that refreshes does not start a new task.
+	if a, b := agent.GrantOf(first).SessionID, decode(t, got[0]).Sid; a != b {
+		t.Fatalf("the refreshed token is of session %s, not the task's %s", b, a)
 	}
 }
 

@@ -20,7 +20,10 @@ type Config struct {
 	Issuer   string        // tollgate's public URL (iss of every token)
 	Resource string        // the canonical MCP resource URL, the only audience
 	TokenTTL time.Duration // lifetime of issued tokens (never past the subject's)
-	Sandbox  bool          // dev agents (spiffe://tollgate.sandbox/...) are recognised
+	// MaxTaskLife bounds how long refreshes keep one task session going
+	// after it was opened (12h): past it, the agent starts a new task.
+	MaxTaskLife time.Duration
+	Sandbox     bool // dev agents (spiffe://tollgate.sandbox/...) are recognised
 	Clock    func() time.Time
 }
 
@@ -54,6 +57,9 @@ func New(cfg Config, deps Deps) (*STS, error) {
 	case deps.Access == nil || deps.Policy == nil || deps.Sessions == nil || deps.Trail == nil:
 		return nil, errors.New("sts: Deps.Access, Deps.Policy, Deps.Sessions and Deps.Trail are required")
 	}
+	if cfg.MaxTaskLife <= 0 {
+		cfg.MaxTaskLife = DefaultMaxTaskLife
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -84,6 +90,7 @@ type subject struct {
 	mayAct    *auth.Actor // may_act of the subject token: who may act for it
 	expiry    time.Time
 	parentSID string      // the upstream session (task tokens)
+	claims    *auth.Claims // the subject task token's claims (task tokens)
 	agent     *auth.Agent // the attested agent (own attestation)
 	email     string
 	// emailVerified: the IdP vouches for email (only then does policy see it).
@@ -125,6 +132,11 @@ func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
 	}
 
 	g := grant{sub: sub, req: r, now: now}
+	if actor != nil && !r.Impersonate && sub.kind == "task" && len(sub.chain) > 0 && sub.chain[0] == actor.ID {
+		// The token's own agent exchanges it again: a refresh, in the
+		// same task session with the same scope and budget.
+		return s.refresh(ctx, &g, *actor)
+	}
 	switch {
 	case actor == nil && sub.kind == "agent":
 		if r.Impersonate {

@@ -45,6 +45,12 @@ func newFixture(t *testing.T, pol *policy.Engine) *fixture {
 
 func newFixtureOn(t *testing.T, rdb *redis.Client, pol *policy.Engine) *fixture {
 	t.Helper()
+	return newFixtureWith(t, rdb, pol, func(*sts.Config) {})
+}
+
+// newFixtureWith is newFixtureOn with a change to the STS's config.
+func newFixtureWith(t *testing.T, rdb *redis.Client, pol *policy.Engine, change func(*sts.Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	ring := func(ns auth.Namespace) *auth.KeyRing {
 		k, err := auth.NewKeyRing(auth.KeyRingConfig{Namespace: ns, Redis: rdb})
@@ -93,7 +99,9 @@ func newFixtureOn(t *testing.T, rdb *redis.Client, pol *policy.Engine) *fixture 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sts.New(sts.Config{Issuer: issuer, Resource: resource, TokenTTL: 10 * time.Minute, Sandbox: true},
+	cfg := sts.Config{Issuer: issuer, Resource: resource, TokenTTL: 10 * time.Minute, Sandbox: true}
+	change(&cfg)
+	s, err := sts.New(cfg,
 		sts.Deps{Signer: signer, Access: access, Subjects: []*auth.SubjectVerifier{sv}, Attestors: []auth.Attestor{at}, Policy: pol, Sessions: store, Trail: trail})
 	if err != nil {
 		t.Fatal(err)

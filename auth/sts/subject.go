@@ -25,7 +25,7 @@ func (s *STS) verifySubject(ctx context.Context, r *Request) (subject, error) {
 			}
 			return subject{
 				principal: c.Subject, kind: "task", scopes: c.Scopes(), details: c.AuthorizationDetails,
-				chain: c.Act.Chain(), expiry: c.Expiry.Time(), parentSID: c.SessionID, mayAct: c.MayAct,
+				chain: c.Act.Chain(), expiry: c.Expiry.Time(), parentSID: c.SessionID, mayAct: c.MayAct, claims: c,
 			}, nil
 		}
 		errs = append(errs, err)
