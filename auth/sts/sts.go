@@ -24,7 +24,7 @@ type Config struct {
 	// after it was opened (12h): past it, the agent starts a new task.
 	MaxTaskLife time.Duration
 	Sandbox     bool // dev agents (spiffe://tollgate.sandbox/...) are recognised
-	Clock    func() time.Time
+	Clock       func() time.Time
 }
 
 // Deps are the STS's collaborators.
@@ -89,9 +89,9 @@ type subject struct {
 	chain     []string    // actors so far, current first (task tokens)
 	mayAct    *auth.Actor // may_act of the subject token: who may act for it
 	expiry    time.Time
-	parentSID string      // the upstream session (task tokens)
+	parentSID string       // the upstream session (task tokens)
 	claims    *auth.Claims // the subject task token's claims (task tokens)
-	agent     *auth.Agent // the attested agent (own attestation)
+	agent     *auth.Agent  // the attested agent (own attestation)
 	email     string
 	// emailVerified: the IdP vouches for email (only then does policy see it).
 	emailVerified bool
