@@ -228,3 +228,27 @@ func TestUnauthenticatedRequestsAreCounted(t *testing.T) {
 		t.Fatalf("counted %d unauthenticated requests, want 3", n)
 	}
 }
+
+// TestUnknownToolCallsAreAudited: calling a tool that does not exist is
+// recorded (the probe has a trace), and a flood of such probes with ever
+// new names stays bounded per principal.
+func TestUnknownToolCallsAreAudited(t *testing.T) {
+	a, ts := newApp(t)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "prober", Scope: "catalog:read"})
+	for i := range 150 {
+		r := rpc(t, ts.URL, tok, "", fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"no_such_tool_%d","arguments":{}}}`, i))
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.StatusCode >= 500 {
+			t.Fatalf("unknown tool: %d", r.StatusCode)
+		}
+	}
+	n := 0
+	for _, e := range readAudit(t, a.Trail(), aliceP) {
+		if strings.HasPrefix(e.Tool, "no_such_tool_") && e.Code == "not_found" && e.Decision == sessions.DecisionDeny {
+			n++
+		}
+	}
+	if n != 100 {
+		t.Fatalf("%d entries for 150 distinct unknown tools, want the first 100 (the rest counted at the window's end)", n)
+	}
+}

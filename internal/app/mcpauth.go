@@ -79,6 +79,11 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 			}
 		}
 		checked := ""
+		if call.Method == "tools/call" && !known {
+			// A call of a tool that does not exist is a probe too: it is
+			// audited (the MCP server answers it with its own error).
+			a.auditEdgeRefusal(r, c, auditName, fault.NotFound)
+		}
 		if call.Method == "tools/call" && known {
 			// Step 3, once: the guard does not check this tool's scopes again.
 			if err := tools.ScopeError(tool, c.Scopes()); err != nil {

@@ -23,20 +23,28 @@ type Appender interface {
 // refusals pass straight through.
 //
 // Identical means the same principal, task session, tool, code, argument
-// digest and place of refusal. A crash loses the counts of open windows,
-// never a window's first entry. It is safe for concurrent use; it holds at
-// most max open windows, and beyond that appends refusals one by one.
+// digest and place of refusal. Refusals that differ are bounded too: past
+// PerPrincipal first entries of one principal in a window, the rest of that
+// principal's refusals are counted into one entry (detail.coalesced =
+// "principal"), whatever they vary. A crash loses the counts of open
+// windows, never a window's first entry. It is safe for concurrent use; it
+// holds at most max open windows, and beyond that appends refusals one by
+// one.
 type Coalescer struct {
 	trail  Appender
 	window time.Duration
 	max    int
 	now    func() time.Time
 	onErr  func(error)
+	// PerPrincipal is how many distinct refusals of one principal are
+	// appended in a window before the rest are counted together (100).
+	PerPrincipal int
 
-	mu   sync.Mutex
-	open map[refusalKey]*window
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	open   map[refusalKey]*window
+	firsts map[string]*window // per principal: first entries in its window
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 type refusalKey struct {
@@ -54,41 +62,87 @@ type window struct {
 // entries (the caller's own appends return their errors). Close it to
 // write the open counts.
 func NewCoalescer(trail Appender, within time.Duration, maxOpen int, onErr func(error)) *Coalescer {
-	c := &Coalescer{trail: trail, window: max(within, time.Second), max: maxOpen, now: time.Now, onErr: onErr,
-		open: map[refusalKey]*window{}, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Coalescer{trail: trail, window: max(within, time.Second), max: maxOpen, now: time.Now, onErr: onErr, PerPrincipal: 100,
+		open: map[refusalKey]*window{}, firsts: map[string]*window{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
 
 // Append appends e, or counts it when it repeats a refusal appended within
-// the window. A counted refusal returns e unchanged (no hash: it is not
-// an entry of its own yet).
+// the window, or when its principal is past PerPrincipal distinct
+// refusals in the window. A counted refusal returns e unchanged (no hash:
+// it is not an entry of its own yet).
 func (c *Coalescer) Append(ctx context.Context, e sessions.Entry) (sessions.Entry, error) {
 	if e.Decision != sessions.DecisionDeny {
 		return c.trail.Append(ctx, e)
 	}
 	k := refusalKey{e.Principal, e.Session, e.Tool, e.Code, e.ArgsDigest, e.Detail["at"]}
 	now := c.now()
-	c.mu.Lock()
-	w, ok := c.open[k]
-	switch {
-	case ok && now.Sub(w.start) < c.window:
-		w.n++
-		c.mu.Unlock()
-		return e, nil
-	case ok:
-		// The window closed: its count goes out before the new first.
-		delete(c.open, k)
+	// Counts of windows that closed go out after the lock is released,
+	// before this refusal's own entry.
+	var closed []*window
+	flushClosed := func() {
+		for _, w := range closed {
+			c.flush(ctx, w)
+		}
 	}
+	c.mu.Lock()
+	if w, ok := c.open[k]; ok {
+		if now.Sub(w.start) < c.window {
+			w.n++
+			c.mu.Unlock()
+			return e, nil
+		}
+		delete(c.open, k)
+		closed = append(closed, w)
+	}
+	f := c.firsts[e.Principal]
+	if f == nil || now.Sub(f.start) >= c.window {
+		f = &window{start: now}
+		if len(c.firsts) < c.max {
+			c.firsts[e.Principal] = f
+		}
+	}
+	if f.n >= c.PerPrincipal {
+		// Past the principal's distinct refusals: one count for the rest.
+		ok := refusalKey{principal: e.Principal, at: overflow}
+		if w, found := c.open[ok]; found {
+			if now.Sub(w.start) < c.window {
+				w.n++
+				c.mu.Unlock()
+				flushClosed()
+				return e, nil
+			}
+			delete(c.open, ok)
+			closed = append(closed, w)
+		}
+		if len(c.open) < c.max {
+			oe := e
+			oe.Detail = map[string]string{"coalesced": "principal"}
+			for k, v := range e.Detail {
+				oe.Detail[k] = v
+			}
+			c.open[ok] = &window{start: now, entry: oe, n: 1}
+			c.mu.Unlock()
+			flushClosed()
+			return e, nil
+		}
+		c.mu.Unlock()
+		flushClosed()
+		return c.trail.Append(ctx, e)
+	}
+	f.n++
 	if len(c.open) < c.max {
 		c.open[k] = &window{start: now, entry: e}
 	}
 	c.mu.Unlock()
-	if ok {
-		c.flush(ctx, w)
-	}
+	flushClosed()
 	return c.trail.Append(ctx, e)
 }
+
+// overflow marks the key of a principal's window of refusals past
+// PerPrincipal.
+const overflow = "\x00overflow"
 
 // flush appends a closed window's count, if anything repeated in it.
 func (c *Coalescer) flush(ctx context.Context, w *window) {
@@ -133,6 +187,11 @@ func (c *Coalescer) closeWindows(all bool) {
 		if all || now.Sub(w.start) >= c.window {
 			delete(c.open, k)
 			due = append(due, w)
+		}
+	}
+	for p, f := range c.firsts {
+		if all || now.Sub(f.start) >= c.window {
+			delete(c.firsts, p)
 		}
 	}
 	c.mu.Unlock()

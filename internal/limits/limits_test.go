@@ -202,3 +202,28 @@ func TestCoalescerBoundedWindows(t *testing.T) {
 		t.Fatalf("%d open windows, want at most 2", open)
 	}
 }
+
+// TestCoalescerBoundsOnePrincipal: refusals that vary (another tool, other
+// arguments) each time are still bounded per principal: past PerPrincipal
+// in a window they are counted into one entry.
+func TestCoalescerBoundsOnePrincipal(t *testing.T) {
+	tr := &memTrail{}
+	c := NewCoalescer(tr, time.Hour, 100000, nil)
+	c.PerPrincipal = 10
+	ctx := context.Background()
+	for i := 0; i < 10000; i++ {
+		c.Append(ctx, sessions.Entry{Decision: sessions.DecisionDeny, Code: "not_found", Principal: "user:mallory", Tool: "probe",
+			ArgsDigest: string(rune(0x4e00 + i))})
+	}
+	// Another principal is not affected by mallory's volume.
+	c.Append(ctx, sessions.Entry{Decision: sessions.DecisionDeny, Code: "not_found", Principal: "user:alice", Tool: "probe"})
+	if n := len(tr.entries()); n != 11 {
+		t.Fatalf("%d entries while the window is open, want 10 of mallory's and 1 of alice's", n)
+	}
+	c.Close()
+	es := tr.entries()
+	last := es[len(es)-1]
+	if len(es) != 12 || last.Detail["coalesced"] != "principal" || last.Detail["repeated"] != "9990" || last.Principal != "user:mallory" {
+		t.Fatalf("after Close: %d entries, last %+v; want one count of mallory's other 9990", len(es), last)
+	}
+}
