@@ -147,6 +147,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", d.BodyTimeout, "how long a client may take to send a request's body; slower gets 408 (responses may stream longer)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request headers accepted; larger gets 431")
+	fs.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "connections this replica holds open at once; more wait to be accepted (keep it under the process's file descriptor limit)")
 	// One configuration, whichever command runs the server: serve's and
 	// stdio's twins are shared (TOLLGATE_TOKEN_TTL for both).
 	fs.VisitAll(func(f *pflag.Flag) {

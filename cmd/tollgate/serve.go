@@ -1,6 +1,8 @@
 package main
 
 import (
+	"golang.org/x/net/netutil"
+
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +56,8 @@ down gracefully.`,
 		if err != nil {
 			return fmt.Errorf("cannot listen on %s (%v); pick a free address with --addr", cfg.Addr, err)
 		}
+		// At most --max-connections at once: the rest wait to be accepted.
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes}
 		// The banner comes first: once /healthz answers, everything a

@@ -39,7 +39,8 @@ Example client configuration:
 	build := serverFlags(cmd.Flags())
 	// The HTTP listener's flags mean nothing here: they still parse (one
 	// environment serves both commands) but are not offered.
-	for _, f := range []string{"addr", "allowed-hosts", "allowed-origins", "max-body-bytes", "shutdown-timeout"} {
+	for _, f := range []string{"addr", "allowed-hosts", "allowed-origins", "max-body-bytes", "shutdown-timeout",
+		"read-header-timeout", "body-timeout", "idle-timeout", "max-header-bytes", "max-connections", "mcp-session-idle", "mcp-sessions-per-principal"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

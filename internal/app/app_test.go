@@ -134,6 +134,7 @@ func TestCatalogHTTP(t *testing.T) {
 func TestHTTPGuards(t *testing.T) {
 	a, ts := newApp(t)
 	big := strings.Repeat("x", int(a.Cfg.MaxBodyBytes)+1)
+	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "catalog:read"})
 	tests := []struct {
 		name       string
 		method     string
@@ -144,8 +145,12 @@ func TestHTTPGuards(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"oversized body is 413", "POST", "/mcp", strings.NewReader(big), nil, false, 413, "request_too_large"},
-		{"oversized chunked body is 413", "POST", "/mcp", io.MultiReader(strings.NewReader(big)), nil, true, 413, "request_too_large"},
+		{"oversized body is 413", "POST", "/mcp", strings.NewReader(big), map[string]string{"Authorization": "Bearer " + tok}, false, 413, "request_too_large"},
+		{"oversized chunked body is 413", "POST", "/mcp", io.MultiReader(strings.NewReader(big)), map[string]string{"Authorization": "Bearer " + tok}, true, 413, "request_too_large"},
+		// An anonymous body is never read: the token is checked first.
+		{"oversized body without a token is 401", "POST", "/mcp", strings.NewReader(big), nil, false, 401, "unauthorized"},
+		// Anything but /mcp is open to anyone, and gets a small limit.
+		{"oversized token request is 413", "POST", "/oauth/token", strings.NewReader(strings.Repeat("x", app.AnonymousBodyLimit+1)), nil, false, 413, "request_too_large"},
 		{"foreign Origin is refused (DNS rebinding)", "POST", "/mcp", strings.NewReader(`{}`), map[string]string{"Origin": "http://evil.example"}, false, 403, "origin_not_allowed"},
 		{"foreign Host is refused (DNS rebinding)", "GET", "/healthz", nil, map[string]string{"Host": "evil.example"}, false, 403, "host_not_allowed"},
 		{"token in query string is refused", "POST", "/mcp?access_token=abc", strings.NewReader(`{}`), nil, false, 400, "invalid_request"},

@@ -54,3 +54,4 @@ func (a *App) AddTestZone(t testing.TB, principal, name string) string {
 	}
 	return z.ID
 }
+const AnonymousBodyLimit, UnknownTool = anonymousBodyLimit, unknownTool

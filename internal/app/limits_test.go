@@ -108,8 +108,17 @@ func TestMCPSessionsPerPrincipal(t *testing.T) {
 	if dr.StatusCode >= 300 {
 		t.Fatalf("DELETE of an own session: %d", dr.StatusCode)
 	}
+	// ... and the closed session is gone, on every replica: its id is refused.
+	if r := rpc(t, ts.URL, tok, sids[0], listBody); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("a request on a DELETEd session: %d, want 404", r.StatusCode)
+	}
 	if sid, resp := initialize(t, ts.URL, tok); resp.StatusCode != http.StatusOK || sid == "" {
 		t.Fatalf("initialize after a DELETE: %d", resp.StatusCode)
+	}
+	// An initialize that carries an own session id still opens a new
+	// session, so it is counted: the limit holds.
+	if r := rpc(t, ts.URL, tok, sids[1], initializeBody("again")); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("initialize with an Mcp-Session-Id past the limit: %d, want 429", r.StatusCode)
 	}
 }
 
@@ -231,9 +240,10 @@ func TestUnauthenticatedRequestsAreCounted(t *testing.T) {
 
 // TestUnknownToolCallsAreAudited: calling a tool that does not exist is
 // recorded (the probe has a trace), and a flood of such probes with ever
-// new names stays bounded per principal.
+// new names is one entry, named as no tool, whose repeats are counted.
 func TestUnknownToolCallsAreAudited(t *testing.T) {
-	a, ts := newApp(t)
+	redisURL := testkit.RedisURL(t)
+	a, ts := newAppOn(t, redisURL)
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "prober", Scope: "catalog:read"})
 	for i := range 150 {
 		r := rpc(t, ts.URL, tok, "", fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"no_such_tool_%d","arguments":{}}}`, i))
@@ -242,13 +252,31 @@ func TestUnknownToolCallsAreAudited(t *testing.T) {
 			t.Fatalf("unknown tool: %d", r.StatusCode)
 		}
 	}
-	n := 0
-	for _, e := range readAudit(t, a.Trail(), aliceP) {
-		if strings.HasPrefix(e.Tool, "no_such_tool_") && e.Code == "not_found" && e.Decision == sessions.DecisionDeny {
-			n++
+	count := func(trail *sessions.Audit) (first, counted int, requested, repeated string) {
+		for _, e := range readAudit(t, trail, aliceP) {
+			if strings.HasPrefix(e.Tool, "no_such_tool_") {
+				t.Fatalf("an entry names the made-up tool %q: made-up names must not multiply entries", e.Tool)
+			}
+			if e.Tool != "(unknown tool)" || e.Code != "not_found" || e.Decision != sessions.DecisionDeny {
+				continue
+			}
+			if e.Detail["repeated"] != "" {
+				counted++
+				repeated = e.Detail["repeated"]
+				continue
+			}
+			first++
+			requested = e.Detail["requested"]
 		}
+		return
 	}
-	if n != 100 {
-		t.Fatalf("%d entries for 150 distinct unknown tools, want the first 100 (the rest counted at the window's end)", n)
+	if first, _, requested, _ := count(a.Trail()); first != 1 || requested != "no_such_tool_0" {
+		t.Fatalf("%d entries (requested %q) for 150 unknown tools, want 1 naming the first name asked for", first, requested)
+	}
+	ts.Close()
+	a.Close()
+	b, _ := newAppOn(t, redisURL)
+	if first, counted, _, repeated := count(b.Trail()); first != 1 || counted != 1 || repeated != "149" {
+		t.Fatalf("after shutdown: %d entries, %d counts (repeated %q); want 1, 1 (149)", first, counted, repeated)
 	}
 }

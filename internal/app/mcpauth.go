@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -34,38 +36,57 @@ func (a *App) resourceMetadataURL() string {
 // the request context; the guard re-checks the session on every tool call.
 func (a *App) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The token first, from the headers alone: nothing of an
+		// anonymous request's body is read or kept.
+		tok, ok := sts.BearerToken(r)
+		if !ok {
+			a.edge.unauthenticated(r, "no bearer token")
+			a.challenge(w, http.StatusUnauthorized, "", "catalog:read", "send a task token as Authorization: Bearer <token>; get one by token exchange at "+a.Cfg.PublicURL+"/oauth/token")
+			return
+		}
+		c, err := a.id.verifier.Verify(r.Context(), tok)
+		if err != nil {
+			a.edge.unauthenticated(r, fault.PublicOf(err))
+			a.challenge(w, http.StatusUnauthorized, "invalid_token", "catalog:read", fault.PublicOf(err))
+			return
+		}
+		// Requests in flight on this replica, per principal and per task
+		// session: one agent cannot hold every worker of a replica, nor
+		// more than that many buffered bodies.
+		release, err := a.edge.inflight.Acquire(c.Subject, c.SessionID)
+		if err != nil {
+			// The refusal of a tool call is audited with its tool, read
+			// from the start of the body only.
+			tool := ""
+			if call := peekPrefix(w, r, a.Cfg.BodyTimeout); call.Method == "tools/call" {
+				tool = unknownTool
+				if t, ok := a.toolByName(call.Params.Name); ok {
+					tool = t.Name()
+				}
+			}
+			a.refuseLimit(w, r, c, tool, err)
+			return
+		}
+		defer release()
+		if !httpx.ReadBody(w, r, a.Cfg.MaxBodyBytes, a.Cfg.BodyTimeout) {
+			return
+		}
 		call := peekCall(r)
 		tool, known := a.toolByName(call.Params.Name)
 		need := "catalog:read"
 		if call.Method == "tools/call" && known && len(tool.Scopes) > 0 {
 			need = strings.Join(tool.Scopes, " ")
 		}
-		tok, ok := sts.BearerToken(r)
-		if !ok {
-			a.edge.unauthenticated(r, "no bearer token")
-			a.challenge(w, http.StatusUnauthorized, "", need, "send a task token as Authorization: Bearer <token>; get one by token exchange at "+a.Cfg.PublicURL+"/oauth/token")
-			return
-		}
-		c, err := a.id.verifier.Verify(r.Context(), tok)
-		if err != nil {
-			a.edge.unauthenticated(r, fault.PublicOf(err))
-			a.challenge(w, http.StatusUnauthorized, "invalid_token", need, fault.PublicOf(err))
-			return
-		}
 		// The name of a tool the edge refuses a call of, for its audit
-		// entry: a known tool's, else the name given, bounded.
+		// entry: a known tool's; every name that is no tool's is audited
+		// as one, so that made-up names cannot multiply entries.
 		auditName := ""
 		if call.Method == "tools/call" {
-			auditName = auditText(call.Params.Name, 64)
+			auditName = unknownTool
+			if known {
+				auditName = tool.Name()
+			}
 		}
-		// Requests in flight on this replica, per principal and per task
-		// session: one agent cannot hold every worker of a replica.
-		release, err := a.edge.inflight.Acquire(c.Subject, c.SessionID)
-		if err != nil {
-			a.refuseLimit(w, r, c, auditName, err)
-			return
-		}
-		defer release()
 		if call.Method != "tools/call" {
 			// Tool calls are checked by the guard; everything else here, so a
 			// revoked session cannot even list tools.
@@ -82,34 +103,40 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		if call.Method == "tools/call" && !known {
 			// A call of a tool that does not exist is a probe too: it is
 			// audited (the MCP server answers it with its own error).
-			a.auditEdgeRefusal(r, c, auditName, fault.NotFound)
+			a.auditEdgeRefusal(r, c, auditName, fault.NotFound, map[string]string{"requested": auditText(call.Params.Name, 64)})
 		}
 		if call.Method == "tools/call" && known {
 			// Step 3, once: the guard does not check this tool's scopes again.
 			if err := tools.ScopeError(tool, c.Scopes()); err != nil {
 				// Every tool call is audited, refused ones too: an agent must
 				// not probe for capabilities without a trace.
-				a.auditEdgeRefusal(r, c, auditName, fault.InsufficientScope)
+				a.auditEdgeRefusal(r, c, auditName, fault.InsufficientScope, nil)
 				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "), fault.PublicOf(err))
 				return
 			}
 			checked = tool.Name()
 		}
+		// An initialize always opens a new session: the id of an old one
+		// it carries is dropped, so that it is counted and bounded as new.
+		if call.Method == "initialize" {
+			r.Header.Del("Mcp-Session-Id")
+		}
 		// A legacy (2025-11-25) MCP session belongs to the principal that
 		// opened it: its id alone must not let another token read its
-		// stream or answer its elicitations.
+		// stream or answer its elicitations. A session closed (DELETE) or
+		// idle past --mcp-session-idle is gone, on every replica.
 		sid := r.Header.Get("Mcp-Session-Id")
 		if sid != "" {
-			owner, err := a.mcpOwners.Used(r.Context(), sid, c.Subject)
+			owner, open, err := a.mcpOwners.Used(r.Context(), sid, c.Subject, a.Cfg.MCPSessionIdle)
 			switch {
 			case err != nil:
 				httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
 				return
-			case owner != c.Subject:
+			case owner != c.Subject || (a.Cfg.MCPSessionsPerPrincipal > 0 && !open):
 				if auditName != "" {
-					a.auditEdgeRefusal(r, c, auditName, fault.NotFound)
+					a.auditEdgeRefusal(r, c, auditName, fault.NotFound, nil)
 				}
-				httpx.Fail(w, http.StatusNotFound, "session_not_found", "no such MCP session for this token; initialize a new one")
+				httpx.Fail(w, http.StatusNotFound, "session_not_found", "no such MCP session for this token (closed, idle too long, or never opened with it); initialize a new one")
 				return
 			}
 			if r.Method == http.MethodDelete {
@@ -121,26 +148,33 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 			}
 		}
 		ow := &sessionOwner{ResponseWriter: w, a: a, r: r, principal: c.Subject}
-		if sid == "" && call.Method == "initialize" && a.Cfg.MCPSessionsPerPrincipal > 0 {
-			// A new legacy session: at most --mcp-sessions-per-principal
-			// of one principal, each holding a bounded clientInfo.
-			res, ok, err := a.mcpOwners.Reserve(r.Context(), c.Subject, a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle)
-			switch {
-			case err != nil:
-				httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
-				return
-			case !ok:
-				a.Log.Warn("MCP session limit reached", "principal", c.Subject, "limit", a.Cfg.MCPSessionsPerPrincipal)
-				tooMany(w, time.Minute, fmt.Sprintf("this human's agents already have %d MCP sessions open (--mcp-sessions-per-principal); close one (HTTP DELETE with its Mcp-Session-Id) or wait until one has been idle for %s. Nothing was opened", a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle))
-				return
+		if call.Method == "initialize" {
+			if a.Cfg.MCPSessionsPerPrincipal > 0 {
+				// A new legacy session: at most --mcp-sessions-per-principal
+				// of one principal.
+				res, ok, err := a.mcpOwners.Reserve(r.Context(), c.Subject, a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle)
+				switch {
+				case err != nil:
+					httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
+					return
+				case !ok:
+					a.Log.Warn("MCP session limit reached", "principal", c.Subject, "limit", a.Cfg.MCPSessionsPerPrincipal)
+					tooMany(w, time.Minute, fmt.Sprintf("this human's agents already have %d MCP sessions open (--mcp-sessions-per-principal); close one (HTTP DELETE with its Mcp-Session-Id), or retry later: a session idle for %s is closed. Nothing was opened", a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle))
+					return
+				}
+				ow.reserved = &res
 			}
-			ow.reserved = &res
+			// Each session keeps only a bounded record of its client.
 			boundInitialize(r)
 		}
 		next.ServeHTTP(ow, r.WithContext(tools.WithClaims(r.Context(), c, checked)))
 		ow.record()
 	})
 }
+
+// unknownTool is the name the audit trail gives a call of a tool that
+// does not exist (the name asked for goes in the entry's detail).
+const unknownTool = "(unknown tool)"
 
 // refuseLimit answers a request refused by a limit: 429 with Retry-After,
 // and an audit entry when it was a tool call.
@@ -151,7 +185,7 @@ func (a *App) refuseLimit(w http.ResponseWriter, r *http.Request, c *auth.Claims
 		return
 	}
 	if tool != "" {
-		a.auditEdgeRefusal(r, c, tool, lim.Code)
+		a.auditEdgeRefusal(r, c, tool, lim.Code, nil)
 	}
 	tooMany(w, lim.After, lim.Msg)
 }
@@ -166,9 +200,15 @@ func tooMany(w http.ResponseWriter, after time.Duration, msg string) {
 // for its whole life.
 const maxClientInfo = 128
 
-// boundInitialize rewrites an initialize request's clientInfo so that the
-// session keeps at most a few short strings of what the client says about
-// itself, whatever the body limit allows.
+// maxProtocolVersion bounds the protocol version string a session keeps.
+const maxProtocolVersion = 32
+
+// boundInitialize rewrites an initialize request's params so that the
+// session keeps at most a bounded record of its client, whatever the body
+// limit allows: the protocol version, the capabilities MCP defines (an
+// experimental or extensions map is dropped) and three short strings of
+// clientInfo. Anything else in params is dropped. A body that is not a
+// JSON object is left for the MCP server to refuse.
 func boundInitialize(r *http.Request) {
 	b, err := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(b))
@@ -179,15 +219,15 @@ func boundInitialize(r *http.Request) {
 	if json.Unmarshal(b, &msg) != nil {
 		return
 	}
-	var params map[string]json.RawMessage
-	if json.Unmarshal(msg["params"], &params) != nil || params == nil {
-		return
+	var params struct {
+		ProtocolVersion string                 `json:"protocolVersion"`
+		Capabilities    mcp.ClientCapabilities `json:"capabilities"`
+		ClientInfo      map[string]any         `json:"clientInfo"`
 	}
-	var info map[string]any
-	_ = json.Unmarshal(params["clientInfo"], &info)
+	_ = json.Unmarshal(msg["params"], &params)
 	kept := map[string]string{}
 	for _, k := range []string{"name", "version", "title"} {
-		if v, ok := info[k].(string); ok {
+		if v, ok := params.ClientInfo[k].(string); ok {
 			kept[k] = auditText(v, maxClientInfo)
 		}
 	}
@@ -197,8 +237,13 @@ func boundInitialize(r *http.Request) {
 	if kept["version"] == "" {
 		kept["version"] = "0"
 	}
-	params["clientInfo"], _ = json.Marshal(kept)
-	msg["params"], _ = json.Marshal(params)
+	caps := params.Capabilities
+	caps.Experimental, caps.Extensions = nil, nil
+	pv := params.ProtocolVersion
+	if len(pv) > maxProtocolVersion {
+		pv = pv[:maxProtocolVersion]
+	}
+	msg["params"], _ = json.Marshal(map[string]any{"protocolVersion": pv, "capabilities": caps, "clientInfo": kept})
 	out, err := json.Marshal(msg)
 	if err != nil {
 		return
@@ -263,10 +308,14 @@ func (s *sessionOwner) record() {
 
 // auditEdgeRefusal records a tool call the HTTP edge refused, as the guard
 // records the calls it refuses: the caller, its chain, the tool, the code.
-func (a *App) auditEdgeRefusal(r *http.Request, c *auth.Claims, tool string, code fault.Code) {
+func (a *App) auditEdgeRefusal(r *http.Request, c *auth.Claims, tool string, code fault.Code, detail map[string]string) {
+	d := map[string]string{"at": "http edge"}
+	for k, v := range detail {
+		d[k] = v
+	}
 	e := sessions.Entry{Event: "tool_call", Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
 		Principal: c.Subject, Actors: c.Act.Chain(), ClientID: c.ClientID, Session: c.SessionID, ParentSession: c.ParentSessionID, JTI: c.ID,
-		Detail: map[string]string{"at": "http edge"}}
+		Detail: d}
 	// Repeats within a window are counted into one entry (limits.Coalescer).
 	if _, err := a.edge.refusals.Append(context.WithoutCancel(r.Context()), e); err != nil {
 		a.Log.Error("audit append failed", "tool", tool, "err", err)
@@ -308,6 +357,69 @@ func peekCall(r *http.Request) mcpCall {
 	}
 	_ = json.Unmarshal(b, &c)
 	return c
+}
+
+// peekPrefixBytes is how much of a refused request's body the edge reads
+// to name the tool it refused.
+const peekPrefixBytes = 8 << 10
+
+// peekPrefix reads the JSON-RPC method and tool name from at most the
+// first peekPrefixBytes of a POST's body, within the body deadline, so
+// that a request refused before its body is read can still be audited
+// with its tool. A name past that prefix is not found.
+func peekPrefix(w http.ResponseWriter, r *http.Request, within time.Duration) mcpCall {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return mcpCall{}
+	}
+	if within > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(within))
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, peekPrefixBytes))
+	return scanCall(b)
+}
+
+// scanCall finds "method" and "params"."name" in a JSON-RPC object that
+// may be cut short, reading tokens until the first error.
+func scanCall(b []byte) mcpCall {
+	type frame struct {
+		obj, wantKey bool
+		key          string
+	}
+	var c mcpCall
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return c
+		}
+		if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].wantKey {
+			if k, ok := tok.(string); ok {
+				stack[n-1].key, stack[n-1].wantKey = k, false
+				continue
+			}
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				stack = append(stack, frame{obj: d == '{', wantKey: d == '{'})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		} else if v, ok := tok.(string); ok {
+			switch n := len(stack); {
+			case n == 1 && stack[0].key == "method":
+				c.Method = v
+			case n == 2 && stack[0].key == "params" && stack[1].obj && stack[1].key == "name":
+				c.Params.Name = v
+			}
+		}
+		// A value ended: its object waits for the next key.
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].wantKey = true
+		}
+	}
 }
 
 func (a *App) toolByName(name string) (tools.Tool, bool) {

@@ -60,8 +60,28 @@ func (a *App) routes() http.Handler {
 		httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; MCP is served at /mcp, the catalog at /v1/catalog")
 	})
 	guard := httpx.NewGuard(a.Cfg.AllowedHosts, a.Cfg.AllowedOrigins)
-	return guard.Wrap(httpx.LimitBodyWithin(a.Cfg.MaxBodyBytes, a.Cfg.BodyTimeout, mux))
+	// Anyone may send a body to the OAuth endpoints and pages, token or
+	// not: those bodies are small forms, so they get a small limit. /mcp
+	// reads its (larger) body only once the bearer token is verified and
+	// the principal has a place in flight (requireToken); a provider's
+	// signed webhook may be as large as --max-body-bytes.
+	anonymous := httpx.LimitBodyWithin(min(a.Cfg.MaxBodyBytes, anonymousBodyLimit), a.Cfg.BodyTimeout, mux)
+	full := httpx.LimitBodyWithin(a.Cfg.MaxBodyBytes, a.Cfg.BodyTimeout, mux)
+	return guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/mcp":
+			mux.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/webhooks/"):
+			full.ServeHTTP(w, r)
+		default:
+			anonymous.ServeHTTP(w, r)
+		}
+	}))
 }
+
+// anonymousBodyLimit bounds a body read before anyone is authenticated:
+// token exchange forms, approval decisions, sign-in callbacks.
+const anonymousBodyLimit = 64 << 10
 
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)

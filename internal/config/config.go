@@ -99,6 +99,10 @@ type Config struct {
 	BodyTimeout       time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	// MaxConnections bounds the connections a replica holds open at once;
+	// more wait in the listen backlog, so that a flood of connections
+	// cannot exhaust file descriptors or memory.
+	MaxConnections int
 
 	// SandboxProvidersFrom is another sandbox replica's base URL whose fake
 	// providers this one uses, so that sandbox replicas on one Redis are one
@@ -131,6 +135,7 @@ func Default() Config {
 		BodyTimeout:             30 * time.Second,
 		IdleTimeout:             2 * time.Minute,
 		MaxHeaderBytes:          64 << 10,
+		MaxConnections:          4096,
 	}
 }
 
@@ -313,6 +318,7 @@ func (c *Config) validateLimits() error {
 		{"inflight-per-session", c.InflightPerSession, 1, 100000, "requests one task session may have in flight on a replica"},
 		{"pending-approvals", c.PendingApprovals, 1, 100000, "approvals one principal may have pending"},
 		{"max-header-bytes", c.MaxHeaderBytes, 4 << 10, 1 << 20, "bytes of request headers"},
+		{"max-connections", c.MaxConnections, 16, 1 << 20, "connections a replica holds open at once"},
 	}
 	for _, l := range ints {
 		if l.v < l.lo || l.v > l.hi {

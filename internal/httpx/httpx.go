@@ -48,45 +48,56 @@ func LimitBody(max int64, next http.Handler) http.Handler {
 // trickling its body cannot hold the server's goroutines (slowloris).
 func LimitBodyWithin(max int64, within time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tooLarge := func() {
-			Fail(w, http.StatusRequestEntityTooLarge, "request_too_large",
-				fmt.Sprintf("the request body is larger than the server's limit of %d bytes; send a smaller request (the operator sets the limit with --max-body-bytes)", max))
+		if ReadBody(w, r, max, within) {
+			next.ServeHTTP(w, r)
 		}
-		if r.ContentLength > max {
-			tooLarge()
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			if within > 0 {
-				// Not every ResponseWriter (a test recorder) has a
-				// connection to time out: then there is nothing to bound.
-				_ = rc.SetReadDeadline(time.Now().Add(within))
-			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-			_ = r.Body.Close()
-			if within > 0 {
-				_ = rc.SetReadDeadline(time.Time{})
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				Fail(w, http.StatusRequestTimeout, "request_timeout",
-					fmt.Sprintf("the request body did not arrive within %s; send it faster (the operator sets the limit with --body-timeout). Nothing was done", within))
-				return
-			}
-			if err != nil {
-				Fail(w, http.StatusBadRequest, "invalid_request", "the request body could not be read")
-				return
-			}
-			if int64(len(body)) > max {
-				tooLarge()
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// ReadBody buffers r's body as LimitBodyWithin does, for a handler that
+// must check something else first (a bearer token, before it spends
+// memory on an anonymous body). It reports false after answering the
+// request itself (413, 408 or 400); then the caller writes nothing more.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64, within time.Duration) bool {
+	tooLarge := func() {
+		Fail(w, http.StatusRequestEntityTooLarge, "request_too_large",
+			fmt.Sprintf("the request body is larger than the server's limit of %d bytes; send a smaller request (the operator sets the limit with --max-body-bytes)", max))
+	}
+	if r.ContentLength > max {
+		tooLarge()
+		return false
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	rc := http.NewResponseController(w)
+	if within > 0 {
+		// Not every ResponseWriter (a test recorder) has a
+		// connection to time out: then there is nothing to bound.
+		_ = rc.SetReadDeadline(time.Now().Add(within))
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	_ = r.Body.Close()
+	if within > 0 {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		Fail(w, http.StatusRequestTimeout, "request_timeout",
+			fmt.Sprintf("the request body did not arrive within %s; send it faster (the operator sets the limit with --body-timeout). Nothing was done", within))
+		return false
+	}
+	if err != nil {
+		Fail(w, http.StatusBadRequest, "invalid_request", "the request body could not be read")
+		return false
+	}
+	if int64(len(body)) > max {
+		tooLarge()
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return true
 }
 
 // Guard checks Host and Origin against allow-lists (DNS-rebinding

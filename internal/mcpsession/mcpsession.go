@@ -111,34 +111,61 @@ func (o *Owners) Release(ctx context.Context, r Reservation) error {
 	return nil
 }
 
-// Closed drops a session the client ended (DELETE) from its principal's
-// open sessions.
+// Closed ends a session the client closed (DELETE): it leaves its
+// principal's open sessions and loses its owner, so that its id is
+// refused from now on, on every replica.
 func (o *Owners) Closed(ctx context.Context, principal, id string) error {
-	if err := o.rdb.ZRem(ctx, openKey(principal), id).Err(); err != nil {
+	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, openKey(principal), id)
+		p.Del(ctx, key(id))
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("mcpsession: forget a closed session: %w", err)
 	}
 	return nil
 }
 
-// Used returns the owner of session id, as Owner, and notes that principal
-// used it now: a session in use keeps counting against its principal's
-// limit. Only a session already in principal's set is touched (ZADD XX),
-// so a foreign id changes nothing. One round trip.
-func (o *Owners) Used(ctx context.Context, id, principal string) (string, error) {
+// touchLua notes that a session in a principal's open set was used now,
+// when it was used within idle; a session idle for longer (or closed, or
+// not in the set) stays as it is. KEYS: the open set. ARGV: id, now (ms),
+// idle (ms). Returns 1 when the session is open.
+var touchLua = redis.NewScript(`
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) < tonumber(ARGV[2]) - tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+return 1
+`)
+
+// Used returns the owner of session id, as Owner, and whether it is
+// still open for principal: in principal's open sessions and used within
+// idle (a session closed with DELETE, or idle for longer, is not). An
+// open session is noted as used now, so it keeps counting against its
+// principal's limit; a foreign id changes nothing. One round trip (a
+// pipeline: the owner key and the open set may sit on different Cluster
+// nodes).
+//
+// A session recorded with Record, outside any limit, is never open.
+func (o *Owners) Used(ctx context.Context, id, principal string, idle time.Duration) (owner string, open bool, err error) {
 	var get *redis.StringCmd
-	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	var touch *redis.Cmd
+	_, err = o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		get = p.Get(ctx, key(id))
-		p.ZAddXX(ctx, openKey(principal), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
+		touch = touchLua.Eval(ctx, p, []string{openKey(principal)}, id, time.Now().UnixMilli(), idle.Milliseconds())
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("mcpsession: read the owner of a session: %w", err)
+		return "", false, fmt.Errorf("mcpsession: read the owner of a session: %w", err)
 	}
-	owner, err := get.Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
+	owner, err = get.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("mcpsession: read the owner of a session: %w", err)
 	}
-	return owner, err
+	n, _ := touch.Int64()
+	return owner, owner == principal && n == 1, nil
 }
 
 // Count returns how many sessions principal has open (used within idle).

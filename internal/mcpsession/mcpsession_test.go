@@ -116,11 +116,11 @@ func TestSessionLimitPerPrincipal(t *testing.T) {
 		t.Fatal("mallory refused because of alice's sessions")
 	}
 	// Using a session touches it; using someone else's id changes nothing.
-	if owner, err := o.Used(ctx, "a1", alice); err != nil || owner != alice {
-		t.Fatalf("Used(a1, alice) = %q, %v", owner, err)
+	if owner, isOpen, err := o.Used(ctx, "a1", alice, idle); err != nil || owner != alice || !isOpen {
+		t.Fatalf("Used(a1, alice) = %q, %v, %v; want alice's open session", owner, isOpen, err)
 	}
-	if owner, err := o.Used(ctx, "a1", mallory); err != nil || owner != alice {
-		t.Fatalf("Used(a1, mallory) = %q, %v; want owner alice", owner, err)
+	if owner, isOpen, err := o.Used(ctx, "a1", mallory, idle); err != nil || owner != alice || isOpen {
+		t.Fatalf("Used(a1, mallory) = %q, %v, %v; want owner alice, not open for mallory", owner, isOpen, err)
 	}
 	if n, _ := o.Count(ctx, mallory, idle); n != 1 {
 		t.Fatalf("mallory has %d sessions after using alice's id, want 1", n)
@@ -131,6 +131,10 @@ func TestSessionLimitPerPrincipal(t *testing.T) {
 	}
 	if !open(alice, "a5") {
 		t.Fatal("a closed session's place was not freed")
+	}
+	// ... and the closed session is gone: its id names no owner any more.
+	if owner, isOpen, err := o.Used(ctx, "a2", alice, idle); err != nil || owner != "" || isOpen {
+		t.Fatalf("Used(a2) after Closed = %q, %v, %v; want no owner", owner, isOpen, err)
 	}
 	// A released reservation frees its place too.
 	r, ok, err := o.Reserve(ctx, alice, limit+1, idle)
@@ -145,6 +149,10 @@ func TestSessionLimitPerPrincipal(t *testing.T) {
 	}
 	// Sessions idle past the TTL no longer count.
 	rdb.ZAdd(ctx, openKey(alice), redis.Z{Score: float64(time.Now().Add(-2 * idle).UnixMilli()), Member: "a3"})
+	// An idle session is not open, and using it does not revive it.
+	if owner, isOpen, err := o.Used(ctx, "a3", alice, idle); err != nil || owner != alice || isOpen {
+		t.Fatalf("Used(a3) idle = %q, %v, %v; want alice's, not open", owner, isOpen, err)
+	}
 	if !open(alice, "a6") {
 		t.Fatal("an idle session still counts against the limit")
 	}
