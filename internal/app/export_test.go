@@ -54,4 +54,5 @@ func (a *App) AddTestZone(t testing.TB, principal, name string) string {
 	}
 	return z.ID
 }
+
 const AnonymousBodyLimit, UnknownTool = anonymousBodyLimit, unknownTool
