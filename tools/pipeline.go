@@ -72,6 +72,10 @@ type Quote struct {
 	Amount money.Money
 	Item   string // what is bought, for the audit trail and gates
 	Detail any    // what the quote decided that the handler needs (e.g. the term)
+	// Recurring, for a subscription, is what it may charge per calendar
+	// month of charge; the hold then admits it only within every future
+	// month's cap (spend.HoldRequest.Recurring).
+	Recurring money.Money
 }
 
 // Spend is a paid call's hold, for its handler.
@@ -241,7 +245,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 			return p.refuse(ctx, err)
 		}
 		ad.Hold = &spend.HoldRequest{Principal: p.c.Subject, Provider: p.t.Provider, Amount: q.Amount,
-			Budgets: budgets, Tool: p.t.def.Name, Description: q.Item}
+			Budgets: budgets, Tool: p.t.def.Name, Description: q.Item, Recurring: q.Recurring}
 		amt := q.Amount
 		ad.Entry = p.entry("hold", sessions.DecisionOK)
 		ad.Entry.Amount, ad.Entry.Provider = &amt, p.t.Provider

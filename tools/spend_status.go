@@ -18,6 +18,12 @@ type SpendReader interface {
 
 type spendStatusArgs struct {
 	Provider string `json:"provider,omitempty" jsonschema:"only this provider,enum=cloudflare,enum=stripe"`
+	Month    string `json:"month,omitempty" jsonschema:"another UTC calendar month, YYYY-MM (default: this month)"`
+}
+
+// monthReader reads any month (spend.Ledger does).
+type monthReader interface {
+	MonthStatus(ctx context.Context, principal, provider, month string) (spend.Status, error)
 }
 
 type providerSpend struct {
@@ -27,6 +33,9 @@ type providerSpend struct {
 	Held      money.Amount `json:"held"`
 	Cap       money.Amount `json:"cap"`
 	Remaining money.Amount `json:"remaining"`
+	// Recurring is the sum of the active subscriptions' per-month charges.
+	Recurring money.Amount `json:"recurring"`
+	Note      string       `json:"note,omitempty" jsonschema:"why remaining is zero when the cap is below what is spent"`
 	// The task budget of this token (tollgate:spend), when it has one.
 	TaskBudget          *money.Amount `json:"task_budget,omitempty"`
 	TaskBudgetRemaining *money.Amount `json:"task_budget_remaining,omitempty"`
@@ -64,11 +73,24 @@ func SpendStatus(ledger SpendReader) Tool {
 			c := id.Claims
 			out := spendStatusResult{Principal: c.Subject, Providers: []providerSpend{}}
 			for _, p := range providers {
-				st, err := ledger.Status(ctx, c.Subject, p)
+				var st spend.Status
+				var err error
+				if mr, ok := ledger.(monthReader); ok && a.Month != "" {
+					st, err = mr.MonthStatus(ctx, c.Subject, p, a.Month)
+				} else if a.Month != "" {
+					err = fault.New(fault.InvalidArgument, "this server cannot show other months; leave month out")
+				} else {
+					st, err = ledger.Status(ctx, c.Subject, p)
+				}
 				if err != nil {
 					return Refuse(err), nil
 				}
-				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent.Amount(), Held: st.Held.Amount(), Cap: st.Cap.Amount(), Remaining: st.Remaining.Amount()}
+				rec := st.Recurring
+				if rec.Currency == "" {
+					rec.Currency = st.Cap.Currency
+				}
+				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent.Amount(), Held: st.Held.Amount(), Cap: st.Cap.Amount(), Remaining: st.Remaining.Amount(),
+					Recurring: rec.Amount(), Note: st.Note}
 				if limit, ok := c.AuthorizationDetails.Budget(p); ok {
 					_, _, left, err := ledger.BudgetStatus(ctx, c.Subject, c.SessionID, p, limit)
 					if err != nil {

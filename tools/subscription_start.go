@@ -100,7 +100,7 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 				return Quote{}, err
 			}
 			return Quote{Amount: price.Amount, Item: fmt.Sprintf("%s subscription (%s per %s)", svc.Name, price.Amount, price.Interval),
-				Detail: subQuote{svc: svc, price: price}}, nil
+				Detail: subQuote{svc: svc, price: price}, Recurring: price.Amount}, nil
 		},
 		Ask: func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error) {
 			// Subscriptions always ask, whatever the threshold.

@@ -51,6 +51,13 @@ const (
 	rReaped        = 17 // number of holds expired follows
 	rListed        = 18 // records follow
 	rUnknownRecord = 19 // the record has a state the package does not know
+	rRecurring     = 20 // recurring commitments would exceed the standing cap; total, cap follow
+	rCapSet        = 21 // cap stored; the previous value follows ('' if none)
+	rCapNotRaised  = 22 // a raise at or below the stored cap; the stored value follows
+	rRenewed       = 23 // renewal recorded
+	rRenewReplay   = 24 // this invoice was recorded before
+	rRenewUnknown  = 25 // recorded, but no such commitment is kept
+	rEnded         = 26 // commitment ended; 1 if it existed follows
 )
 
 func invalid(format string, args ...any) error {
@@ -89,12 +96,20 @@ func errHoldNotFound(id string) error {
 		"there is no hold %q for this principal; nothing was charged or changed. Check the hold id.", id)
 }
 
-func errCapExceeded(provider, month string, spent, held, amount, cp money.Money) error {
-	left := leftOf(cp, spent, held)
+func errCapExceeded(provider, month string, spent, held, due, recurring, amount, cp money.Money) error {
+	left := leftOf(cp, money.Money{Minor: spent.Minor + due.Minor, Currency: spent.Currency}, held)
 	return fault.Newf(CapExceeded,
-		"the monthly %s cap for %s would be exceeded: %s spent + %s held + %s requested is more than the %s cap (%s left); "+
-			"nothing was charged. Ask the human or the operator to raise the cap (it is the server's --cap %s=AMOUNT), or wait for next month (caps reset on the 1st, UTC).",
-		provider, month, spent, held, amount, cp, left, provider)
+		"the monthly %s cap for %s would be exceeded: %s spent + %s held + %s of renewals still due (recurring total %s per month) + %s requested is more than the %s cap (%s left); "+
+			"nothing was charged. Ask the operator to raise the cap (the server's --cap %s=AMOUNT, or a cap stored for this principal in the ledger), or wait for next month (caps reset on the 1st, UTC).",
+		provider, month, spent, held, due, recurring, amount, cp, left, provider)
+}
+
+func errRecurringExceeded(provider string, total, adding, std money.Money) error {
+	return fault.Newf(CapExceeded,
+		"the recurring %s commitments would exceed the monthly cap: the recurring total is %s per month, and %s more is more than the %s cap of the months to come; "+
+			"nothing was charged and no subscription was started. Cancel a subscription, or ask the operator to raise the standing cap "+
+			"(the server's --cap %s=AMOUNT, or a cap stored for this principal; a one-month raise does not cover future months).",
+		provider, total, adding, std, provider)
 }
 
 func errBudgetExceeded(sid, provider string, spent, held, amount, mx money.Money, innermost bool) error {

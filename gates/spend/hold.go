@@ -51,6 +51,13 @@ type HoldRequest struct {
 	Budgets []Budget
 	// Tool and Description are recorded for `tollgate spend holds`.
 	Tool, Description string
+	// Recurring, when above zero, makes the hold the first period of a
+	// recurring commitment of that much per calendar month of charge (a
+	// subscription): the hold is refused (CapExceeded) unless every
+	// commitment at the provider, this one included, fits the standing cap
+	// of every future month. The commitment is kept under the hold id until
+	// it is ended (EndRecurring) or the hold is released.
+	Recurring money.Money
 }
 
 // Hold is a hold record. Times are kept to the millisecond.
@@ -141,7 +148,18 @@ func (l *Ledger) holdReply(res any, req HoldRequest, cp money.Money, mon string)
 		if err != nil {
 			return Hold{}, internal("hold", "%v", err)
 		}
-		return Hold{}, errCapExceeded(req.Provider, mon, spent, held, req.Amount, cp)
+		capv, pend, err := r.pair(3, cp.Currency)
+		if err != nil {
+			return Hold{}, internal("hold", "%v", err)
+		}
+		total, _ := r.int(5)
+		return Hold{}, errCapExceeded(req.Provider, mon, spent, held, pend, money.Money{Minor: total, Currency: cp.Currency}, req.Amount, capv)
+	case rRecurring:
+		total, std, err := r.pair(1, cp.Currency)
+		if err != nil {
+			return Hold{}, internal("hold", "%v", err)
+		}
+		return Hold{}, errRecurringExceeded(req.Provider, total, req.Recurring, std)
 	case rBudget:
 		i, err := r.int(1)
 		if err != nil || i < 1 || int(i) > len(req.Budgets) {
@@ -209,6 +227,14 @@ func (l *Ledger) validateHold(req *HoldRequest) error {
 	}
 	if err := checkAmount(&req.Amount, false, "amount"); err != nil {
 		return err
+	}
+	if req.Recurring != (money.Money{}) {
+		if err := checkAmount(&req.Recurring, false, "the recurring amount"); err != nil {
+			return err
+		}
+		if req.Recurring.Currency != req.Amount.Currency {
+			return invalidAmount("the recurring amount %s is not in the currency of the amount %s; nothing was charged.", req.Recurring, req.Amount)
+		}
 	}
 	if len(req.Budgets) > maxBudgets {
 		return invalid("a hold names at most %d task budgets; nothing was charged.", maxBudgets)
@@ -286,6 +312,7 @@ func (l *Ledger) holdCall(req HoldRequest, cp money.Money, mon string, now time.
 	for _, m := range maxes {
 		args = append(args, m)
 	}
+	args = append(args, mon, strconv.FormatInt(req.Recurring.Minor, 10), nextMonth(mon))
 	return keys, args
 }
 

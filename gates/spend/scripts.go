@@ -15,6 +15,7 @@ import "github.com/redis/go-redis/v9"
 // amount at the principal's next ledger call.
 type scripts struct {
 	hold, commit, release, reconcile, read, reap, list *redis.Script
+	capSet, renew, endRec, readMonth                   *redis.Script
 }
 
 // reapLimit bounds how many expired holds one script expires, so that no
@@ -38,6 +39,10 @@ func scriptsWithHeader(header string) scripts {
 		read:      s(readLua),
 		reap:      s(reapLua),
 		list:      s(listLua),
+		capSet:    s(capSetLua),
+		renew:     s(renewLua),
+		endRec:    s(endRecurringLua),
+		readMonth: s(readMonthLua),
 	}
 }
 
@@ -103,6 +108,32 @@ local function load_hold(base, key, id, now, ...)
   end
   return r
 end
+-- cap_of is the cap of a provider in a month: the month's raise, else the
+-- principal's stored cap, else the server's default (dflt).
+local function cap_of(base, provider, mon, dflt)
+  local r = redis.call('HMGET', base .. 'caps', provider .. ':' .. mon, provider)
+  return tonumber(r[1]) or tonumber(r[2]) or tonumber(dflt)
+end
+
+-- standing_cap is the cap of months without a raise.
+local function standing_cap(base, provider, dflt)
+  return tonumber(redis.call('HGET', base .. 'caps', provider)) or tonumber(dflt)
+end
+
+-- recurring sums the principal's recurring commitments at a provider:
+-- pend is what is due in mon and not yet charged (next charge month <= mon),
+-- total is every commitment. Each field is "<minor>|<next YYYY-MM>|...".
+local function recurring(base, provider, mon)
+  local all = redis.call('HGETALL', base .. 'recurring:' .. provider)
+  local pend, total = 0, 0
+  for i = 1, #all, 2 do
+    local a, nx = string.match(all[i + 1], '^(%d+)|([^|]*)')
+    a = tonumber(a) or 0
+    total = total + a
+    if nx and nx <= mon then pend = pend + a end
+  end
+  return pend, total
+end
 `
 
 // holdLua places a hold (SPEC §9.1): spent + held + amount ≤ cap for the
@@ -126,12 +157,22 @@ if h[1] then
   return {2, redis.call('HGETALL', KEYS[1])}
 end
 local amount = tonumber(ARGV[8])
+local n = tonumber(ARGV[13])
+local nb = #KEYS - 4
+local mon, recur, nextmon = ARGV[14 + n + nb], tonumber(ARGV[15 + n + nb]) or 0, ARGV[16 + n + nb]
 local c = redis.call('HMGET', KEYS[2], 'spent', 'held', 'currency')
 if c[3] and c[3] ~= ARGV[9] then return {6, c[3]} end
-if (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) + amount > tonumber(ARGV[11]) then
-  return {3, c[1] or '0', c[2] or '0'}
+local capv = cap_of(base, ARGV[7], mon, ARGV[11])
+local pend, total = recurring(base, ARGV[7], mon)
+if (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) + pend + amount > capv then
+  return {3, c[1] or '0', c[2] or '0', string.format('%.0f', capv), string.format('%.0f', pend), string.format('%.0f', total)}
 end
-local n = tonumber(ARGV[13])
+if recur > 0 then
+  local std = standing_cap(base, ARGV[7], ARGV[11])
+  if total + recur > std then
+    return {20, string.format('%.0f', total), string.format('%.0f', std)}
+  end
+end
 for i = 5, #KEYS do
   local b = redis.call('HMGET', KEYS[i], 'spent', 'held', 'currency')
   if b[3] and b[3] ~= ARGV[9] then return {7, i - 4, b[3]} end
@@ -146,6 +187,10 @@ local f = {}
 for i = 14, 13 + n do f[#f + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(f))
 redis.call('ZADD', KEYS[3], ARGV[12], id)
+if recur > 0 then
+  redis.call('HSET', base .. 'recurring:' .. ARGV[7], id, ARGV[15 + n + nb] .. '|' .. nextmon .. '|')
+  redis.call('HSET', KEYS[1], 'recurring', ARGV[15 + n + nb])
+end
 return {1, redis.call('HGETALL', KEYS[1])}
 `
 
@@ -199,6 +244,7 @@ local keep = ARGV[5]
 if r[1] == 'released' then return {9, rec()} end
 if r[1] == 'committed' then return {12, rec()} end
 if r[1] == 'expired' then
+  redis.call('HDEL', base .. 'recurring:' .. r[4], id)
   redis.call('HSET', KEYS[1], 'state', 'released', 'reason', ARGV[6], 'reconciled_ms', now)
   redis.call('ZREM', KEYS[3], id)
   redis.call('PEXPIRE', KEYS[1], keep)
@@ -209,6 +255,7 @@ sub(base .. 'cap:' .. r[4] .. ':' .. r[5], 'held', r[3])
 for sid in each_budget(r[6]) do
   sub(base .. 'budget:' .. sid .. ':' .. r[4], 'held', r[3])
 end
+redis.call('HDEL', base .. 'recurring:' .. r[4], id)
 redis.call('HSET', KEYS[1], 'state', 'released', 'reason', ARGV[6], 'settled_ms', now)
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('ZREM', KEYS[2], id)
@@ -277,4 +324,58 @@ for _, z in ipairs({KEYS[1], KEYS[2]}) do
   end
 end
 return out
+`
+
+// capSetLua stores a cap (field provider, or provider:YYYY-MM for one
+// month's raise) and answers the cap it replaced (” when none was stored).
+// A raise (ARGV[4] == '1') only ever goes up: it is refused (code 22) when
+// the stored value is already at or above it, so a raise accepted twice
+// is applied once.
+// KEYS: caps. ARGV: field, minor, keep ms, raise.
+const capSetLua = `
+local old = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if ARGV[4] == '1' and old ~= '' and tonumber(old) >= tonumber(ARGV[2]) then
+  return {22, old}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {21, old}
+`
+
+// renewLua records a renewal the provider charged: the amount is added to
+// spent in the month of the invoice's period, the commitment's next charge
+// month moves on, and the charge is listed for reconciliation. It is
+// idempotent per invoice id (code 24 on a replay). An unknown commitment
+// is still recorded (the money is gone) and answered with code 25.
+// KEYS: month counters, recurring, charges of the month. ARGV: commitment
+// id, invoice id, amount, currency, next month, keep ms, ref.
+const renewLua = `
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return {24} end
+add(KEYS[1], 'spent', ARGV[3], ARGV[4], ARGV[6])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. '|' .. ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur then return {25} end
+local a, nx, ref = string.match(cur, '^(%d+)|([^|]*)|?(.*)$')
+if ARGV[5] > nx then
+  redis.call('HSET', KEYS[2], ARGV[1], a .. '|' .. ARGV[5] .. '|' .. (ref or ''))
+end
+return {23}
+`
+
+// endRecurringLua ends a commitment (a cancelled subscription): answers 1
+// when it existed.
+// KEYS: recurring. ARGV: commitment id.
+const endRecurringLua = `
+return {26, redis.call('HDEL', KEYS[1], ARGV[1])}
+`
+
+// readMonthLua expires what is due, then reads a month's counters, its
+// effective cap and the recurring commitments at the provider.
+// KEYS: counters, open. ARGV: base, now, reap limit, provider, month,
+// default cap.
+const readMonthLua = `
+reap(ARGV[1], ARGV[2], tonumber(ARGV[3]))
+local c = redis.call('HMGET', KEYS[1], 'spent', 'held', 'currency')
+local pend, total = recurring(ARGV[1], ARGV[4], ARGV[5])
+return {16, c[1] or '0', c[2] or '0', c[3] or '', string.format('%.0f', cap_of(ARGV[1], ARGV[4], ARGV[5], ARGV[6])), string.format('%.0f', pend), string.format('%.0f', total)}
 `

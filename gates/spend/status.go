@@ -16,40 +16,23 @@ type Status struct {
 	Spent     money.Money `json:"spent"`
 	Held      money.Money `json:"held"`
 	Cap       money.Money `json:"cap"`
-	Remaining money.Money `json:"remaining"` // cap - spent - held, never below zero
+	Remaining money.Money `json:"remaining"` // cap - spent - held - due, never below zero
+	// Recurring is the sum of the recurring commitments at the provider
+	// (subscriptions), per month of charge.
+	Recurring money.Money `json:"recurring"`
+	// Due is the part of Recurring due this month and not charged yet: it
+	// is reserved like a hold.
+	Due money.Money `json:"due"`
+	// Note explains a remaining of zero when the cap is below what is
+	// spent, held and due.
+	Note string `json:"note,omitempty"`
 }
 
 // Status returns principal's spent, held, cap and remaining at provider for
 // the current UTC month, after expiring the principal's due holds. One round
 // trip once the script is cached.
 func (l *Ledger) Status(ctx context.Context, principal, provider string) (Status, error) {
-	if !validPrincipal(principal) {
-		return Status{}, invalid("the principal is missing or not printable text of at most %d bytes.", maxPrincipal)
-	}
-	if !KnownProvider(provider) {
-		return Status{}, invalid("unknown provider %q (use %s).", provider, strings.Join(Providers(), " or "))
-	}
-	cp, err := l.capFor(principal, provider)
-	if err != nil {
-		return Status{}, err
-	}
-	now := l.cfg.Now()
-	mon := month(now)
-	spent, held, cur, err := l.read(ctx, "status", principal, l.keys.cap(principal, provider, mon), cp.Currency)
-	if err != nil {
-		return Status{}, err
-	}
-	if cur != "" && cur != cp.Currency {
-		return Status{}, errCurrencyDrift(provider, mon, cur, cp.Currency)
-	}
-	return Status{
-		Provider:  provider,
-		Month:     mon,
-		Spent:     spent,
-		Held:      held,
-		Cap:       cp,
-		Remaining: leftOf(cp, spent, held),
-	}, nil
+	return l.MonthStatus(ctx, principal, provider, month(l.cfg.Now()))
 }
 
 // BudgetStatus returns what is spent and held under session's task budget

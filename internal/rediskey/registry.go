@@ -140,6 +140,18 @@ func Families() []Family {
 			About: "expired holds waiting for reconciliation, score = expiry"},
 		{Name: "spend.principals", Scope: Global, Prefix: "spend:principals", Exact: true, Owner: spend, Store: "Ledger", Type: "zset",
 			About: "principals that asked for a hold, score = last ask"},
+		{Name: "spend.caps", Scope: Principal, Prefix: "caps", Exact: true, Owner: spend, Store: "Ledger", Type: "hash",
+			About: "stored caps: <provider> (standing) and <provider>:<YYYY-MM> (a one-month raise) → minor units"},
+		{Name: "spend.recurring", Scope: Principal, Prefix: "recurring:", Owner: spend, Store: "Ledger", Type: "hash",
+			About: "recurring commitments at a provider: recurring:<provider>, hold id → <minor>|<next month>|<ref>"},
+		{Name: "spend.charges", Scope: Principal, Prefix: "charges:", Owner: spend, Store: "Ledger", Type: "hash",
+			About: "charges committed in a month, for reconcile: charges:<provider>:<YYYY-MM>, invoice id → <minor>|<ref>"},
+		{Name: "spend.subs", Scope: Global, Prefix: "spend:subs", Exact: true, Owner: spend, Store: "Ledger", Type: "hash",
+			About: "provider subscription id → its principal, commitment and starter (JSON), for webhooks"},
+		{Name: "spend.capped", Scope: Global, Prefix: "spend:capped", Exact: true, Owner: spend, Store: "Ledger", Type: "set",
+			About: "principals with a stored cap, for `tollgate spend cap show`"},
+		{Name: "spend.webhook", Scope: Global, Prefix: "spend:webhook:", Owner: spend, Store: "Ledger", Type: "string",
+			About: "a provider webhook event id already recorded (30 days)"},
 
 		// The loop guard and idempotency records.
 		{Name: "loopguard.calls", Scope: Principal, Prefix: "loop:", Owner: loopguard, Store: "Guard", Type: "zset, string",

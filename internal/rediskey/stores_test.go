@@ -163,6 +163,14 @@ func uses() []use {
 			must(t, err)
 			_, err = l.Hold(ctx, spend.HoldRequest{Principal: alice, Provider: "cloudflare", Amount: money.USD(100)})
 			must(t, err)
+			_, err = l.SetCap(ctx, alice, "stripe", money.USD(20000))
+			must(t, err)
+			sub, err := l.Hold(ctx, spend.HoldRequest{Principal: alice, Provider: "stripe", Amount: money.USD(900), Recurring: money.USD(900)})
+			must(t, err)
+			must(t, l.Commit(ctx, alice, sub.ID, money.USD(900)))
+			must(t, l.BindSubscription(ctx, spend.Subscription{ID: "sub_1", Principal: alice, Provider: "stripe", Commitment: sub.ID}, sub.Month, "in_1", money.USD(900)))
+			_, err = l.SeenWebhookEvent(ctx, "evt_1")
+			must(t, err)
 		}},
 		{"loopguard.Guard", func(t *testing.T, ctx context.Context, rdb redis.UniversalClient, clk *clock) {
 			g, err := loopguard.New(rdb, loopguard.Config{Now: clk.now})
