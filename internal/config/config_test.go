@@ -88,7 +88,10 @@ func TestProviderSettings(t *testing.T) {
 	}{
 		{"default timeout is 30s and valid", production, func(c *Config) {}, "", ""},
 		{"timeout equal to the handler deadline", production, func(c *Config) { c.ProviderTimeout = c.HandlerDeadline }, "provider-timeout", "--handler-deadline (5m0s)"},
-		{"timeout past the handler deadline", production, func(c *Config) { c.HandlerDeadline, c.HoldTTL = 2*time.Minute, 3*time.Minute; c.ProviderTimeout = 150 * time.Second }, "provider-timeout", "--handler-deadline (2m0s)"},
+		{"timeout past the handler deadline", production, func(c *Config) {
+			c.HandlerDeadline, c.HoldTTL = 2*time.Minute, 3*time.Minute
+			c.ProviderTimeout = 150 * time.Second
+		}, "provider-timeout", "--handler-deadline (2m0s)"},
 		{"a low timeout for tests", Default, func(c *Config) { c.ProviderTimeout = 200 * time.Millisecond }, "", ""},
 		{"zero timeout", Default, func(c *Config) { c.ProviderTimeout = 0 }, "provider-timeout", "out of range"},
 		{"stripe-mock over loopback http in production", production, func(c *Config) { c.StripeAPIURL = "http://127.0.0.1:12111" }, "", ""},
