@@ -47,7 +47,7 @@ func openApprovals(ctx context.Context, redisURL string) (*human.Approvals, *red
 		return nil, nil, nil, usage("give --redis-url: the address `tollgate serve` printed at start-up")
 	}
 	redis.SetLogger(quietRedis{})
-	conn, err := redisconn.Open(ctx, redisURL)
+	conn, err := redisconn.OpenWith(ctx, redisURL, redisconn.Options{CAFile: cliRedisCA})
 	if err != nil {
 		return nil, nil, nil, err
 	}

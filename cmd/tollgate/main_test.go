@@ -74,6 +74,13 @@ func TestBadConfigStopsStartupNamingTheFlag(t *testing.T) {
 		{"idempotency lock shorter than the hold", nil, []string{"serve", "--idempotency-lock", "10m"}, "--idempotency-lock (or TOLLGATE_IDEMPOTENCY_LOCK): 10m0s must be at least --hold-ttl"},
 		{"handler deadline shorter than a provider request", nil, []string{"stdio", "--handler-deadline", "20s"}, "--handler-deadline"},
 		{"a cap that is not an amount", nil, []string{"serve", "--cap", "stripe=abc"}, "--cap (or TOLLGATE_CAP)"},
+		// A provider request must end before its call's deadline: serve and
+		// stdio refuse the two settings out of order, naming both.
+		{"provider timeout as long as the handler deadline", nil, []string{"serve", "--provider-timeout", "5m"}, "--provider-timeout (or TOLLGATE_PROVIDER_TIMEOUT): 5m0s must be shorter than --handler-deadline (5m0s)"},
+		{"provider timeout past the handler deadline over stdio", nil, []string{"stdio", "--handler-deadline", "2m", "--provider-timeout", "3m"}, "must be shorter than --handler-deadline (2m0s)"},
+		{"provider timeout from its twin", []string{"TOLLGATE_PROVIDER_TIMEOUT=6m"}, []string{"serve"}, "--provider-timeout (or TOLLGATE_PROVIDER_TIMEOUT)"},
+		{"a provider API root in the sandbox", nil, []string{"serve", "--stripe-api-url", "http://127.0.0.1:12111"}, "--stripe-api-url"},
+		{"a CA without a TLS Redis", nil, []string{"serve", "--redis-url", "redis://127.0.0.1:1", "--redis-ca", "/nonexistent.pem"}, "--redis-ca (or TOLLGATE_REDIS_CA)"},
 		{"a cap for no provider", nil, []string{"stdio", "--cap", "paypal=10.00"}, "--cap"},
 	}
 	for _, tc := range tests {

@@ -62,7 +62,7 @@ const (
 // sharedEnv are the flags that name the deployment: one twin each, the same
 // for every command (TOLLGATE_REDIS_URL). serverFlags marks serve's and
 // stdio's configuration flags the same way.
-var sharedEnv = map[string]bool{"redis-url": true, "issuer": true, "cap": true, "token": true}
+var sharedEnv = map[string]bool{"redis-url": true, "redis-ca": true, "issuer": true, "cap": true, "token": true}
 
 // nameEnvTwins gives every flag of every command its environment twin and
 // lists them in the command's help. A flag that does not name the
@@ -113,7 +113,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.BoolVar(&production, "production", false, "production mode: real Cloudflare and Stripe (no Cloudflare token of the server's own: each human's calls use the account they link through tollgate's OAuth client, TOLLGATE_CLOUDFLARE_OAUTH_CLIENT_ID/_SECRET; the Stripe platform key from STRIPE_SECRET_KEY), --redis-url required, no dev identity")
 	fs.StringVar(&c.Addr, "addr", d.Addr, "HTTP listen address (host:port)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "public base URL: the token issuer, and with /mcp the canonical resource URL (default http://<addr>)")
-	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://, rediss://, unix://, redis+sentinel://h1,h2/master or redis+cluster://h1,h2 (sandbox default: an embedded Redis on a loopback port)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://, rediss://, unix://, redis+sentinel://h1,h2/master or redis+cluster://h1,h2 (rediss+sentinel://, rediss+cluster:// for TLS; ACL user and password in the URL; sandbox default: an embedded Redis on a loopback port)")
 	fs.StringSliceVar(&c.AllowedHosts, "allowed-hosts", nil, "Host headers served (DNS-rebinding protection; default: the address and public URL hosts)")
 	fs.StringSliceVar(&c.AllowedOrigins, "allowed-origins", nil, "browser Origins allowed (default: the public URL's origin)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest request body accepted; larger gets 413")
@@ -148,6 +148,10 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request headers accepted; larger gets 431")
 	fs.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "connections this replica holds open at once; more wait to be accepted (keep it under the process's file descriptor limit)")
+	fs.StringVar(&c.RedisCA, "redis-ca", "", "PEM file of the CA that signs the Redis servers' certificates (rediss:// URLs; default: the system roots)")
+	fs.DurationVar(&c.ProviderTimeout, "provider-timeout", d.ProviderTimeout, "how long one request to Cloudflare or Stripe may take; shorter than --handler-deadline")
+	fs.StringVar(&c.CloudflareAPIURL, "cloudflare-api-url", "", "production only: the Cloudflare API root to call instead of the real one (a fake in tests); https, or http to a loopback host")
+	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "production only: the Stripe API root to call instead of the real one (stripe-mock in tests); https, or http to a loopback host")
 	// One configuration, whichever command runs the server: serve's and
 	// stdio's twins are shared (TOLLGATE_TOKEN_TTL for both).
 	fs.VisitAll(func(f *pflag.Flag) {

@@ -37,8 +37,12 @@ the next tool call on any replica is refused.
 	}, newSessionList(), newSessionShow(), newSessionRevoke())
 }
 
+// cliRedisCA is --redis-ca of the one command this process runs.
+var cliRedisCA string
+
 func redisURLFlag(fs *pflag.FlagSet, u *string) {
 	fs.StringVar(u, "redis-url", "", "Redis of the running deployment: the address tollgate serve printed at start-up (required)")
+	fs.StringVar(&cliRedisCA, "redis-ca", "", "PEM file of the CA that signs the Redis servers' certificates (rediss:// URLs; default: the system roots)")
 }
 
 // openStore connects to the deployment's Redis; call closeFn when done.
@@ -49,7 +53,7 @@ func openStore(ctx context.Context, redisURL string) (store *sessions.Store, clo
 	// A one-shot command reports a Redis failure once, itself; go-redis's
 	// own log of every dial retry would bury that message on stderr.
 	redis.SetLogger(quietRedis{})
-	conn, err := redisconn.Open(ctx, redisURL)
+	conn, err := redisconn.OpenWith(ctx, redisURL, redisconn.Options{CAFile: cliRedisCA})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -43,7 +43,7 @@ func dialDeployment(ctx context.Context, redisURL string) (rdb redis.UniversalCl
 	}
 	// One-shot commands report a Redis failure once, themselves.
 	redis.SetLogger(quietRedis{})
-	conn, err := redisconn.Open(ctx, redisURL)
+	conn, err := redisconn.OpenWith(ctx, redisURL, redisconn.Options{CAFile: cliRedisCA})
 	if err != nil {
 		return nil, nil, err
 	}

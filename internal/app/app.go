@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.release()
 		return nil, err
 	}
-	if a.Redis, err = redisconn.Open(ctx, cfg.RedisURL); err != nil {
+	if a.Redis, err = redisconn.OpenWith(ctx, cfg.RedisURL, redisconn.Options{CAFile: cfg.RedisCA}); err != nil {
 		return fail(err)
 	}
 	if a.secrets, err = sharedsecret.New(a.Redis.Client); err != nil {
@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.stripe, err = a.buildStripe(); err != nil {
 		return fail(err)
 	}
-	a.tenant = &tenancy{links: a.links, base: a.money.cloudflare, refresh: links.OAuthRefresher{Config: a.cloudflareOAuth(), HTTP: &http.Client{Timeout: 30 * time.Second}}}
+	a.tenant = &tenancy{links: a.links, base: a.money.cloudflare, refresh: links.OAuthRefresher{Config: a.cloudflareOAuth(), HTTP: &http.Client{Timeout: cfg.ProviderTimeout}}}
 	acctCfg, err := a.accountConfig()
 	if err != nil {
 		return fail(err)

@@ -74,7 +74,7 @@ type flows struct {
 }
 
 func (a *App) newFlows(p *approvalsPage) *flows {
-	return &flows{a: a, p: p, http: &http.Client{Timeout: 30 * time.Second}, oauth: a.cloudflareOAuth()}
+	return &flows{a: a, p: p, http: &http.Client{Timeout: a.Cfg.ProviderTimeout}, oauth: a.cloudflareOAuth()}
 }
 
 // cloudflareOAuth is tollgate's OAuth client at Cloudflare: the server's
@@ -397,7 +397,7 @@ func (f *flows) cloudflareCallback(w http.ResponseWriter, r *http.Request) {
 // consentedAccount is the account an OAuth access token acts on (the one
 // the human consented to) and the zones it holds.
 func (f *flows) consentedAccount(ctx context.Context, tok *oauth2.Token, principal string) (string, []links.ZoneRef, error) {
-	c, err := cloudflare.NewClient(cloudflare.Config{BaseURL: f.a.money.cfBase, HTTPClient: f.http, Catalog: f.a.Catalog})
+	c, err := cloudflare.NewClient(cloudflare.Config{BaseURL: f.a.money.cfBase, HTTPClient: f.http, Catalog: f.a.Catalog, Timeout: f.a.Cfg.ProviderTimeout})
 	if err != nil {
 		return "", nil, err
 	}

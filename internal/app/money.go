@@ -56,7 +56,10 @@ func (a *App) buildMoney(ctx context.Context) (*moneyParts, error) {
 	// No Cloudflare credential of the server's own: every call acts in the
 	// principal's linked account (tenancy.go). The server's credentials
 	// are its OAuth client's id and secret (flows.go).
-	cf := cloudflare.Config{Catalog: a.Catalog}
+	// Every request is bounded by --provider-timeout; production may point
+	// at another API root (--cloudflare-api-url: a fake in tests).
+	cf := cloudflare.Config{Catalog: a.Catalog, Timeout: cfg.ProviderTimeout, BaseURL: cfg.CloudflareAPIURL}
+	m.cfBase = cfg.CloudflareAPIURL
 	if a.sandbox != nil {
 		m.cfBase = a.sandbox.cloudflareURL()
 		cf.BaseURL = m.cfBase

@@ -27,7 +27,9 @@ type stripeParts struct {
 
 func (a *App) buildStripe() (*stripeParts, error) {
 	sp := &stripeParts{}
-	cfg := stripe.Config{}
+	// Every request is bounded by --provider-timeout; production may point
+	// at another API root (--stripe-api-url: stripe-mock in tests).
+	cfg := stripe.Config{Timeout: a.Cfg.ProviderTimeout, BaseURL: a.Cfg.StripeAPIURL}
 	if a.sandbox != nil {
 		cfg.BaseURL, cfg.SecretKey, cfg.HTTPClient = a.sandbox.stripeURL(), sandboxStripeKey, &http.Client{}
 	} else {

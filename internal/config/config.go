@@ -4,9 +4,11 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +36,9 @@ type Config struct {
 
 	// Redis: single, Sentinel or Cluster URL. Empty in sandbox mode starts an embedded Redis.
 	RedisURL string
+	// RedisCA is a PEM file of the CA(s) that sign the Redis servers'
+	// certificates (rediss:// URLs only); empty trusts the system roots.
+	RedisCA string
 
 	// Tokens.
 	TokenTTL time.Duration // default lifetime of issued task tokens
@@ -108,6 +113,14 @@ type Config struct {
 	// providers this one uses, so that sandbox replicas on one Redis are one
 	// system (sandbox only, loopback only).
 	SandboxProvidersFrom string
+
+	// Providers. ProviderTimeout bounds each request to Cloudflare or
+	// Stripe (it must be shorter than HandlerDeadline, Validate);
+	// CloudflareAPIURL and StripeAPIURL replace the providers' API roots
+	// in production (a fake or stripe-mock in tests; empty: the real API).
+	ProviderTimeout  time.Duration
+	CloudflareAPIURL string
+	StripeAPIURL     string
 }
 
 // Default returns the sandbox defaults.
@@ -136,6 +149,8 @@ func Default() Config {
 		IdleTimeout:             2 * time.Minute,
 		MaxHeaderBytes:          64 << 10,
 		MaxConnections:          4096,
+
+		ProviderTimeout: 30 * time.Second,
 	}
 }
 
@@ -194,8 +209,11 @@ func (c *Config) Validate() error {
 	if c.RedisURL != "" {
 		ru, err := url.Parse(c.RedisURL)
 		if err != nil || !validRedisScheme(ru.Scheme) {
-			return &FieldError{"redis-url", fmt.Sprintf("%q is not a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL", redact(c.RedisURL))}
+			return &FieldError{"redis-url", fmt.Sprintf("%q is not a redis://, rediss://, unix://, redis(s)+sentinel:// or redis(s)+cluster:// URL", redact(c.RedisURL))}
 		}
+	}
+	if err := c.validateRedisCA(); err != nil {
+		return err
 	}
 	if c.Mode == Production {
 		if c.PolicyFile == "" {
@@ -249,8 +267,10 @@ func (c *Config) Validate() error {
 		return &FieldError{"log-level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
 	}
 	if c.HandlerDeadline < time.Minute || c.HandlerDeadline > time.Hour {
-		// Provider requests time out after 30s: the deadline must outlast one.
-		return &FieldError{"handler-deadline", fmt.Sprintf("%s is out of range; use 1m..1h (longer than a provider request's 30s timeout)", c.HandlerDeadline)}
+		return &FieldError{"handler-deadline", fmt.Sprintf("%s is out of range; use 1m..1h (longer than --provider-timeout, %s)", c.HandlerDeadline, c.ProviderTimeout)}
+	}
+	if err := c.validateProviders(); err != nil {
+		return err
 	}
 	if c.HoldTTL < c.HandlerDeadline+holdMargin {
 		return &FieldError{"hold-ttl", fmt.Sprintf("%s must exceed --handler-deadline (%s) by at least %s: a hold that expires while its provider call runs frees money a charge may still take", c.HoldTTL, c.HandlerDeadline, holdMargin)}
@@ -388,8 +408,54 @@ func (c *Config) RedactedRedisURL() string { return redact(c.RedisURL) }
 
 func validRedisScheme(s string) bool {
 	switch s {
-	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster":
+	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+sentinel", "rediss+cluster":
 		return true
 	}
 	return false
+}
+
+// validateRedisCA checks --redis-ca: a readable PEM file with at least one
+// certificate, given only with a TLS Redis URL (rediss://…).
+func (c *Config) validateRedisCA() error {
+	if c.RedisCA == "" {
+		return nil
+	}
+	if !strings.HasPrefix(c.RedisURL, "rediss") {
+		return &FieldError{"redis-ca", fmt.Sprintf("a CA file needs a TLS Redis: give --redis-url as rediss://, rediss+sentinel:// or rediss+cluster:// (it is %q)", redact(c.RedisURL))}
+	}
+	pem, err := os.ReadFile(c.RedisCA)
+	if err != nil {
+		return &FieldError{"redis-ca", fmt.Sprintf("cannot read %s (%v); give the PEM file of the CA that signs the Redis servers' certificates", c.RedisCA, err)}
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return &FieldError{"redis-ca", fmt.Sprintf("%s holds no PEM certificate; give the CA's certificate (-----BEGIN CERTIFICATE-----)", c.RedisCA)}
+	}
+	return nil
+}
+
+// validateProviders checks the provider settings: the timeout of one
+// provider request is shorter than the handler deadline (a call's provider
+// work ends, and its hold settles, before the deadline), and API roots
+// replaced only in production, with https or loopback http.
+func (c *Config) validateProviders() error {
+	if c.ProviderTimeout < 10*time.Millisecond || c.ProviderTimeout > 10*time.Minute {
+		return &FieldError{"provider-timeout", fmt.Sprintf("%s is out of range; use 10ms..10m (how long one request to Cloudflare or Stripe may take)", c.ProviderTimeout)}
+	}
+	if c.ProviderTimeout >= c.HandlerDeadline {
+		return &FieldError{"provider-timeout", fmt.Sprintf("%s must be shorter than --handler-deadline (%s): a provider request must end before its tool call's deadline, or the call is cut off while the provider may still charge", c.ProviderTimeout, c.HandlerDeadline)}
+	}
+	for _, p := range []struct{ flag, v string }{{"cloudflare-api-url", c.CloudflareAPIURL}, {"stripe-api-url", c.StripeAPIURL}} {
+		if p.v == "" {
+			continue
+		}
+		if c.Mode != Production {
+			return &FieldError{p.flag, "only production calls a provider's API; the sandbox uses its own fakes (see --sandbox-providers-from)"}
+		}
+		u, err := url.Parse(p.v)
+		if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil ||
+			(u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			return &FieldError{p.flag, fmt.Sprintf("%q is not an https URL (or http to a loopback host) without query or credentials; use e.g. https://api.example.test/v1", redact(p.v))}
+		}
+	}
+	return nil
 }
