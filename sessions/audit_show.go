@@ -104,8 +104,8 @@ func (r *treeRenderer) actions(prefix string, es []Entry) {
 		r.line(prefix + "(no actions recorded)")
 		return
 	}
-	rows := make([][5]string, len(es))
-	var width [5]int
+	rows := make([][6]string, len(es))
+	var width [6]int
 	for i, e := range es {
 		tool := e.Tool
 		if tool == "" {
@@ -116,7 +116,7 @@ func (r *treeRenderer) actions(prefix string, es []Entry) {
 		if e.Amount != nil {
 			amt = e.Amount.String()
 		}
-		rows[i] = [5]string{e.Time.UTC().Format(auditTime), clean(e.Event), clean(tool), clean(outcome), clean(amt)}
+		rows[i] = [6]string{e.Time.UTC().Format(auditTime), clean(e.Event), clean(tool), clean(outcome), clean(amt), clean(entryTarget(e))}
 		for j, c := range rows[i] {
 			width[j] = max(width[j], utf8.RuneCountInString(c))
 		}
@@ -218,4 +218,19 @@ func ShowSession(ctx context.Context, store *Store, audit *Audit, sid string, w 
 		return fmt.Errorf("sessions: audit show: %w", err)
 	}
 	return nil
+}
+
+// entryTarget names what an entry acted on: the domain or Worker, and the
+// Cloudflare account, from its details.
+func entryTarget(e Entry) string {
+	var parts []string
+	if t := e.Detail["target"]; t != "" {
+		parts = append(parts, t)
+	} else if d := e.Detail["domain"]; d != "" {
+		parts = append(parts, d)
+	}
+	if a := e.Detail["account"]; a != "" {
+		parts = append(parts, "account "+a)
+	}
+	return clip(strings.Join(parts, " · "), 80)
 }

@@ -179,7 +179,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quo
 			if st.Approval != "" {
 				return nil, fault.New(fault.Internal, "a call can ask at most one URL-mode gate; nothing was done")
 			}
-			ap, err := g.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: a.Message, Fields: a.Fields})
+			ap, err := g.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: a.Message, Fields: p.facts(a.Fields)})
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +305,7 @@ func (p *pipelineCall) checkAnswer(ctx context.Context, req mcp.CallToolRequest,
 func (p *pipelineCall) approvalRequired(ctx context.Context, asks []Ask, b human.Binding) error {
 	a := asks[0]
 	msg, fields := mergeAsks(asks)
-	ap, err := p.cfg.Gates.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: msg, Fields: fields})
+	ap, err := p.cfg.Gates.Approvals.Create(ctx, human.Approval{Binding: b, Kind: a.Kind, Summary: msg, Fields: p.facts(fields)})
 	if err != nil {
 		return err
 	}
@@ -341,6 +341,13 @@ func (p *pipelineCall) auditGate(ctx context.Context, asks []Ask, decision, reas
 		e := sessions.Entry{Event: "gate", Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
 			ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
 			ArgsDigest: p.rec.ArgsDigest, Decision: decision, Code: string(a.Kind), Reason: reason, Detail: shown(a)}
+		// The gate names what it is about, as the call's own entries do.
+		if p.rec != nil && p.rec.Target != "" {
+			e.Detail["target"] = p.rec.Target
+		}
+		if p.rec != nil && p.rec.Account != "" {
+			e.Detail["account"] = p.rec.Account
+		}
 		if _, err := p.cfg.Trail.Append(context.WithoutCancel(ctx), e); err != nil {
 			p.cfg.Log.Error("audit append failed", "event", "gate", "err", err)
 			if first == nil {
@@ -403,4 +410,67 @@ func canElicit(ctx context.Context, asks []Ask) bool {
 		}
 	}
 	return true
+}
+
+// facts are what an approval shows besides the gate's own facts: who asks
+// (the human, the delegation chain with each agent's attested identity,
+// the OAuth client, the task session) and what the call is about (the
+// domain or Worker and the Cloudflare account). The gate's own fields win.
+func (p *pipelineCall) facts(own map[string]string) map[string]string {
+	out := make(map[string]string, len(own)+8)
+	add := func(k, v string) {
+		if v != "" {
+			out[k] = fieldText(v)
+		}
+	}
+	add("human", p.c.Subject)
+	add("agent_chain", AgentChain(p.c.Act.Chain()))
+	add("client", p.c.ClientID)
+	add("task_session", p.c.SessionID)
+	add("parent_session", p.c.ParentSessionID)
+	if p.rec != nil && p.rec.Target != "" {
+		if p.t.WorkerTarget {
+			add("worker", p.rec.Target)
+		} else {
+			add("domain", p.rec.Target)
+		}
+	}
+	if p.rec != nil {
+		add("account", p.rec.Account)
+	}
+	for k, v := range own {
+		out[k] = v
+	}
+	return out
+}
+
+// AgentChain renders an actor chain (current actor first, as
+// auth.Actor.Chain returns it) in delegation order, from the agent the
+// human delegated to down to the one asking: each agent as its short name
+// and its attested identity, "planner (spiffe://tollgate.sandbox/agent/planner)".
+func AgentChain(chain []string) string {
+	parts := make([]string, 0, len(chain))
+	for i := len(chain) - 1; i >= 0; i-- {
+		id := chain[i]
+		name := id
+		if j := strings.LastIndexAny(strings.TrimRight(id, "/"), "/:"); j >= 0 && j+1 < len(strings.TrimRight(id, "/")) {
+			name = strings.TrimRight(id, "/")[j+1:]
+		}
+		if name == id {
+			parts = append(parts, id)
+		} else {
+			parts = append(parts, name+" ("+id+")")
+		}
+	}
+	return strings.Join(parts, " → ")
+}
+
+// fieldText makes v a valid approval field value: one printable line of at
+// most 1000 bytes, cut on a rune boundary.
+func fieldText(v string) string {
+	v = oneLine(strings.ToValidUTF8(v, "?"))
+	if len(v) > 1000 {
+		v = strings.ToValidUTF8(v[:1000], "") + "…"
+	}
+	return v
 }

@@ -22,8 +22,21 @@ func purchaseAsk(ctx context.Context, ledger SpendReader, above money.Money, pro
 	}
 	msg := fmt.Sprintf("Approve a purchase at %s: %s for %s.\nMonth to date (%s) at %s: %s spent, %s held, cap %s, %s left.",
 		provider, q.Item, q.Amount, st.Month, provider, st.Spent, st.Held, st.Cap, st.Remaining)
-	return []Ask{{Kind: human.Purchase, Message: msg, Fields: map[string]string{
+	fields := map[string]string{
 		"item": q.Item, "price": q.Amount.String(), "provider": provider,
 		"month_to_date": st.Spent.String(), "held": st.Held.String(), "cap": st.Cap.String(),
-	}}}, nil
+		"cap_left": st.Remaining.String(),
+	}
+	// The task's own budget at this provider, and what is left of it. It is
+	// shown on the approvals page, not in the message: the message is what a
+	// human approves and must not change as other calls of the task spend.
+	if limit, ok := id.Claims.AuthorizationDetails.Budget(provider); ok {
+		spent, held, left, err := ledger.BudgetStatus(ctx, id.Claims.Subject, id.Claims.SessionID, provider, limit)
+		if err != nil {
+			return nil, err
+		}
+		fields["task_budget"] = limit.String()
+		fields["task_budget_left"] = fmt.Sprintf("%s (%s spent, %s held)", left, spent, held)
+	}
+	return []Ask{{Kind: human.Purchase, Message: msg, Fields: fields}}, nil
 }

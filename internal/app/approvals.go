@@ -285,7 +285,7 @@ func (p *approvalsPage) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := detailView{Title: "Approval", Principal: s.principal, Logout: k.csrf.Token(s.id+"|logout", p.now()),
-		Approval: ap, Fields: fieldRows(ap.Fields)}
+		Approval: ap, Sections: fieldSections(ap.Fields), Wording: wording(ap.Kind)}
 	if ap.Status == human.StatusPending {
 		v.CSRF = k.csrf.Token(s.id+"|"+ap.ID, p.now())
 	}

@@ -67,20 +67,104 @@ type listView struct {
 type detailView struct {
 	Title, Principal, Logout, CSRF string
 	Approval                       human.Approval
-	Fields                         []fieldRow
+	// Sections are the approval's facts grouped and ordered for reading:
+	// who asks, what it is about, the money, then the rest.
+	Sections []fieldSection
+	Wording  gateWording
 }
+
+type fieldSection struct {
+	Title string
+	Rows  []fieldRow
+}
+
+// gateWording is what the page says for a kind of gate: the question, and
+// what each button does (only buttons the page shows).
+type gateWording struct{ Ask, Approve, Deny string }
 
 type messageView struct{ Title, Principal, Text string }
 
 type fieldRow struct{ Name, Value string }
 
-// fieldRows are an approval's fields in name order.
-func fieldRows(m map[string]string) []fieldRow {
-	rows := make([]fieldRow, 0, len(m))
-	for _, n := range slices.Sorted(maps.Keys(m)) {
-		rows = append(rows, fieldRow{Name: strings.ReplaceAll(n, "_", " "), Value: m[n]})
+// fieldOrder groups the fields an approval may carry, in reading order,
+// with the label the page shows. Fields not named here follow under
+// "Details" in name order.
+var fieldOrder = []struct {
+	title  string
+	fields [][2]string
+}{
+	{"Who is asking", [][2]string{
+		{"human", "for (you)"}, {"agent_chain", "agents (delegation order)"}, {"client", "client"},
+		{"task_session", "task session"}, {"parent_session", "parent session"},
+	}},
+	{"What it is about", [][2]string{
+		{"provider", "provider"}, {"item", "item"}, {"domain", "domain"}, {"worker", "Worker"}, {"script", "Worker"},
+		{"account", "Cloudflare account"}, {"email", "email"}, {"what", "what"}, {"preview", "preview"},
+		{"old", "now in production"}, {"new", "new version"}, {"change", "change"},
+		{"terms_url", "terms"}, {"version", "terms version"},
+	}},
+	{"Money", [][2]string{
+		{"price", "price"}, {"month_to_date", "spent this month"}, {"held", "held this month"}, {"cap", "monthly cap"},
+		{"cap_left", "left under the cap"}, {"task_budget", "task budget"}, {"task_budget_left", "left of the task budget"},
+	}},
+}
+
+// fieldSections are an approval's fields in fieldOrder, then the rest.
+func fieldSections(m map[string]string) []fieldSection {
+	seen := map[string]bool{}
+	var out []fieldSection
+	for _, g := range fieldOrder {
+		var rows []fieldRow
+		for _, f := range g.fields {
+			if v, ok := m[f[0]]; ok && !seen[f[0]] {
+				seen[f[0]] = true
+				rows = append(rows, fieldRow{Name: f[1], Value: v})
+			}
+		}
+		if len(rows) > 0 {
+			out = append(out, fieldSection{Title: g.title, Rows: rows})
+		}
 	}
-	return rows
+	var rest []fieldRow
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		if !seen[n] {
+			rest = append(rest, fieldRow{Name: strings.ReplaceAll(n, "_", " "), Value: m[n]})
+		}
+	}
+	if len(rest) > 0 {
+		out = append(out, fieldSection{Title: "Details", Rows: rest})
+	}
+	return out
+}
+
+// wording is the page's text for a kind of gate.
+func wording(k human.Kind) gateWording {
+	switch k {
+	case human.Purchase:
+		return gateWording{Ask: "An agent acting for you wants to buy something with your money.",
+			Approve: "Approve lets the agent make exactly this purchase once, at the price shown.",
+			Deny:    "Deny means nothing is bought and nothing is charged."}
+	case human.Production:
+		return gateWording{Ask: "An agent acting for you wants to change what is live in production.",
+			Approve: "Approve lets the agent promote exactly this version once.",
+			Deny:    "Deny means production stays as it is."}
+	case human.Terms:
+		return gateWording{Ask: "An agent acting for you wants you to accept a provider's terms of service.",
+			Approve: "Approve accepts these terms, in this version, for you; you are not asked again for this version.",
+			Deny:    "Deny means you do not accept them, and nothing that needs them is done."}
+	case human.CapRaise:
+		return gateWording{Ask: "An agent acting for you wants to raise your monthly spend cap.",
+			Approve: "Approve raises the cap as shown, once.",
+			Deny:    "Deny keeps the cap as it is."}
+	case human.Billing:
+		return gateWording{Ask: "An agent acting for you needs a payment method on file.",
+			Deny: "Deny means no payment method is added and nothing is charged."}
+	case human.Authentication:
+		return gateWording{Ask: "An agent acting for you needs access to your account at a provider.",
+			Deny: "Deny means no access is granted and nothing is done."}
+	}
+	return gateWording{Ask: "An agent acting for you asked:", Approve: "Approve lets the agent make exactly this call once.",
+		Deny: "Deny means nothing is done."}
 }
 
 func kindLabel(k human.Kind) string {
@@ -142,6 +226,7 @@ const pageTemplates = `
 body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
 header{display:flex;justify-content:space-between;align-items:baseline;border-bottom:1px solid #ccc;margin-bottom:1.5rem}
 h1{font-size:1.4rem}
+h2{font-size:1.05rem;margin:1.4rem 0 .2rem}
 pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f4;padding:1rem;border-radius:4px;font:15px/1.5 ui-monospace,monospace}
 table{border-collapse:collapse;width:100%;margin:1rem 0}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}
@@ -181,20 +266,21 @@ form.inline{display:inline}
 {{template "foot"}}{{end}}
 
 {{define "detail"}}{{template "head" .}}
-{{with .Approval}}
-<h1>{{kind .Kind}}</h1>
-<p>An agent acting for you asked:</p>
-<pre>{{.Summary}}</pre>
+<h1 id="kind">{{kind .Approval.Kind}}</h1>
+<p id="ask">{{.Wording.Ask}}</p>
+{{range .Sections}}<h2>{{.Title}}</h2>
+<table>
+{{range .Rows}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
+{{end}}</table>
 {{end}}
-{{if .Fields}}<table>
-{{range .Fields}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
-{{end}}</table>{{end}}
-{{with .Approval}}<table>
+{{with .Approval}}<h2>What the agent asked, word for word</h2>
+<pre id="summary">{{.Summary}}</pre>
+<table>
 <tr><th>tool</th><td>{{.Binding.Tool}}</td></tr>
 <tr><th>task session</th><td>{{.Binding.Session}}</td></tr>
 <tr><th>asked</th><td>{{when .Created}}</td></tr>
 <tr><th>expires</th><td>{{when .Expires}}</td></tr>
-<tr><th>status</th><td>{{.Status}}{{with .DecidedBy}} ({{.}}){{end}}</td></tr>
+<tr><th>status</th><td id="status">{{.Status}}{{with .DecidedBy}} ({{.}}){{end}}</td></tr>
 </table>{{end}}
 {{if .CSRF}}
 {{if eq (print .Approval.Kind) "billing"}}<p><a class="approve" href="/approvals/{{.Approval.ID}}/billing">Continue to Stripe</a> <span class="muted">to add a payment method on Stripe's page; this approval completes when Stripe confirms it.</span></p>
@@ -205,7 +291,7 @@ form.inline{display:inline}
 {{if not .Approval.Kind.URLMode}}<button class="approve" type="submit" name="decision" value="approve">Approve</button>{{end}}
 <button class="deny" type="submit" name="decision" value="deny">Deny</button>
 </form>
-<p class="muted">Approve lets the agent make exactly this call once. Deny means nothing is done.</p>
+<p class="muted" id="footer">{{if .Approval.Kind.URLMode}}The approval completes when the provider confirms it on its own page. {{else}}{{.Wording.Approve}} {{end}}{{.Wording.Deny}}</p>
 {{else}}<p>This approval is {{.Approval.Status}}; it can no longer be decided here.</p>{{end}}
 <p><a href="/approvals">All pending approvals</a></p>
 <div>{{template "signout" .}}</div>
