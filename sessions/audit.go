@@ -53,6 +53,9 @@ type Entry struct {
 	Provider          string            `json:"provider,omitempty"`
 	ProviderRequestID string            `json:"provider_request_id,omitempty"`
 	Detail            map[string]string `json:"detail,omitempty"`
+	// TraceID is the OpenTelemetry trace id of the call that wrote the
+	// entry (the same one its log line carries), when it had one.
+	TraceID string `json:"trace_id,omitempty"`
 	// Nonce makes every entry's hash unique, so that an append whose reply
 	// was lost is recognised when it is retried (see Audit.Append). A
 	// caller may set it (8-64 of [A-Za-z0-9_-]) to make its own retries

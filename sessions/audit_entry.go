@@ -46,8 +46,11 @@ type record struct {
 	Provider          string            `json:"provider,omitempty"`
 	ProviderRequestID string            `json:"provider_request_id,omitempty"`
 	Detail            map[string]string `json:"detail,omitempty"` // keys sorted by encoding/json
-	Nonce             string            `json:"nonce"`
-	Prev              string            `json:"prev"`
+	// TraceID came later: left out when empty, so entries written before
+	// it existed keep their canonical form and their hashes.
+	TraceID string `json:"trace_id,omitempty"`
+	Nonce   string `json:"nonce"`
+	Prev    string `json:"prev"`
 }
 
 // amount is money in the canonical form, independent of money.Money's own
@@ -65,7 +68,7 @@ func canonical(e Entry) ([]byte, error) {
 		Session: e.Session, ParentSession: e.ParentSession, JTI: e.JTI, Tool: e.Tool,
 		ArgsDigest: e.ArgsDigest, Decision: e.Decision, Code: e.Code, Reason: e.Reason,
 		PolicyIDs: e.PolicyIDs, Provider: e.Provider, ProviderRequestID: e.ProviderRequestID,
-		Detail: e.Detail, Nonce: e.Nonce, Prev: e.Prev,
+		Detail: e.Detail, TraceID: e.TraceID, Nonce: e.Nonce, Prev: e.Prev,
 	}
 	if e.Amount != nil {
 		r.Amount = &amount{Minor: e.Amount.Minor, Currency: e.Amount.Currency}
@@ -104,7 +107,7 @@ func parseRecord(b []byte) (Entry, error) {
 		Session: r.Session, ParentSession: r.ParentSession, JTI: r.JTI, Tool: r.Tool,
 		ArgsDigest: r.ArgsDigest, Decision: r.Decision, Code: r.Code, Reason: r.Reason,
 		PolicyIDs: r.PolicyIDs, Provider: r.Provider, ProviderRequestID: r.ProviderRequestID,
-		Detail: r.Detail, Nonce: r.Nonce, Prev: r.Prev,
+		Detail: r.Detail, TraceID: r.TraceID, Nonce: r.Nonce, Prev: r.Prev,
 	}
 	if r.Amount != nil {
 		e.Amount = &money.Money{Minor: r.Amount.Minor, Currency: r.Amount.Currency}

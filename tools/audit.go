@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
 
@@ -33,6 +34,8 @@ type CallRecord struct {
 	// Account the Cloudflare account the call acted in.
 	Target  string
 	Account string
+	// TraceID is the call's trace id, for its audit entries and log line.
+	TraceID string
 
 	// audited: the first phase appended the call's entry; outcomeAudited:
 	// the third phase appended its outcome; replayed: a stored result was
@@ -56,11 +59,14 @@ func Record(ctx context.Context) *CallRecord {
 // refusal before the first phase, a refusal or question after it, an
 // unpaid call's error, a replay. A Go error escaping a handler (a bug)
 // becomes an internal tool error here.
-func withAudit(trail Trail, log *slog.Logger) middleware {
+func withAudit(trail Trail, log *slog.Logger, obs *observe.Observer) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			start := time.Now()
-			rec := &CallRecord{ArgsDigest: argsDigest(req)}
+			// The call's span: a child of the client's traceparent, the
+			// parent of a span per guard step and provider request.
+			ctx, span := obs.StartCall(ctx, t.def.Name)
+			rec := &CallRecord{ArgsDigest: argsDigest(req), TraceID: observe.TraceID(ctx)}
 			ctx = context.WithValue(ctx, recordKey{}, rec)
 			res, err := next(ctx, req)
 			if err != nil {
@@ -68,7 +74,7 @@ func withAudit(trail Trail, log *slog.Logger) middleware {
 				res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate (the operator's log has the details); check spend_status before retrying"))
 			}
 			e := sessions.Entry{Event: "tool_call", Tool: t.def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
-				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID}
+				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID, TraceID: rec.TraceID}
 			if rec.Target != "" || rec.Account != "" {
 				e.Detail = map[string]string{}
 				if rec.Target != "" {
@@ -87,10 +93,20 @@ func withAudit(trail Trail, log *slog.Logger) middleware {
 			if c := rec.Claims; c != nil {
 				e.Principal, e.Actors, e.ClientID, e.Session, e.ParentSession, e.JTI =
 					c.Subject, c.Act.Chain(), c.ClientID, c.SessionID, c.ParentSessionID, c.ID
+				span.Identify(observe.CallAttrs{Principal: c.Subject, Session: c.SessionID, Actors: e.Actors, ClientID: c.ClientID})
+			}
+			outcome, code := observe.OutcomeOK, ""
+			switch {
+			case e.Decision == sessions.DecisionDeny:
+				outcome, code = observe.OutcomeRefused, e.Code
+			case e.Code == "input_required":
+				outcome = observe.OutcomeInputRequired
 			}
 			if rec.replayed {
 				e.Code = "replayed"
+				outcome = observe.OutcomeReplayed
 			}
+			defer span.End(outcome, code)
 			// An admitted call's first entry is written before its account
 			// is resolved: a call that acted in a Cloudflare account gets an
 			// outcome entry naming it.
@@ -100,8 +116,8 @@ func withAudit(trail Trail, log *slog.Logger) middleware {
 					log.Error("audit append failed", "tool", t.def.Name, "err", aerr)
 				}
 			}
-			log.Info("tool call", "tool", t.def.Name, "decision", e.Decision, "code", e.Code,
-				"principal", e.Principal, "sid", e.Session, "ms", time.Since(start).Milliseconds())
+			log.InfoContext(ctx, "tool call", "tool", t.def.Name, "decision", e.Decision, "code", e.Code,
+				"principal", e.Principal, "session", e.Session, "ms", time.Since(start).Milliseconds())
 			return res, nil
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/limits"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 )
 
 // TokenVerifier verifies a task token's signature and registered claims.
@@ -64,7 +65,9 @@ func withGuard(cfg GuardConfig) middleware {
 	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			_, atEdge := IdentityFrom(ctx)
+			_, endStep := observe.Step(ctx, "token")
 			c, scopesFor, err := cfg.identify(ctx)
+			endStep(err)
 			if rec := Record(ctx); rec != nil {
 				rec.Claims = c
 			}
@@ -89,7 +92,10 @@ func withGuard(cfg GuardConfig) middleware {
 			// Step 3: scopes, unless the HTTP edge checked them for this
 			// tool (it answers 403 with the same message).
 			if scopesFor != t.def.Name {
-				if err := ScopeError(t, c.Scopes()); err != nil {
+				_, endStep := observe.Step(ctx, "scopes")
+				err := ScopeError(t, c.Scopes())
+				endStep(err)
+				if err != nil {
 					return deny(err)
 				}
 			}

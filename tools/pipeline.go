@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools/provider"
 )
@@ -141,7 +142,9 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// Step 4: the resource this call touches must be one the token names.
 	var target domainname.Name
 	if p.t.Target != "" {
+		_, endStep := observe.Step(ctx, "resources")
 		name, err := p.target(args)
+		endStep(err)
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
@@ -193,7 +196,9 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		step, finish := p.cfg.Tenancy.Read(p.c.Subject, zone)
 		pre.Extra, finishTenant = []fuse.Step{step}, finish
 	}
-	pr, err := p.cfg.Phases.Pre(ctx, pre)
+	sctx, endStep := observe.Step(ctx, "pre")
+	pr, err := p.cfg.Phases.Pre(sctx, pre)
+	endStep(err)
 	if err != nil {
 		return p.refuse(ctx, err)
 	}
@@ -205,9 +210,14 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// Resolving may renew the credential at Cloudflare; nothing is held
 	// or sent before it.
 	if finishTenant != nil {
-		if ctx, err = p.tenant(ctx, target, finishTenant, pr.Extra[0]); err != nil {
+		sctx, endStep := observe.Step(ctx, "tenant")
+		tctx, err := p.tenant(sctx, target, finishTenant, pr.Extra[0])
+		endStep(err)
+		if err != nil {
 			return p.refuse(ctx, err)
 		}
+		// The account resolved, without the step's span.
+		ctx = tenantContext(ctx, tctx)
 	}
 	// Read-only tools and calls that neither create, pay nor ask are done
 	// with their one round trip.
@@ -221,14 +231,19 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// A paid call is quoted first: the purchase gate shows the exact price.
 	var q *Quote
 	if p.t.Paid {
-		qq, err := p.t.Quote(ctx, req)
+		sctx, endStep := observe.Step(ctx, "quote")
+		qq, err := p.t.Quote(sctx, req)
+		endStep(err)
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
 		q = &qq
 	}
 	// Step 7: human gates. Asking ends this round; the retry starts over.
-	if res, err := p.gate(ctx, req, q); err != nil || res != nil {
+	sctx, endStep = observe.Step(ctx, "gate")
+	res, err := p.gate(sctx, req, q)
+	endStep(err)
+	if err != nil || res != nil {
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
@@ -250,7 +265,9 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		ad.Entry = p.entry("hold", sessions.DecisionOK)
 		ad.Entry.Amount, ad.Entry.Provider = &amt, p.t.Provider
 	}
-	ar, err := p.cfg.Phases.Admit(ctx, ad)
+	sctx, endStep = observe.Step(ctx, "admit")
+	ar, err := p.cfg.Phases.Admit(sctx, ad)
+	endStep(err)
 	if err != nil {
 		if ar.Idem.Fence != "" {
 			p.abort(ctx, idemKey, ar.Idem.Fence)
@@ -272,7 +289,9 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// account with that account's credential (step 4b), within a deadline
 	// shorter than the hold's and the idempotency lock's.
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.handlerDeadline())
-	res, err := next(hctx, req)
+	hctx, endStep = observe.Step(hctx, "handler")
+	res, err = next(hctx, req)
+	endStep(err)
 	cancel()
 	if err != nil {
 		// The handler may have called the provider before it failed.
@@ -283,7 +302,9 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// result is kept even when it is a refusal: a retry must not reach the
 	// provider a second time (use another idempotency_key to try again on
 	// purpose).
-	res = p.settle(ctx, sp, idemKey, ar.Idem.Fence, res)
+	sctx, endStep = observe.Step(ctx, "settle")
+	res = p.settle(sctx, sp, idemKey, ar.Idem.Fence, res)
+	endStep(nil)
 	if res.IsError {
 		p.noteRefusal(ctx, res)
 	}
@@ -299,7 +320,7 @@ func (p *pipelineCall) phaseCall() phase.Call {
 func (p *pipelineCall) entry(event, decision string) sessions.Entry {
 	e := sessions.Entry{Event: event, Tool: p.t.def.Name, Principal: p.c.Subject, Actors: p.c.Act.Chain(),
 		ClientID: p.c.ClientID, Session: p.c.SessionID, ParentSession: p.c.ParentSessionID, JTI: p.c.ID,
-		ArgsDigest: p.rec.ArgsDigest, Decision: decision}
+		ArgsDigest: p.rec.ArgsDigest, Decision: decision, TraceID: p.rec.TraceID}
 	if p.rec.Target != "" || p.rec.Account != "" {
 		e.Detail = map[string]string{}
 		if p.rec.Target != "" {
@@ -376,4 +397,10 @@ func argsDigestWithout(args map[string]any, drop ...string) (string, error) {
 		delete(m, k)
 	}
 	return idempotency.Digest(m)
+}
+
+// tenantContext is ctx with the account the tenant step resolved in
+// withTenant (the step's own span left behind).
+func tenantContext(ctx, withTenant context.Context) context.Context {
+	return context.WithValue(ctx, tenantKey{}, withTenant.Value(tenantKey{}))
 }

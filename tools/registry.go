@@ -7,6 +7,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/tollgate-dev/tollgate/internal/observe"
 )
 
 // Tool is one MCP tool and what the guard needs to know about it. Its
@@ -92,12 +94,14 @@ type GuardDeps struct {
 	Log      *slog.Logger
 	Guard    GuardConfig
 	Pipeline PipelineConfig
+	// Observe counts and traces every call (nil: neither).
+	Observe *observe.Observer
 }
 
 // chain is the guard, outermost first: every tool call is audited, its
 // caller identified and its session checked (steps 1–3), then steps 4–10.
 func (d GuardDeps) chain() []middleware {
-	return []middleware{withAudit(d.Trail, d.Log.With("component", "audit")), withGuard(d.Guard), withArgRules(), withPipeline(d.Pipeline)}
+	return []middleware{withAudit(d.Trail, d.Log.With("component", "audit"), d.Observe), withGuard(d.Guard), withArgRules(), withPipeline(d.Pipeline)}
 }
 
 func (d GuardDeps) check() error {
@@ -124,6 +128,10 @@ func NewServer(deps GuardDeps, opts []server.ServerOption, name, version string,
 	}
 	s := server.NewMCPServer(name, version, opts...)
 	register(s, deps.chain(), ts...)
+	for _, t := range ts {
+		// Only these names become label values; any other is "other".
+		deps.Observe.KnowTools(t.def.Name)
+	}
 	return s
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 	"github.com/tollgate-dev/tollgate/tools/provider"
@@ -188,6 +189,9 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fe
 		p.cfg.Log.Error("the call's outcome could not be recorded", "tool", p.t.def.Name, "err", err)
 	default:
 		p.rec.outcomeAudited = true
+		if st.Commit != nil {
+			observe.Spent(ctx, p.t.Provider, st.Commit.Actual.Minor)
+		}
 	}
 	if out.ReleaseErr != nil {
 		p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", out.ReleaseErr)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/auth/policy"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
 
@@ -37,6 +38,7 @@ type Deps struct {
 	Sessions  *sessions.Store         // task sessions
 	Trail     *sessions.Audit         // the audit trail: every exchange, decision and revocation
 	Audit     *slog.Logger            // the same decisions as log lines
+	Observe   *observe.Observer       // counts exchanges by mode and result (nil: none)
 }
 
 // STS issues task tokens.
@@ -104,8 +106,19 @@ type subject struct {
 // first task token.
 func (s subject) upstream() bool { return s.kind == "task" }
 
-// Exchange runs one token exchange.
+// Exchange runs one token exchange, counted by mode and result.
 func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
+	mode := "unknown"
+	resp, err := s.exchange(ctx, r, &mode)
+	result := "ok"
+	if err != nil {
+		result = fromFault(err, ErrInvalidRequest).Code
+	}
+	s.deps.Observe.Exchange(mode, result)
+	return resp, err
+}
+
+func (s *STS) exchange(ctx context.Context, r *Request, mode *string) (*Response, error) {
 	now := s.cfg.Clock()
 	for _, res := range r.Resources {
 		// RFC 8707: the only resource this server issues tokens for is
@@ -135,8 +148,10 @@ func (s *STS) Exchange(ctx context.Context, r *Request) (*Response, error) {
 	if actor != nil && !r.Impersonate && sub.kind == "task" && len(sub.chain) > 0 && sub.chain[0] == actor.ID {
 		// The token's own agent exchanges it again: a refresh, in the
 		// same task session with the same scope and budget.
+		*mode = "refresh"
 		return s.refresh(ctx, &g, *actor)
 	}
+	*mode = g.mode()
 	switch {
 	case actor == nil && sub.kind == "agent":
 		if r.Impersonate {

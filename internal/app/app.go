@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/limits"
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/internal/mcpsession"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
 	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
 	"github.com/tollgate-dev/tollgate/internal/signin"
@@ -57,6 +58,8 @@ type App struct {
 	// sandbox is the fake providers (sandbox mode only; sandbox.go).
 	sandbox *sandboxParts
 	gates   *gateParts
+	// Observe is this tollgate's metrics and tracer.
+	Observe *observe.Observer
 	cancel  context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
 	// token (see StdioCredentials).
@@ -80,7 +83,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, fmt.Errorf("app: catalog: %w", err)
 	}
-	a := &App{Cfg: cfg, Log: log, Catalog: cat}
+	a := &App{Cfg: cfg, Log: log, Catalog: cat, Observe: observe.New(observe.Config{Version: Version, Mode: string(cfg.Mode)})}
 	if cfg.Mode == config.Sandbox {
 		// sandbox.go; a production build (-tags nosandbox) refuses here.
 		if a.sandbox, err = startSandbox(cfg); err != nil {
@@ -94,6 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.Redis, err = redisconn.OpenWith(ctx, cfg.RedisURL, redisconn.Options{CAFile: cfg.RedisCA}); err != nil {
 		return fail(err)
 	}
+	a.Redis.Client.AddHook(a.Observe.RedisHook())
 	if a.secrets, err = sharedsecret.New(a.Redis.Client); err != nil {
 		return fail(err)
 	}
@@ -197,7 +201,7 @@ func (a *App) guardDeps() tools.GuardDeps {
 		// the guard's first phase, with its session check.
 		// Refusals go through the edge's coalescer: each is audited, and
 		// repeats within a minute are counted into one entry.
-		Trail: a.edge.refusals, Log: a.Log,
+		Trail: a.edge.refusals, Log: a.Log, Observe: a.Observe,
 		Guard: tools.GuardConfig{
 			Verifier: a.id.verifier,
 			// Over HTTP the edge bounds requests in flight (429); over

@@ -154,6 +154,7 @@ func (a *App) buildIdentity(ctx context.Context) (*identity, error) {
 	}, sts.Deps{
 		Signer: id.signer, Access: id.access, Subjects: subjects, Attestors: attestors,
 		Policy: pol, Sessions: id.sessions, Trail: id.trail, Audit: a.Log.With("component", "audit"),
+		Observe: a.Observe,
 	})
 	if err != nil {
 		return nil, err

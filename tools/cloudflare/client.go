@@ -166,7 +166,7 @@ func isAccountID(s string) bool {
 // recorded, redirects refused so that neither a POST nor the token is ever
 // re-sent elsewhere, and the acting account's credential set per request.
 func httpClient(c *http.Client) *http.Client {
-	return provider.NewClient(provider.Config{HTTPClient: c, RequestIDHeader: "cf-ray",
+	return provider.NewClient(provider.Config{HTTPClient: c, RequestIDHeader: "cf-ray", Name: "cloudflare",
 		Inner: func(base http.RoundTripper) http.RoundTripper { return &authTransport{base: base} }})
 }
 

@@ -62,7 +62,7 @@ func NewDirectory(cfg DirectoryConfig) (*Directory, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	c := provider.NewClient(provider.Config{HTTPClient: cfg.HTTPClient, RequestIDHeader: "cf-ray"})
+	c := provider.NewClient(provider.Config{HTTPClient: cfg.HTTPClient, RequestIDHeader: "cf-ray", Name: "cloudflare"})
 	c.Timeout = cfg.Timeout
 	return &Directory{cfg: cfg, http: c}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sync"
+
+	"github.com/tollgate-dev/tollgate/internal/observe"
 )
 
 // MaxErrorBody bounds how much of a non-2xx answer is kept.
@@ -24,6 +26,9 @@ type Config struct {
 	// Inner, if set, wraps the client's own transport inside the recording
 	// one, e.g. to set the acting account's credential on each request.
 	Inner func(http.RoundTripper) http.RoundTripper
+	// Name is the provider ("cloudflare", "stripe"): each request made
+	// inside a tool call is then counted, timed and traced under it.
+	Name string
 }
 
 // NewClient returns a copy of cfg.HTTPClient that records every exchange
@@ -41,6 +46,9 @@ func NewClient(cfg Config) *http.Client {
 	}
 	if cfg.Inner != nil {
 		base = cfg.Inner(base)
+	}
+	if cfg.Name != "" {
+		base = observe.Transport(cfg.Name, base)
 	}
 	out.Transport = &transport{base: base, requestID: cfg.RequestIDHeader}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

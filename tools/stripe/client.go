@@ -142,7 +142,7 @@ func checkKey(key string) error {
 // recorded, redirects refused so that neither a POST nor the key is ever
 // re-sent elsewhere.
 func httpClient(c *http.Client) *http.Client {
-	return provider.NewClient(provider.Config{HTTPClient: c, RequestIDHeader: "Request-Id"})
+	return provider.NewClient(provider.Config{HTTPClient: c, RequestIDHeader: "Request-Id", Name: "stripe"})
 }
 
 // call runs one stripe-go request under the client's timeout and
