@@ -77,8 +77,9 @@ demo: build
 		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
 	fi
 
-## fuzz: every Go fuzz target (each func FuzzX in a _test.go file) for FUZZTIME each; found inputs land in
-## the package's testdata/fuzz, which is committed. Not part of make test (that runs the seed corpora).
+## fuzz: every Go fuzz target (each func FuzzX in a _test.go file) for FUZZTIME each. An input that fails
+## lands in the package's testdata/fuzz (commit it); the rest stays in the Go build cache. Not part of
+## make test (that runs the seed corpora).
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz:
