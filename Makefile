@@ -76,3 +76,13 @@ demo: build
 		echo "sandbox up; embedded Redis at $${redis:-?}"; \
 		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
 	fi
+
+## fuzz: every Go fuzz target (each func FuzzX in a _test.go file) for FUZZTIME each. An input that fails
+## lands in the package's testdata/fuzz (commit it); the rest stays in the Go build cache. Not part of
+## make test (that runs the seed corpora).
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		d=$$(dirname $$f); for n in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$d $$n ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$n$$" -fuzztime $(FUZZTIME) ./$$d; done; done
