@@ -147,6 +147,8 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", d.BodyTimeout, "how long a client may take to send a request's body; slower gets 408 (responses may stream longer)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request headers accepted; larger gets 431")
+	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token /metrics asks for (default: none, /metrics is open; it carries no principal or e-mail)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address only (e.g. 127.0.0.1:9420) instead of on --addr")
 	fs.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "connections this replica holds open at once; more wait to be accepted (keep it under the process's file descriptor limit)")
 	fs.StringVar(&c.RedisCA, "redis-ca", "", "PEM file of the CA that signs the Redis servers' certificates (rediss:// URLs; default: the system roots)")
 	fs.DurationVar(&c.ProviderTimeout, "provider-timeout", d.ProviderTimeout, "how long one request to Cloudflare or Stripe may take; shorter than --handler-deadline")

@@ -59,6 +59,19 @@ down gracefully.`,
 		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes}
+		if cfg.MetricsAddr != "" {
+			mln, err := net.Listen("tcp", cfg.MetricsAddr)
+			if err != nil {
+				return fmt.Errorf("cannot listen on %s (%v); pick a free address with --metrics-addr", cfg.MetricsAddr, err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", a.MetricsHandler())
+			msrv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout,
+				MaxHeaderBytes: cfg.MaxHeaderBytes}
+			go func() { _ = msrv.Serve(netutil.LimitListener(mln, 64)) }()
+			defer msrv.Close()
+			log.Info("metrics", "addr", mln.Addr().String())
+		}
 		// The banner comes first: once /healthz answers, everything a
 		// script reads from stderr (the embedded Redis URL) is there.
 		printBanner(a, ln.Addr().String())

@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/limits"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 )
 
 // edgeLimits is what the HTTP edge bounds per principal, and how it
@@ -23,6 +25,7 @@ type edgeLimits struct {
 	// audit); they are logged at a sampled rate.
 	unauth  atomic.Int64
 	sampler logSampler
+	observe *observe.Observer
 	log     *slog.Logger
 }
 
@@ -39,6 +42,7 @@ func (a *App) newEdgeLimits() *edgeLimits {
 		}),
 		sampler: logSampler{every: 10 * time.Second},
 		log:     a.Log.With("component", "edge"),
+		observe: a.Observe,
 	}
 }
 
@@ -46,6 +50,7 @@ func (a *App) newEdgeLimits() *edgeLimits {
 // logs the first of every sampling period, with how many came since.
 func (e *edgeLimits) unauthenticated(r *http.Request, why string) {
 	n := e.unauth.Add(1)
+	e.observe.Refused(string(fault.Unauthenticated))
 	if skipped, ok := e.sampler.take(); ok {
 		e.log.Warn("request without a valid task token refused", "why", why, "remote", r.RemoteAddr,
 			"path", r.URL.Path, "refused_since_last_line", skipped, "refused_total", n)

@@ -111,6 +111,7 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 				// Every tool call is audited, refused ones too: an agent must
 				// not probe for capabilities without a trace.
 				a.auditEdgeRefusal(r, c, auditName, fault.InsufficientScope, nil)
+				a.Observe.Refused(string(fault.InsufficientScope))
 				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "), fault.PublicOf(err))
 				return
 			}
@@ -136,6 +137,7 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 				if auditName != "" {
 					a.auditEdgeRefusal(r, c, auditName, fault.NotFound, nil)
 				}
+				a.Observe.Refused(string(fault.NotFound))
 				httpx.Fail(w, http.StatusNotFound, "session_not_found", "no such MCP session for this token (closed, idle too long, or never opened with it); initialize a new one")
 				return
 			}
@@ -159,6 +161,7 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 					return
 				case !ok:
 					a.Log.Warn("MCP session limit reached", "principal", c.Subject, "limit", a.Cfg.MCPSessionsPerPrincipal)
+					a.Observe.Refused(string(limits.TooMany))
 					tooMany(w, time.Minute, fmt.Sprintf("this human's agents already have %d MCP sessions open (--mcp-sessions-per-principal); close one (HTTP DELETE with its Mcp-Session-Id), or retry later: a session idle for %s is closed. Nothing was opened", a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle))
 					return
 				}
@@ -184,6 +187,7 @@ func (a *App) refuseLimit(w http.ResponseWriter, r *http.Request, c *auth.Claims
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "internal error in tollgate")
 		return
 	}
+	a.Observe.Refused(string(lim.Code))
 	if tool != "" {
 		a.auditEdgeRefusal(r, c, tool, lim.Code, nil)
 	}

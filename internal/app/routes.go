@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"strings"
 	"time"
@@ -55,6 +56,9 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /oauth/callback/stripe", ap.handle(fl.stripeCallback))
 	mux.Handle("GET /oauth/callback/cloudflare", ap.handle(fl.cloudflareCallback))
 	mux.HandleFunc("GET /healthz", a.healthz)
+	if a.Cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", a.MetricsHandler())
+	}
 	mux.HandleFunc("GET /v1/catalog", a.catalogHTTP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusNotFound, "not_found", "no such endpoint; MCP is served at /mcp, the catalog at /v1/catalog")
@@ -82,6 +86,24 @@ func (a *App) routes() http.Handler {
 // anonymousBodyLimit bounds a body read before anyone is authenticated:
 // token exchange forms, approval decisions, sign-in callbacks.
 const anonymousBodyLimit = 64 << 10
+
+// MetricsHandler serves the Prometheus metrics, behind --metrics-token
+// when one is set.
+func (a *App) MetricsHandler() http.Handler {
+	h := a.Observe.Handler()
+	if a.Cfg.MetricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + a.Cfg.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate metrics"`)
+			httpx.Fail(w, http.StatusUnauthorized, "unauthorized", "send the metrics token (--metrics-token) as Authorization: Bearer <token>")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)

@@ -108,6 +108,11 @@ type Config struct {
 	// more wait in the listen backlog, so that a flood of connections
 	// cannot exhaust file descriptors or memory.
 	MaxConnections int
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	// MetricsAddr, when set, serves /metrics on its own listener (and not
+	// on the main one).
+	MetricsToken string
+	MetricsAddr  string
 
 	// SandboxProvidersFrom is another sandbox replica's base URL whose fake
 	// providers this one uses, so that sandbox replicas on one Redis are one
@@ -172,6 +177,12 @@ const holdMargin = time.Minute
 // Validate checks every field and fills the defaults derived from others.
 // It returns the first problem as a *FieldError.
 func (c *Config) Validate() error {
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return &FieldError{"metrics-token", "is shorter than 16 characters; use a long random token (openssl rand -hex 32)"}
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return &FieldError{"metrics-addr", "is the same as --addr; give metrics their own address, or leave it empty to serve /metrics on --addr"}
+	}
 	switch c.Mode {
 	case Sandbox, Production:
 	default:

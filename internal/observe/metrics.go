@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,6 +263,9 @@ func (h redisHook) count(err error) {
 	}
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return // answered by loading the script, not a failure
+	}
+	if strings.Contains(err.Error(), "unknown subcommand 'setinfo'") {
+		return // go-redis names itself on connect and ignores a server that cannot be told
 	}
 	h.o.redisErrors.Inc()
 }
