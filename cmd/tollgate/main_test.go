@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -153,5 +154,54 @@ func TestServeProcessHTTP(t *testing.T) {
 		if err != nil || res.IsError {
 			t.Fatalf("%s catalog_get: %v %+v", era, err, res)
 		}
+	}
+}
+
+// TestServeJSONLogHasNoSecrets: with --log-format json every line serve
+// writes is one JSON object with time, level and msg; the tool call's line
+// names its session and tool; no token appears in any line.
+func TestServeJSONLogHasNoSecrets(t *testing.T) {
+	p := testkit.Serve(t, testkit.Binary(t), nil, "--log-format", "json", "--log-level", "debug")
+	user := testkit.DevLogin(t, p.URL, "alice@example.com")
+	tok := testkit.TaskToken(t, p.URL, testkit.Grant{})
+	c := testkit.HTTP(t, p.URL+"/mcp", testkit.ClientOptions{Era: testkit.Eras[0], Headers: testkit.Bearer(tok)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "whoami"
+	if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
+		t.Fatalf("whoami: %v %+v", err, res)
+	}
+	// The tool call's line is written after the answer: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.Stderr(), `"tool":"whoami"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	sawCall := false
+	for _, line := range strings.Split(p.Stderr(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %v\n%s", err, line)
+		}
+		for _, k := range []string{"time", "level", "msg"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("log line without %s: %s", k, line)
+			}
+		}
+		if m["tool"] == "whoami" && m["session"] != nil {
+			sawCall = true
+		}
+		for _, secret := range []string{tok, user, strings.Split(tok, ".")[2], strings.Split(user, ".")[2]} {
+			if strings.Contains(line, secret) {
+				t.Errorf("a log line carries a token: %s", line)
+			}
+		}
+	}
+	if !sawCall {
+		t.Fatalf("no JSON log line names the whoami call and its session:\n%s", p.Stderr())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 )
 
 func newRoot() *cobra.Command {
@@ -119,6 +120,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest request body accepted; larger gets 413")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", d.TokenTTL, "lifetime of issued task tokens (never past the subject token's)")
 	fs.StringVar(&c.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&c.LogFormat, "log-format", d.LogFormat, "text, or json: one JSON object per line with time, level, msg and, for a tool call, trace_id, session, tool and code")
 	fs.StringVar(&c.PolicyFile, "policy", "", "Cedar policy file: which agents may act for whom, their widest scopes and budgets (sandbox default: embedded)")
 	fs.StringVar(&c.IdPIssuer, "idp-issuer", "", "issuer of user (subject) tokens; production")
 	fs.StringVar(&c.IdPAudience, "idp-audience", "", "audience tollgate is registered as at the IdP (default: the public URL)")
@@ -231,9 +233,17 @@ func applyEnv(fs *pflag.FlagSet) error {
 }
 
 func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return newLoggerAs(level, "text")
+}
+
+// newLoggerAs logs to stderr at level in format (text or json, already
+// validated by the config).
+func newLoggerAs(level, format string) *slog.Logger {
+	log, err := observe.NewLogger(os.Stderr, format, level)
+	if err != nil {
+		log, _ = observe.NewLogger(os.Stderr, "text", "info")
+	}
+	return log
 }
 
 // envHelp is appended to commands' help.

@@ -43,7 +43,7 @@ down gracefully.`,
 		if err != nil {
 			return err
 		}
-		log := newLogger(cfg.LogLevel)
+		log := newLoggerAs(cfg.LogLevel, cfg.LogFormat)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		a, err := app.New(ctx, cfg, log)
@@ -74,7 +74,17 @@ down gracefully.`,
 		}
 		// The banner comes first: once /healthz answers, everything a
 		// script reads from stderr (the embedded Redis URL) is there.
-		printBanner(a, ln.Addr().String())
+		if cfg.LogFormat == "json" {
+			// Every line JSON: the banner becomes one log line.
+			redis := cfg.RedactedRedisURL()
+			if a.Redis.Embedded {
+				redis = a.Redis.URL
+			}
+			log.Info("tollgate listening", "version", app.Version, "mode", string(cfg.Mode), "addr", ln.Addr().String(),
+				"mcp", cfg.ResourceURL(), "redis", redis, "redis_embedded", a.Redis.Embedded)
+		} else {
+			printBanner(a, ln.Addr().String())
+		}
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		select {

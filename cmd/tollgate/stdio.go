@@ -51,7 +51,7 @@ Example client configuration:
 		if len(domains) > 0 && (cfg.Mode != config.Sandbox || os.Getenv("TOLLGATE_TOKEN") != "" || os.Getenv("TOLLGATE_TOKEN_FILE") != "") {
 			return usage("--domains shapes only the sandbox's local session; with a task token, the token's authorization_details decide")
 		}
-		log := newLogger(cfg.LogLevel)
+		log := newLoggerAs(cfg.LogLevel, cfg.LogFormat)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		a, err := app.New(ctx, cfg, log)

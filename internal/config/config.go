@@ -44,6 +44,8 @@ type Config struct {
 	TokenTTL time.Duration // default lifetime of issued task tokens
 
 	LogLevel string // debug, info, warn, error
+	// LogFormat is text or json (one JSON object per line).
+	LogFormat string
 
 	// Money. Caps are per provider per principal per UTC month ("stripe=50.00");
 	// a provider not listed gets the default of 100.00 USD.
@@ -136,6 +138,7 @@ func Default() Config {
 		MaxBodyBytes:    1 << 20,
 		TokenTTL:        10 * time.Minute,
 		LogLevel:        "info",
+		LogFormat:       "text",
 		HoldTTL:         15 * time.Minute,
 		HandlerDeadline: 5 * time.Minute,
 		IdempotencyLock: 20 * time.Minute,
@@ -271,6 +274,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenTTL < 30*time.Second || c.TokenTTL > time.Hour {
 		return &FieldError{"token-ttl", fmt.Sprintf("%s is out of range; use 30s..1h (task tokens are short-lived)", c.TokenTTL)}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return &FieldError{"log-format", fmt.Sprintf("%q is not text or json", c.LogFormat)}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
