@@ -60,6 +60,7 @@ type App struct {
 	gates   *gateParts
 	// Observe is this tollgate's metrics and tracer.
 	Observe *observe.Observer
+	tracing *observe.Tracing
 	cancel  context.CancelFunc
 	// Credentials, when set before ServeStdio, yields the stdio caller's
 	// token (see StdioCredentials).
@@ -83,7 +84,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, fmt.Errorf("app: catalog: %w", err)
 	}
-	a := &App{Cfg: cfg, Log: log, Catalog: cat, Observe: observe.New(observe.Config{Version: Version, Mode: string(cfg.Mode)})}
+	// Traces go where the OTEL_* environment says; with none set, nowhere.
+	tracing, err := observe.NewTracing(ctx, Version)
+	if err != nil {
+		return nil, fmt.Errorf("app: OpenTelemetry tracing from the OTEL_* environment: %w", err)
+	}
+	a := &App{Cfg: cfg, Log: log, Catalog: cat, tracing: tracing,
+		Observe: observe.New(observe.Config{Version: Version, Mode: string(cfg.Mode), Tracer: tracing.Tracer()})}
 	if cfg.Mode == config.Sandbox {
 		// sandbox.go; a production build (-tags nosandbox) refuses here.
 		if a.sandbox, err = startSandbox(cfg); err != nil {
@@ -166,6 +173,14 @@ func (a *App) Close() error {
 
 // release stops the sandbox's fakes and closes Redis, whatever was built.
 func (a *App) release() error {
+	if a.tracing != nil {
+		// The spans still batched are sent before the process ends.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.tracing.Shutdown(sctx); err != nil {
+			a.Log.Warn("sending the last traces failed", "err", err)
+		}
+		cancel()
+	}
 	if a.edge != nil {
 		// The counts of repeated refusals still open go to the trail.
 		a.edge.refusals.Close()

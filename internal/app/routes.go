@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
+	"github.com/tollgate-dev/tollgate/internal/observe"
 )
 
 func (a *App) routes() http.Handler {
@@ -26,7 +27,8 @@ func (a *App) routes() http.Handler {
 		server.WithSessionIdleTTL(a.Cfg.MCPSessionIdle),
 		server.WithStreamableHTTPLogger(a.Log),
 	)
-	mux.Handle("/mcp", a.requireToken(mcpHTTP))
+	// A client's W3C traceparent makes the call's spans its children.
+	mux.Handle("/mcp", observe.Extract(a.requireToken(mcpHTTP)))
 	mux.Handle("/.well-known/oauth-protected-resource/mcp", server.NewProtectedResourceMetadataHandler(server.ProtectedResourceMetadataConfig{
 		Resource:               a.Cfg.ResourceURL(),
 		AuthorizationServers:   []string{a.Cfg.PublicURL},
