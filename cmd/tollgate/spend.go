@@ -32,8 +32,9 @@ expires after --hold-ttl and waits here for an operator to reconcile it.
 
   tollgate spend show --principal user:alice@example.com --redis-url redis://127.0.0.1:6379
   tollgate spend holds --stale --redis-url redis://127.0.0.1:6379
-  tollgate spend reconcile HOLD_ID --principal user:alice@example.com --charged 10.44 --redis-url redis://127.0.0.1:6379`,
-	}, newSpendShow(), newSpendHolds(), newSpendReconcile())
+  tollgate spend reconcile HOLD_ID --principal user:alice@example.com --charged 10.44 --redis-url redis://127.0.0.1:6379
+  tollgate spend cap set --principal user:alice@example.com --provider cloudflare 150.00 --redis-url redis://127.0.0.1:6379`,
+	}, newSpendShow(), newSpendHolds(), newSpendReconcile(), newSpendCap())
 }
 
 // dialDeployment connects to the deployment's Redis; call closeFn when done.
@@ -133,10 +134,10 @@ spent (committed charges), what is held (calls in flight), the monthly cap and
 what remains of it, at each provider (cloudflare, stripe). Holds whose TTL has
 passed are expired first, so "held" counts only calls that may still charge.
 
-The cap is not stored in Redis: each server applies its own --cap flags. Give
-show the same --cap values as the server (or the same TOLLGATE_CAP) so that
-the cap and remaining shown are the ones the server enforces; without them the
-default of 100.00 USD per provider is shown.
+The cap is the principal's stored cap (tollgate spend cap set) where there is
+one, else the server's --cap default. Give show the same --cap values as the
+server (or the same TOLLGATE_CAP) so that the default shown is the one the
+server applies; without them 100.00 USD per provider is shown.
 
 With --json it prints {"principal": P, "providers": [...]}, each provider with
 its month and spent, held, cap and remaining as money objects

@@ -74,7 +74,7 @@ func TestCapExceededSaysWhatToDo(t *testing.T) {
 	wantCode(t, err, CapExceeded)
 	pub := fault.PublicOf(err)
 	for _, want := range []string{"50.00 USD spent", "30.00 USD held", "25.00 USD requested", "100.00 USD cap",
-		"20.00 USD left", "2026-11", "stripe", "nothing was charged", "--cap stripe=AMOUNT", "recurring total", "next month"} {
+		"20.00 USD left", "2026-11", "stripe", "nothing was charged", "tollgate spend cap set --provider stripe", "recurring total", "next month"} {
 		if !strings.Contains(pub, want) {
 			t.Errorf("public message %q lacks %q", pub, want)
 		}

@@ -100,7 +100,7 @@ func errCapExceeded(provider, month string, spent, held, due, recurring, amount,
 	left := leftOf(cp, money.Money{Minor: spent.Minor + due.Minor, Currency: spent.Currency}, held)
 	return fault.Newf(CapExceeded,
 		"the monthly %s cap for %s would be exceeded: %s spent + %s held + %s of renewals still due (recurring total %s per month) + %s requested is more than the %s cap (%s left); "+
-			"nothing was charged. Ask the operator to raise the cap (the server's --cap %s=AMOUNT, or a cap stored for this principal in the ledger), or wait for next month (caps reset on the 1st, UTC).",
+			"nothing was charged. Ask the operator to raise this principal's cap (tollgate spend cap set --provider %s), or wait for next month (caps reset on the 1st, UTC).",
 		provider, month, spent, held, due, recurring, amount, cp, left, provider)
 }
 
@@ -108,7 +108,7 @@ func errRecurringExceeded(provider string, total, adding, std money.Money) error
 	return fault.Newf(CapExceeded,
 		"the recurring %s commitments would exceed the monthly cap: the recurring total is %s per month, and %s more is more than the %s cap of the months to come; "+
 			"nothing was charged and no subscription was started. Cancel a subscription, or ask the operator to raise the standing cap "+
-			"(the server's --cap %s=AMOUNT, or a cap stored for this principal; a one-month raise does not cover future months).",
+			"(tollgate spend cap set --provider %s).",
 		provider, total, adding, std, provider)
 }
 
