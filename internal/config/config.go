@@ -150,7 +150,7 @@ func Default() Config {
 		MCPSessionIdle:          30 * time.Minute,
 		MCPSessionsPerPrincipal: 64,
 		InflightPerPrincipal:    64,
-		InflightPerSession:      16,
+		InflightPerSession:      32,
 		PendingApprovals:        50,
 		ReadHeaderTimeout:       10 * time.Second,
 		BodyTimeout:             30 * time.Second,
