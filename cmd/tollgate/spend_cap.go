@@ -72,25 +72,26 @@ Examples:
 		}
 		ctx, stop := signalContext()
 		defer stop()
-		l, closeLedger, err := openLedger(ctx, redisURL, nil)
+		// One connection serves the ledger and the audit trail.
+		rdb, closeRDB, err := dialDeployment(ctx, redisURL)
 		if err != nil {
 			return err
 		}
-		defer closeLedger()
+		defer closeRDB()
+		l, err := spend.New(rdb, spend.Config{})
+		if err != nil {
+			return err
+		}
 		ch, err := l.SetCap(ctx, principal, provider, to)
 		if err != nil {
 			return ledgerError(err)
 		}
 		entry := sessions.Entry{Event: "cap_set", Principal: principal, Decision: sessions.DecisionAllow, Provider: provider,
 			Detail: map[string]string{"from": ch.From.String(), "to": ch.To.String(), "by": by}}
-		rdb, closeRDB, err := dialDeployment(ctx, redisURL)
-		if err == nil {
-			defer closeRDB()
-			if trail, err := sessions.NewAudit(rdb, sessions.AuditConfig{}); err != nil {
-				newLogger("info").Error("audit trail unavailable; the cap is set", "err", err)
-			} else if _, err := trail.Append(context.WithoutCancel(ctx), entry); err != nil {
-				newLogger("info").Error("audit append failed; the cap is set", "err", err)
-			}
+		if trail, err := sessions.NewAudit(rdb, sessions.AuditConfig{}); err != nil {
+			newLogger("info").Error("audit trail unavailable; the cap is set", "err", err)
+		} else if _, err := trail.Append(context.WithoutCancel(ctx), entry); err != nil {
+			newLogger("info").Error("audit append failed; the cap is set", "err", err)
 		}
 		if asJSON {
 			return writeJSON(cmd.OutOrStdout(), ch)
