@@ -57,6 +57,10 @@ type accountArgs struct {
 	Create *bool `json:"create,omitempty" jsonschema:"leave out: tollgate asks Cloudflare whether the e-mail Stripe verified has an account and links it, or creates one. true forces creation, false forces linking"`
 }
 
+// actedIn names the account for the call's audit entry: account_connect
+// resolves the account itself, not through the guard.
+func (r accountResult) actedIn() string { return r.AccountID }
+
 type accountResult struct {
 	Status    string `json:"status" jsonschema:"linked (already or now) or created"`
 	AccountID string `json:"account_id"`
@@ -73,30 +77,25 @@ type accountResult struct {
 func AccountConnect(cfg AccountConfig) Tool {
 	// state is the linked account (nil for none), or else the e-mail the
 	// link starts from.
-	state := func(ctx context.Context) (principal, email string, linked *Tenant, err error) {
-		id, ok := IdentityFrom(ctx)
-		if !ok {
-			return "", "", nil, fault.New(fault.Unauthenticated, "no verified caller")
-		}
-		principal = id.Claims.Subject
+	state := func(ctx context.Context, principal string) (email string, linked *Tenant, err error) {
 		// Linked means a credential that works: one that was revoked or
 		// can no longer be renewed is linked again, like none at all.
 		switch t, err := cfg.Tenancy.Resolve(ctx, principal, ""); fault.CodeOf(err) {
 		case fault.AccountRequired, fault.AccountRelinkRequired:
 		default:
 			if err != nil {
-				return principal, "", nil, err
+				return "", nil, err
 			}
-			return principal, "", &t, nil
+			return "", &t, nil
 		}
 		if email, err = cfg.Links.Get(ctx, principal, LinkStripeEmail); err != nil {
-			return principal, "", nil, err
+			return "", nil, err
 		}
 		if email == "" {
-			return principal, "", nil, fault.New(fault.BillingRequired,
+			return "", nil, fault.New(fault.BillingRequired,
 				"account_connect starts from the e-mail Stripe verifies when a payment method is added: run billing_setup first, then account_connect. Nothing was changed.")
 		}
-		return principal, email, nil, nil
+		return email, nil, nil
 	}
 	// create decides between creating an account and linking one.
 	create := func(ctx context.Context, a accountArgs, email string) (bool, error) {
@@ -121,12 +120,9 @@ func AccountConnect(cfg AccountConfig) Tool {
 		Provider: "cloudflare",
 		// Metered: it reaches Cloudflare and creates approvals.
 		Metered: true,
-		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
-			var a accountArgs
-			if err := bind(req, &a); err != nil {
-				return nil, err
-			}
-			principal, email, linked, err := state(ctx)
+		run: handler[accountArgs, accountResult]{ask_: func(ctx context.Context, c Call[accountArgs], _ *Quote) ([]Ask, error) {
+			a, principal := c.Args, c.Principal()
+			email, linked, err := state(ctx, principal)
 			if err != nil || linked != nil {
 				return nil, err
 			}
@@ -154,43 +150,39 @@ func AccountConnect(cfg AccountConfig) Tool {
 			return []Ask{{Kind: human.Terms, Message: msg,
 				Fields:   map[string]string{"provider": "cloudflare", "email": email, "terms_url": url, "version": version},
 				Remember: &Consent{Provider: "cloudflare", Version: version}}}, nil
-		},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a accountArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
-			principal, email, linked, err := state(ctx)
+		}, do: func(ctx context.Context, c Call[accountArgs]) (accountResult, error) {
+			a, principal := c.Args, c.Principal()
+			email, linked, err := state(ctx, principal)
 			if err != nil {
-				return Refuse(err), nil
+				return accountResult{}, err
 			}
 			if linked != nil {
 				return resyncZones(ctx, cfg, principal, *linked)
 			}
 			creating, err := create(ctx, a, email)
 			if err != nil {
-				return Refuse(provider.AfterCall(err)), nil
+				return accountResult{}, provider.AfterCall(err)
 			}
 			if !creating {
-				return Refuse(fault.New(AccountNotLinked, "no Cloudflare account came back from Cloudflare's consent page yet: the human has to finish there (Continue to Cloudflare on the approval page). Call account_connect again to ask again. Nothing was changed.")), nil
+				return accountResult{}, fault.New(AccountNotLinked, "no Cloudflare account came back from Cloudflare's consent page yet: the human has to finish there (Continue to Cloudflare on the approval page). Call account_connect again to ask again. Nothing was changed.")
 			}
 			if cfg.Directory == nil {
-				return Refuse(noCreation(email)), nil
+				return accountResult{}, noCreation(email)
 			}
 			// Cloudflare's terms are read: every refusal from here on says a
 			// provider was called.
 			_, version, err := cfg.Directory.Terms(ctx)
 			if err != nil {
-				return Refuse(provider.AfterCall(err)), nil
+				return accountResult{}, provider.AfterCall(err)
 			}
 			// The gate passed only with the terms accepted; check again, in
 			// case it was an approval of something else.
 			ok, err := cfg.Consents.Has(ctx, principal, "cloudflare", human.Terms, version)
 			if err != nil {
-				return Refuse(provider.AfterCall(err)), nil
+				return accountResult{}, provider.AfterCall(err)
 			}
 			if !ok {
-				return Refuse(provider.AfterCall(fault.New(GateDeclined, "Cloudflare's terms (version "+version+") were not accepted; no account was created."))), nil
+				return accountResult{}, provider.AfterCall(fault.New(GateDeclined, "Cloudflare's terms (version "+version+") were not accepted; no account was created."))
 			}
 			name := email
 			if len(name) > 88 {
@@ -198,33 +190,30 @@ func AccountConnect(cfg AccountConfig) Tool {
 			}
 			link, err := cfg.Directory.CreateAccount(ctx, email, name+" (tollgate)", version)
 			if err != nil {
-				return Refuse(provider.AfterCall(err)), nil
+				return accountResult{}, provider.AfterCall(err)
 			}
 			if err := cfg.Links.LinkCloudflare(ctx, principal, link, nil); err != nil {
-				return Refuse(provider.AfterCall(fault.Wrap(err, fault.Unavailable, "Cloudflare account "+link.AccountID+" was created for "+email+" but could not be recorded; run account_connect again to link it (it now exists)"))), nil
+				return accountResult{}, provider.AfterCall(fault.Wrap(err, fault.Unavailable, "Cloudflare account "+link.AccountID+" was created for "+email+" but could not be recorded; run account_connect again to link it (it now exists)"))
 			}
-			return result(accountResult{Status: "created", AccountID: link.AccountID, Email: email}), nil
-		},
+			return accountResult{Status: "created", AccountID: link.AccountID, Email: email}, nil
+		}},
 	}
 }
 
 // resyncZones records again which zones the linked account holds (after a
 // registration, or zones the human added at Cloudflare).
-func resyncZones(ctx context.Context, cfg AccountConfig, principal string, t Tenant) (*mcp.CallToolResult, error) {
-	if r := Record(ctx); r != nil {
-		r.Account = t.AccountID
-	}
+func resyncZones(ctx context.Context, cfg AccountConfig, principal string, t Tenant) (accountResult, error) {
 	// Cloudflare is asked for the zones: every refusal after it says a
 	// provider was called.
 	refs, err := t.Cloudflare.AccountZones(ctx)
 	if err != nil {
-		return Refuse(provider.AfterCall(err)), nil
+		return accountResult{}, provider.AfterCall(err)
 	}
 	if err := cfg.Links.SetZones(ctx, principal, t.AccountID, refs); err != nil {
-		return Refuse(provider.AfterCall(err)), nil
+		return accountResult{}, provider.AfterCall(err)
 	}
 	email, _ := cfg.Links.Get(ctx, principal, LinkStripeEmail)
-	return result(accountResult{Status: "linked", AccountID: t.AccountID, Email: email, Zones: len(refs)}), nil
+	return accountResult{Status: "linked", AccountID: t.AccountID, Email: email, Zones: len(refs)}, nil
 }
 
 func noCreation(email string) error {

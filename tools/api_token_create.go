@@ -52,53 +52,49 @@ func APITokenCreate(secrets SecretStore, now func() time.Time) Tool {
 		),
 		Scopes: []string{"token:create"}, Provider: "cloudflare", Metered: true, Creating: true, Target: "zone", Account: true, Owned: true,
 		args: map[string]ArgRule{"expires_in": intRule(3600, 31536000), "permissions": {MinItems: 1}},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a apiTokenArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
+		run: handler[apiTokenArgs, apiTokenResult]{do: func(ctx context.Context, c Call[apiTokenArgs]) (apiTokenResult, error) {
+			a := c.Args
 			ttl := 30 * 24 * time.Hour
 			if a.ExpiresIn != "" {
 				n, err := a.ExpiresIn.Int64()
 				if err != nil || n < 3600 || n > 365*24*3600 {
-					return Refuse(fault.Newf(fault.InvalidArgument, "expires_in must be whole seconds from 3600 to 31536000, got %s; nothing was created", a.ExpiresIn)), nil
+					return apiTokenResult{}, fault.Newf(fault.InvalidArgument, "expires_in must be whole seconds from 3600 to 31536000, got %s; nothing was created", a.ExpiresIn)
 				}
 				ttl = time.Duration(n) * time.Second
 			}
-			name, _ := TargetFrom(ctx)
+			name := c.Target
 			store := a.Name
 			if store == "" {
 				store = "cf-" + string(name)
 				store = regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(store, "-")
 			}
 			if !secretName.MatchString(store) {
-				return Refuse(fault.Newf(fault.InvalidArgument, "name %q: use 1-64 letters, digits, - or _; nothing was created", a.Name)), nil
+				return apiTokenResult{}, fault.Newf(fault.InvalidArgument, "name %q: use 1-64 letters, digits, - or _; nothing was created", a.Name)
 			}
-			cf, zone, err := zoneOf(ctx)
+			cf, zone, err := c.Tenant.zone()
 			if err != nil {
-				return Refuse(err), nil
+				return apiTokenResult{}, err
 			}
-			id, _ := IdentityFrom(ctx)
 			// A stored secret is never replaced: another task's token
 			// would be lost while still live at Cloudflare.
-			if taken, err := secrets.HasSecret(ctx, id.Claims.Subject, store); err != nil || taken {
+			if taken, err := secrets.HasSecret(ctx, c.Principal(), store); err != nil || taken {
 				if err == nil {
 					err = fault.Newf(links.SecretExists, "a secret named %q is already stored for this human; choose another name. Nothing was created.", store)
 				}
-				return Refuse(err), nil
+				return apiTokenResult{}, err
 			}
 			tok, err := cf.CreateScopedToken(ctx, cloudflare.TokenRequest{
 				Name: fmt.Sprintf("tollgate %s %s", zone.Name, now().UTC().Format("2006-01-02T15:04")), ZoneIDs: []string{zone.ID},
 				Permissions: a.Permissions, ExpiresAt: now().Add(ttl),
 			})
 			if err != nil {
-				return Refuse(err), nil
+				return apiTokenResult{}, err
 			}
-			if err := secrets.AddSecret(ctx, id.Claims.Subject, store, tok.Value.Reveal()); err != nil {
-				return Refuse(provider.AfterCall(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
-					"Cloudflare created token %s but its secret could not be stored (%s); revoke it in the Cloudflare dashboard and retry", tok.ID, fault.PublicOf(err))))), nil
+			if err := secrets.AddSecret(ctx, c.Principal(), store, tok.Value.Reveal()); err != nil {
+				return apiTokenResult{}, provider.AfterCall(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
+					"Cloudflare created token %s but its secret could not be stored (%s); revoke it in the Cloudflare dashboard and retry", tok.ID, fault.PublicOf(err))))
 			}
-			return result(apiTokenResult{TokenID: tok.ID, Zone: string(zone.Name), Permissions: a.Permissions, ExpiresAt: tok.ExpiresAt.UTC(), SecretStoredAs: store}), nil
-		},
+			return apiTokenResult{TokenID: tok.ID, Zone: string(zone.Name), Permissions: a.Permissions, ExpiresAt: tok.ExpiresAt.UTC(), SecretStoredAs: store}, nil
+		}},
 	}
 }

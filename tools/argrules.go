@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 )
@@ -18,7 +16,7 @@ import (
 // ArgRule is what a Go struct tag cannot say about one argument: its JSON
 // type when the Go field keeps the exact text (json.Number is an integer
 // on the wire), and its bounds. One rule is the one source of the
-// published schema's keywords and of the check withArgRules makes before
+// published schema's keywords and of the check checkArgs makes before
 // the pipeline, so the two cannot drift.
 type ArgRule struct {
 	Integer           bool // "type": "integer"
@@ -166,23 +164,15 @@ func wholeNumber(v any) (int64, bool) {
 	return 0, false
 }
 
-// withArgRules refuses, before the pipeline (so before an idempotency key
+// checkArgs refuses, before the pipeline (so before an idempotency key
 // is taken or money held), arguments outside the tool's declared rules.
-func withArgRules() middleware {
-	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
-		if len(t.args) == 0 {
-			return next
-		}
-		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			args := req.GetArguments()
-			for _, name := range slices.Sorted(maps.Keys(t.args)) {
-				if v, ok := args[name]; ok && v != nil {
-					if err := t.args[name].check(name, v); err != nil {
-						return Refuse(err), nil
-					}
-				}
+func checkArgs(t Tool, args map[string]any) error {
+	for _, name := range slices.Sorted(maps.Keys(t.args)) {
+		if v, ok := args[name]; ok && v != nil {
+			if err := t.args[name].check(name, v); err != nil {
+				return err
 			}
-			return next(ctx, req)
 		}
 	}
+	return nil
 }

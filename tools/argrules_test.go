@@ -1,11 +1,8 @@
 package tools
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
-
-	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
 )
@@ -36,21 +33,12 @@ func TestArgRulesRefuseBeforeThePipeline(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			reached := false
-			h := withArgRules()(tc.tool, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				reached = true
-				return mcp.NewToolResultText("ok"), nil
-			})
-			req := mcp.CallToolRequest{}
-			req.Params.Name, req.Params.Arguments = tc.tool.Name(), tc.args
-			res, err := h(context.Background(), req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if reached != tc.ok {
-				t.Fatalf("the pipeline ran: %v, want %v (%+v)", reached, tc.ok, res)
+			err := checkArgs(tc.tool, tc.args)
+			if (err == nil) != tc.ok {
+				t.Fatalf("checkArgs = %v, want ok %v", err, tc.ok)
 			}
 			if !tc.ok {
+				res := Refuse(err)
 				b, _ := json.Marshal(res.StructuredContent)
 				var body struct {
 					Error ErrorBody `json:"error"`

@@ -3,11 +3,9 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -21,10 +19,9 @@ type Trail interface {
 	Append(ctx context.Context, e sessions.Entry) (sessions.Entry, error)
 }
 
-// CallRecord collects, while a call runs through the chain, what the audit
-// entry of the call will say. Inner middleware fill it in: the guard who
-// called, the spend steps what was held and charged.
-type CallRecord struct {
+// callRecord collects, while the guard runs a call, what the call's audit
+// entry and log line will say.
+type callRecord struct {
 	Claims            *auth.Claims
 	ArgsDigest        string
 	Amount            *money.Money
@@ -43,84 +40,66 @@ type CallRecord struct {
 	audited, outcomeAudited, replayed bool
 }
 
-type recordKey struct{}
-
-// Record returns the call's record (nil outside the chain).
-func Record(ctx context.Context) *CallRecord {
-	r, _ := ctx.Value(recordKey{}).(*CallRecord)
-	return r
-}
-
-// withAudit is the outermost middleware: every tool call, allowed or
+// call is one tool call through the guard. Every tool call, allowed or
 // refused, is in the audit trail with the caller, the outcome code and any
 // amount, and logged. The guard's first phase appends an admitted call's
 // entry in the same round trip as its session check, and the third phase a
-// paid or creating call's outcome; withAudit appends what they did not: a
+// paid or creating call's outcome; call appends what they did not: a
 // refusal before the first phase, a refusal or question after it, an
-// unpaid call's error, a replay. A Go error escaping a handler (a bug)
-// becomes an internal tool error here.
-func withAudit(trail Trail, log *slog.Logger, obs *observe.Observer) middleware {
-	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
-		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			start := time.Now()
-			// The call's span: a child of the client's traceparent, the
-			// parent of a span per guard step and provider request.
-			ctx, span := obs.StartCall(ctx, t.def.Name)
-			rec := &CallRecord{ArgsDigest: argsDigest(req), TraceID: observe.TraceID(ctx)}
-			ctx = context.WithValue(ctx, recordKey{}, rec)
-			res, err := next(ctx, req)
-			if err != nil {
-				log.Error("tool handler returned an error", "tool", t.def.Name, "err", err)
-				res = Refuse(fault.Wrap(err, fault.Internal, "internal error in tollgate (the operator's log has the details); check spend_status before retrying"))
-			}
-			e := sessions.Entry{Event: "tool_call", Tool: t.def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
-				Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID, TraceID: rec.TraceID}
-			if rec.Target != "" || rec.Account != "" {
-				e.Detail = map[string]string{}
-				if rec.Target != "" {
-					e.Detail["target"] = rec.Target
-				}
-				if rec.Account != "" {
-					e.Detail["account"] = rec.Account
-				}
-			}
-			switch {
-			case res != nil && res.IsError:
-				e.Decision, e.Code = sessions.DecisionDeny, string(resultCode(res))
-			case res != nil && res.NeedsInput():
-				e.Code = "input_required"
-			}
-			if c := rec.Claims; c != nil {
-				e.Principal, e.Actors, e.ClientID, e.Session, e.ParentSession, e.JTI =
-					c.Subject, c.Act.Chain(), c.ClientID, c.SessionID, c.ParentSessionID, c.ID
-				span.Identify(observe.CallAttrs{Principal: c.Subject, Session: c.SessionID, Actors: e.Actors, ClientID: c.ClientID})
-			}
-			outcome, code := observe.OutcomeOK, ""
-			switch {
-			case e.Decision == sessions.DecisionDeny:
-				outcome, code = observe.OutcomeRefused, e.Code
-			case e.Code == "input_required":
-				outcome = observe.OutcomeInputRequired
-			}
-			if rec.replayed {
-				e.Code = "replayed"
-				outcome = observe.OutcomeReplayed
-			}
-			defer span.End(outcome, code)
-			// An admitted call's first entry is written before its account
-			// is resolved: a call that acted in a Cloudflare account gets an
-			// outcome entry naming it.
-			named := rec.audited && !rec.outcomeAudited && rec.Account != ""
-			if !rec.audited || named || !rec.outcomeAudited && (e.Decision == sessions.DecisionDeny || e.Code != "") {
-				if _, aerr := trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
-					log.Error("audit append failed", "tool", t.def.Name, "err", aerr)
-				}
-			}
-			log.InfoContext(ctx, "tool call", "tool", t.def.Name, "decision", e.Decision, "code", e.Code,
-				"principal", e.Principal, "session", e.Session, "ms", time.Since(start).Milliseconds())
-			return res, nil
+// unpaid call's error, a replay.
+func (g *guard) call(ctx context.Context, t Tool, req mcp.CallToolRequest) *mcp.CallToolResult {
+	start := time.Now()
+	// The call's span: a child of the client's traceparent, the parent of
+	// a span per guard step and provider request.
+	ctx, span := g.deps.Observe.StartCall(ctx, t.def.Name)
+	rec := &callRecord{ArgsDigest: argsDigest(req), TraceID: observe.TraceID(ctx)}
+	res := g.steps(ctx, t, req, rec)
+	e := sessions.Entry{Event: "tool_call", Tool: t.def.Name, ArgsDigest: rec.ArgsDigest, Decision: sessions.DecisionAllow,
+		Amount: rec.Amount, Provider: rec.Provider, ProviderRequestID: rec.ProviderRequestID, TraceID: rec.TraceID}
+	if rec.Target != "" || rec.Account != "" {
+		e.Detail = map[string]string{}
+		if rec.Target != "" {
+			e.Detail["target"] = rec.Target
+		}
+		if rec.Account != "" {
+			e.Detail["account"] = rec.Account
 		}
 	}
+	switch {
+	case res.IsError:
+		e.Decision, e.Code = sessions.DecisionDeny, string(resultCode(res))
+	case res.NeedsInput():
+		e.Code = "input_required"
+	}
+	if c := rec.Claims; c != nil {
+		e.Principal, e.Actors, e.ClientID, e.Session, e.ParentSession, e.JTI =
+			c.Subject, c.Act.Chain(), c.ClientID, c.SessionID, c.ParentSessionID, c.ID
+		span.Identify(observe.CallAttrs{Principal: c.Subject, Session: c.SessionID, Actors: e.Actors, ClientID: c.ClientID})
+	}
+	outcome, code := observe.OutcomeOK, ""
+	switch {
+	case e.Decision == sessions.DecisionDeny:
+		outcome, code = observe.OutcomeRefused, e.Code
+	case e.Code == "input_required":
+		outcome = observe.OutcomeInputRequired
+	}
+	if rec.replayed {
+		e.Code = "replayed"
+		outcome = observe.OutcomeReplayed
+	}
+	defer span.End(outcome, code)
+	// An admitted call's first entry is written before its account is
+	// resolved: a call that acted in a Cloudflare account gets an outcome
+	// entry naming it.
+	named := rec.audited && !rec.outcomeAudited && rec.Account != ""
+	if !rec.audited || named || !rec.outcomeAudited && (e.Decision == sessions.DecisionDeny || e.Code != "") {
+		if _, aerr := g.deps.Trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
+			g.auditLog.Error("audit append failed", "tool", t.def.Name, "err", aerr)
+		}
+	}
+	g.auditLog.InfoContext(ctx, "tool call", "tool", t.def.Name, "decision", e.Decision, "code", e.Code,
+		"principal", e.Principal, "session", e.Session, "ms", time.Since(start).Milliseconds())
+	return res
 }
 
 // argsDigest digests the call's arguments (Go's JSON encoding sorts map

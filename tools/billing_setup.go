@@ -34,12 +34,8 @@ type billingResult struct {
 // internal/app; this tool only asks, and reports whether a payment method is
 // on file. The payment method id never appears in its result.
 func BillingSetup(l Links) Tool {
-	onFile := func(ctx context.Context) (bool, error) {
-		id, ok := IdentityFrom(ctx)
-		if !ok {
-			return false, fault.New(fault.Unauthenticated, "no verified caller")
-		}
-		pm, err := l.Get(ctx, id.Claims.Subject, LinkStripePaymentMethod)
+	onFile := func(ctx context.Context, principal string) (bool, error) {
+		pm, err := l.Get(ctx, principal, LinkStripePaymentMethod)
 		return pm != "", err
 	}
 	return Tool{
@@ -54,29 +50,24 @@ func BillingSetup(l Links) Tool {
 		Provider: "stripe",
 		// Metered: it creates approvals and reaches Stripe through its flow.
 		Metered: true,
-		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
-			var a billingArgs
-			if err := bind(req, &a); err != nil {
-				return nil, err
-			}
-			ok, err := onFile(ctx)
+		run: handler[billingArgs, billingResult]{ask_: func(ctx context.Context, c Call[billingArgs], _ *Quote) ([]Ask, error) {
+			ok, err := onFile(ctx, c.Principal())
 			if err != nil || ok {
 				return nil, err
 			}
-			c := BillingConsent
+			consent := BillingConsent
 			return []Ask{{Kind: human.Billing, Message: BillingSetupMessage,
 				Fields:   map[string]string{"provider": "stripe", "what": "save a payment method (Stripe Checkout, setup mode); nothing is charged now"},
-				Remember: &c}}, nil
-		},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			ok, err := onFile(ctx)
+				Remember: &consent}}, nil
+		}, do: func(ctx context.Context, c Call[billingArgs]) (billingResult, error) {
+			ok, err := onFile(ctx, c.Principal())
 			if err != nil {
-				return Refuse(err), nil
+				return billingResult{}, err
 			}
 			if !ok {
-				return Refuse(fault.New(BillingPending, "no payment method came back from Stripe yet: the human has to finish on Stripe's page (Continue to Stripe on the approval page). Call billing_setup again to ask again. Nothing was charged.")), nil
+				return billingResult{}, fault.New(BillingPending, "no payment method came back from Stripe yet: the human has to finish on Stripe's page (Continue to Stripe on the approval page). Call billing_setup again to ask again. Nothing was charged.")
 			}
-			return result(billingResult{Status: "on_file", Provider: "stripe"}), nil
-		},
+			return billingResult{Status: "on_file", Provider: "stripe"}, nil
+		}},
 	}
 }

@@ -23,19 +23,16 @@ func CatalogGet(cat *catalog.Catalog) Tool {
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"catalog:read"},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a catalogGetArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
+		run: handler[catalogGetArgs, catalog.Service]{do: func(ctx context.Context, c Call[catalogGetArgs]) (catalog.Service, error) {
+			a := c.Args
 			if a.ID == "" {
-				return Refuse(fault.New(fault.InvalidArgument, "id is required; find one with catalog_search")), nil
+				return catalog.Service{}, fault.New(fault.InvalidArgument, "id is required; find one with catalog_search")
 			}
 			s, err := cat.Get(a.ID)
 			if err != nil {
-				return Refuse(err), nil
+				return catalog.Service{}, err
 			}
-			return result(s), nil
-		},
+			return s, nil
+		}},
 	}
 }

@@ -31,23 +31,20 @@ func CatalogSearch(cat *catalog.Catalog) Tool {
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"catalog:read"},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a catalogSearchArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
+		run: handler[catalogSearchArgs, catalogSearchResult]{do: func(ctx context.Context, c Call[catalogSearchArgs]) (catalogSearchResult, error) {
+			a := c.Args
 			if len(a.Query) > 200 {
-				return Refuse(fault.New(fault.InvalidArgument, "query is longer than 200 characters; search with a few words")), nil
+				return catalogSearchResult{}, fault.New(fault.InvalidArgument, "query is longer than 200 characters; search with a few words")
 			}
 			p := strings.ToLower(a.Provider)
 			if p != "" && p != "cloudflare" && p != "stripe" {
-				return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider)), nil
+				return catalogSearchResult{}, fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider)
 			}
 			found := cat.Search(a.Query, p)
 			if found == nil {
 				found = []catalog.Service{}
 			}
-			return result(catalogSearchResult{Services: found, Count: len(found), PricesAsOf: cat.PricesAsOf()}), nil
-		},
+			return catalogSearchResult{Services: found, Count: len(found), PricesAsOf: cat.PricesAsOf()}, nil
+		}},
 	}
 }

@@ -1,11 +1,14 @@
 package tools
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // TestNoToolIsServedAroundTheGuard: in the whole module, only NewServer's
@@ -38,5 +41,47 @@ func TestNoToolIsServedAroundTheGuard(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeclarationsMatchHandlers: a tool whose declaration and typed
+// handler disagree is refused when it is built, never served.
+func TestDeclarationsMatchHandlers(t *testing.T) {
+	type args struct {
+		Name string `json:"name"`
+	}
+	type other struct {
+		Zone string `json:"zone"`
+	}
+	do := func(context.Context, Call[args]) (args, error) { return args{}, nil }
+	pay := func(context.Context, Call[args]) (args, *Charge, error) { return args{}, nil, nil }
+	quote := func(context.Context, Call[args]) (Quote, error) { return Quote{}, nil }
+	def := func(opts ...mcp.ToolOption) mcp.Tool {
+		return mcp.NewTool("t", append([]mcp.ToolOption{mcp.WithDescription("d"), annotate(false, false, true, true)}, opts...)...)
+	}
+	tests := []struct {
+		name string
+		tool Tool
+	}{
+		{"input schema of another type", Tool{def: def(mcp.WithInputSchema[other](), mcp.WithOutputSchema[args]()), run: handler[args, args]{do: do}}},
+		{"output schema of another type", Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[other]()), run: handler[args, args]{do: do}}},
+		{"paid tool without a charge", Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[args]()), Paid: true, Provider: "stripe", Creating: true, Metered: true,
+			run: handler[args, args]{do: do, quote_: quote}}},
+		{"unpaid tool reporting a charge", Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[args]()), run: handler[args, args]{pay: pay}}},
+		{"paid tool without a quote", Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[args]()), Paid: true, Provider: "stripe", Creating: true, Metered: true,
+			run: handler[args, args]{pay: pay}}},
+		{"gates that are never asked", Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[args]()), Gates: []string{"purchase"}, run: handler[args, args]{do: do}}},
+		{"no handler at all", Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[args]())}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.tool.check(); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	ok := Tool{def: def(mcp.WithInputSchema[args](), mcp.WithOutputSchema[args]()), run: handler[args, args]{do: do}}
+	if err := ok.check(); err != nil {
+		t.Fatalf("a matching tool was refused: %v", err)
 	}
 }

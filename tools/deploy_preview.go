@@ -60,32 +60,29 @@ func DeployPreview(cfg DeployConfig) Tool {
 		WorkerTarget: true,
 		Account:      true,
 		Owned:        true,
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a deployPreviewArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
-			w, zone, err := zoneOf(ctx)
+		run: handler[deployPreviewArgs, deployPreviewResult]{do: func(ctx context.Context, c Call[deployPreviewArgs]) (deployPreviewResult, error) {
+			a := c.Args
+			w, zone, err := c.Tenant.zone()
 			if err != nil {
-				return Refuse(err), nil
+				return deployPreviewResult{}, err
 			}
 			body := []byte(a.Script)
 			id := previewID(body)
 			name := cloudflare.PreviewName(a.Name, id)
 			if name == "" {
-				return Refuse(fault.Newf(fault.InvalidArgument, "no preview name can be made from %q; nothing was uploaded", a.Name)), nil
+				return deployPreviewResult{}, fault.Newf(fault.InvalidArgument, "no preview name can be made from %q; nothing was uploaded", a.Name)
 			}
-			progress(ctx, req, 0, 1, "uploading "+name)
+			c.Progress(ctx, 0, 1, "uploading "+name)
 			s, err := w.UploadScript(ctx, name, body)
 			if err != nil {
-				return Refuse(err), nil
+				return deployPreviewResult{}, err
 			}
-			progress(ctx, req, 1, 1, "uploaded "+name)
+			c.Progress(ctx, 1, 1, "uploaded "+name)
 			out := deployPreviewResult{Name: a.Name, Domain: string(zone.Name), Account: w.Account(), PreviewID: id, PreviewName: name, SHA256: s.SHA256, Size: s.Size}
 			if cfg.WorkersSubdomain != "" {
 				out.URL = "https://" + name + "." + cfg.WorkersSubdomain + ".workers.dev"
 			}
-			return result(out), nil
-		},
+			return out, nil
+		}},
 	}
 }

@@ -38,50 +38,40 @@ type promotion struct {
 	hadOld           bool
 }
 
-func readPromotion(ctx context.Context, req mcp.CallToolRequest) (*cloudflare.Client, *promotion, error) {
-	p, err := readPromotionIn(ctx, req)
+// readPromotion reads what promoting would change, for the gate and again
+// for the handler (the preview may have changed in between).
+func readPromotion(ctx context.Context, c Call[deployPromoteArgs]) (*cloudflare.Client, *promotion, error) {
+	a := c.Args
+	w, zone, err := c.Tenant.zone()
 	if err != nil {
 		return nil, nil, err
 	}
-	w, _, err := zoneOf(ctx)
-	return w, p, err
-}
-
-func readPromotionIn(ctx context.Context, req mcp.CallToolRequest) (*promotion, error) {
-	var a deployPromoteArgs
-	if err := bind(req, &a); err != nil {
-		return nil, err
-	}
-	w, zone, err := zoneOf(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if a.PreviewID == "" {
-		return nil, fault.New(fault.InvalidArgument, "preview_id is required: the id deploy_preview returned; nothing was changed")
+		return nil, nil, fault.New(fault.InvalidArgument, "preview_id is required: the id deploy_preview returned; nothing was changed")
 	}
 	p := &promotion{name: a.Name, id: a.PreviewID, preview: cloudflare.PreviewName(a.Name, a.PreviewID), domain: string(zone.Name), account: w.Account()}
 	if p.preview == "" {
-		return nil, fault.Newf(fault.InvalidArgument, "preview_id %q is not one deploy_preview returns; nothing was changed", a.PreviewID)
+		return nil, nil, fault.Newf(fault.InvalidArgument, "preview_id %q is not one deploy_preview returns; nothing was changed", a.PreviewID)
 	}
 	if p.newBody, p.newS, err = w.GetScript(ctx, p.preview); err != nil {
 		if fault.CodeOf(err) == fault.NotFound {
-			return nil, fault.Newf(fault.NotFound, "there is no preview %s of %s; upload it with deploy_preview first. Nothing was changed", a.PreviewID, a.Name)
+			return nil, nil, fault.Newf(fault.NotFound, "there is no preview %s of %s; upload it with deploy_preview first. Nothing was changed", a.PreviewID, a.Name)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	// The preview id is its content's hash: what the human approves is
 	// exactly what goes live.
 	if previewID(p.newBody) != a.PreviewID {
-		return nil, fault.Newf(fault.InvalidArgument, "preview %s no longer holds the script it was made from; upload it again with deploy_preview. Nothing was changed", a.PreviewID)
+		return nil, nil, fault.Newf(fault.InvalidArgument, "preview %s no longer holds the script it was made from; upload it again with deploy_preview. Nothing was changed", a.PreviewID)
 	}
 	p.oldBody, p.oldS, err = w.GetScript(ctx, a.Name)
 	switch {
 	case err == nil:
 		p.hadOld = true
 	case fault.CodeOf(err) != fault.NotFound:
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	return w, p, nil
 }
 
 // DeployPromote makes a preview the production script, after a human has
@@ -105,30 +95,29 @@ func DeployPromote() Tool {
 		// Not replayed from an idempotency record: promoting is naturally
 		// idempotent (the same content), and promoting an older preview
 		// again must roll back, not return the first promotion's result.
-		Ask: func(ctx context.Context, req mcp.CallToolRequest, _ *Quote) ([]Ask, error) {
-			_, p, err := readPromotion(ctx, req)
+		run: handler[deployPromoteArgs, deployPromoteResult]{ask_: func(ctx context.Context, c Call[deployPromoteArgs], _ *Quote) ([]Ask, error) {
+			_, p, err := readPromotion(ctx, c)
 			if err != nil {
 				return nil, err
 			}
 			return []Ask{productionAsk(p)}, nil
-		},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			w, p, err := readPromotion(ctx, req)
+		}, do: func(ctx context.Context, c Call[deployPromoteArgs]) (deployPromoteResult, error) {
+			w, p, err := readPromotion(ctx, c)
 			if err != nil {
-				return Refuse(err), nil
+				return deployPromoteResult{}, err
 			}
-			progress(ctx, req, 0, 1, "promoting "+p.preview+" to "+p.name)
+			c.Progress(ctx, 0, 1, "promoting "+p.preview+" to "+p.name)
 			s, err := w.UploadScript(ctx, p.name, p.newBody)
 			if err != nil {
-				return Refuse(err), nil
+				return deployPromoteResult{}, err
 			}
-			progress(ctx, req, 1, 1, p.name+" is live")
+			c.Progress(ctx, 1, 1, p.name+" is live")
 			out := deployPromoteResult{Name: p.name, Domain: p.domain, Account: p.account, PreviewID: p.id, SHA256: s.SHA256, Size: s.Size}
 			if p.hadOld {
 				out.PreviousSHA256 = p.oldS.SHA256
 			}
-			return result(out), nil
-		},
+			return out, nil
+		}},
 	}
 }
 

@@ -11,31 +11,14 @@ import (
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 )
 
-// zoneOf is the call's zone in the principal's own account (step 4b
+// zone is the call's zone in the principal's own account (step 4b
 // resolved it from tollgate's record of what the account holds), with the
 // client acting in that account.
-func zoneOf(ctx context.Context) (*cloudflare.Client, cloudflare.Zone, error) {
-	t, err := cloudflareOf(ctx)
-	if err != nil {
-		return nil, cloudflare.Zone{}, err
-	}
-	if t.Zone == nil {
+func (t Tenant) zone() (*cloudflare.Client, cloudflare.Zone, error) {
+	if t.Cloudflare == nil || t.Zone == nil {
 		return nil, cloudflare.Zone{}, fault.New(fault.Internal, "no checked zone; nothing was changed")
 	}
 	return t.Cloudflare, *t.Zone, nil
-}
-
-// bindZone parses the arguments into args and resolves the checked zone;
-// on failure it returns the refusal to send.
-func bindZone(ctx context.Context, req mcp.CallToolRequest, args any) (*cloudflare.Client, cloudflare.Zone, *mcp.CallToolResult) {
-	if err := bind(req, args); err != nil {
-		return nil, cloudflare.Zone{}, Refuse(err)
-	}
-	c, zone, err := zoneOf(ctx)
-	if err != nil {
-		return nil, cloudflare.Zone{}, Refuse(err)
-	}
-	return c, zone, nil
 }
 
 type dnsRecord struct {
@@ -71,22 +54,21 @@ func DNSList() Tool {
 			annotate(true, false, true, true),
 		),
 		Scopes: []string{"dns:read"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a dnsListArgs
-			z, zone, refused := bindZone(ctx, req, &a)
-			if refused != nil {
-				return refused, nil
+		run: handler[dnsListArgs, dnsListResult]{do: func(ctx context.Context, c Call[dnsListArgs]) (dnsListResult, error) {
+			z, zone, err := c.Tenant.zone()
+			if err != nil {
+				return dnsListResult{}, err
 			}
 			recs, err := z.ListDNS(ctx, zone.ID)
 			if err != nil {
-				return Refuse(err), nil
+				return dnsListResult{}, err
 			}
 			out := dnsListResult{Zone: string(zone.Name), Records: []dnsRecord{}}
 			for _, r := range recs {
 				out.Records = append(out.Records, toRecord(r))
 			}
-			return result(out), nil
-		},
+			return out, nil
+		}},
 	}
 }
 
@@ -118,29 +100,26 @@ func DNSUpsert() Tool {
 			"ttl":  intRule(cloudflare.MinTTL, cloudflare.MaxTTL),
 			"type": {Enum: []string{cloudflare.TypeA, cloudflare.TypeAAAA, cloudflare.TypeCNAME, cloudflare.TypeTXT, cloudflare.TypeMX}, FoldCase: true},
 		},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a dnsUpsertArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
+		run: handler[dnsUpsertArgs, dnsUpsertResult]{do: func(ctx context.Context, c Call[dnsUpsertArgs]) (dnsUpsertResult, error) {
+			a := c.Args
 			in := cloudflare.RecordInput{Type: a.Type, Name: a.Name, Content: a.Content, Proxied: a.Proxied}
 			if a.TTL != "" {
 				n, err := a.TTL.Int64()
 				if err != nil || n < 1 || n > 86400 {
-					return Refuse(fault.Newf(fault.InvalidArgument, "ttl must be a whole number of seconds from 60 to 86400, got %s; nothing was changed", a.TTL)), nil
+					return dnsUpsertResult{}, fault.Newf(fault.InvalidArgument, "ttl must be a whole number of seconds from 60 to 86400, got %s; nothing was changed", a.TTL)
 				}
 				in.TTL = int(n)
 			}
-			z, zone, err := zoneOf(ctx)
+			z, zone, err := c.Tenant.zone()
 			if err != nil {
-				return Refuse(err), nil
+				return dnsUpsertResult{}, err
 			}
 			rec, created, err := z.UpsertDNS(ctx, zone.ID, in)
 			if err != nil {
-				return Refuse(err), nil
+				return dnsUpsertResult{}, err
 			}
-			return result(dnsUpsertResult{Record: toRecord(rec), Created: created}), nil
-		},
+			return dnsUpsertResult{Record: toRecord(rec), Created: created}, nil
+		}},
 	}
 }
 
@@ -165,30 +144,30 @@ func DNSDelete() Tool {
 			annotate(false, true, true, true),
 		),
 		Scopes: []string{"dns:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a dnsDeleteArgs
-			z, zone, refused := bindZone(ctx, req, &a)
-			if refused != nil {
-				return refused, nil
+		run: handler[dnsDeleteArgs, dnsDeleteResult]{do: func(ctx context.Context, c Call[dnsDeleteArgs]) (dnsDeleteResult, error) {
+			a := c.Args
+			z, zone, err := c.Tenant.zone()
+			if err != nil {
+				return dnsDeleteResult{}, err
 			}
 			// Only a record of this zone: an id from another zone is
 			// refused, not deleted there.
 			recs, err := z.ListDNS(ctx, zone.ID)
 			if err != nil {
-				return Refuse(err), nil
+				return dnsDeleteResult{}, err
 			}
 			found := false
 			for _, r := range recs {
 				found = found || r.ID == a.ID
 			}
 			if !found {
-				return Refuse(fault.Newf(fault.NotFound, "zone %s has no record %q; nothing was deleted", zone.Name, a.ID)), nil
+				return dnsDeleteResult{}, fault.Newf(fault.NotFound, "zone %s has no record %q; nothing was deleted", zone.Name, a.ID)
 			}
 			if err := z.DeleteDNS(ctx, zone.ID, a.ID); err != nil {
-				return Refuse(err), nil
+				return dnsDeleteResult{}, err
 			}
-			return result(dnsDeleteResult{Zone: string(zone.Name), ID: a.ID, Deleted: true}), nil
-		},
+			return dnsDeleteResult{Zone: string(zone.Name), ID: a.ID, Deleted: true}, nil
+		}},
 	}
 }
 
@@ -217,21 +196,21 @@ func SSLConfigure() Tool {
 		),
 		Scopes: []string{"ssl:write"}, Provider: "cloudflare", Metered: true, Target: "zone", Account: true, Owned: true,
 		args: map[string]ArgRule{"mode": {Enum: cloudflare.SSLModes()}, "min_tls": {Enum: cloudflare.TLSVersions()}},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a sslArgs
-			z, zone, refused := bindZone(ctx, req, &a)
-			if refused != nil {
-				return refused, nil
+		run: handler[sslArgs, sslResult]{do: func(ctx context.Context, c Call[sslArgs]) (sslResult, error) {
+			a := c.Args
+			z, zone, err := c.Tenant.zone()
+			if err != nil {
+				return sslResult{}, err
 			}
 			s, err := z.ConfigureSSL(ctx, zone.ID, cloudflare.SSLSettings{Mode: a.Mode, AlwaysHTTPS: a.AlwaysHTTPS, MinTLS: a.MinTLS})
 			if err != nil {
-				return Refuse(err), nil
+				return sslResult{}, err
 			}
 			out := sslResult{Zone: string(zone.Name), Mode: s.Mode, MinTLS: s.MinTLS}
 			if s.AlwaysHTTPS != nil {
 				out.AlwaysHTTPS = *s.AlwaysHTTPS
 			}
-			return result(out), nil
-		},
+			return out, nil
+		}},
 	}
 }

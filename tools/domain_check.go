@@ -37,29 +37,20 @@ func DomainCheck() Tool {
 		Metered:  true,
 		Target:   "domain",
 		Account:  true,
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a domainCheckArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
+		run: handler[domainCheckArgs, domainCheckResult]{do: func(ctx context.Context, c Call[domainCheckArgs]) (domainCheckResult, error) {
+			if c.Target == "" || c.Tenant.Cloudflare == nil {
+				return domainCheckResult{}, fault.New(fault.Internal, "no checked domain or account; nothing was sent")
 			}
-			name, ok := TargetFrom(ctx)
-			if !ok {
-				return Refuse(fault.New(fault.Internal, "no checked domain")), nil
-			}
-			t, err := cloudflareOf(ctx)
+			av, err := c.Tenant.Cloudflare.CheckDomain(ctx, c.Target)
 			if err != nil {
-				return Refuse(err), nil
-			}
-			av, err := t.Cloudflare.CheckDomain(ctx, name)
-			if err != nil {
-				return Refuse(err), nil
+				return domainCheckResult{}, err
 			}
 			out := domainCheckResult{Domain: string(av.Name), Available: av.Available, Reason: av.Reason, MinYears: av.MinYears}
 			if av.Available {
 				p, r := av.Price.Amount(), av.RenewalPrice.Amount()
 				out.Price, out.RenewalPrice = &p, &r
 			}
-			return result(out), nil
-		},
+			return out, nil
+		}},
 	}
 }

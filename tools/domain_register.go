@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
@@ -85,24 +84,17 @@ func DomainRegister(cfg RegisterConfig) Tool {
 		Paid:     true,
 		Target:   "domain",
 		Account:  true,
-		Ask: func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error) {
-			return purchaseAsk(ctx, cfg.Ledger, cfg.ConfirmAbove, "cloudflare", q)
-		},
-		Quote: func(ctx context.Context, req mcp.CallToolRequest) (Quote, error) {
-			var a domainRegisterArgs
-			if err := bind(req, &a); err != nil {
-				return Quote{}, err
+		run: handler[domainRegisterArgs, domainRegisterResult]{ask_: func(ctx context.Context, c Call[domainRegisterArgs], q *Quote) ([]Ask, error) {
+			return purchaseAsk(ctx, cfg.Ledger, c.Caller, cfg.ConfirmAbove, "cloudflare", q)
+		}, quote_: func(ctx context.Context, c Call[domainRegisterArgs]) (Quote, error) {
+			if c.Tenant.Cloudflare == nil {
+				return Quote{}, fault.New(fault.Internal, "no resolved Cloudflare account for this call; nothing was sent")
 			}
-			name, _ := TargetFrom(ctx)
-			t, err := cloudflareOf(ctx)
+			av, err := c.Tenant.Cloudflare.CheckDomain(ctx, c.Target)
 			if err != nil {
 				return Quote{}, err
 			}
-			av, err := t.Cloudflare.CheckDomain(ctx, name)
-			if err != nil {
-				return Quote{}, err
-			}
-			y, err := years(a, av)
+			y, err := years(c.Args, av)
 			if err != nil {
 				return Quote{}, err
 			}
@@ -110,83 +102,82 @@ func DomainRegister(cfg RegisterConfig) Tool {
 			if err != nil {
 				return Quote{}, err
 			}
-			return Quote{Amount: cost, Item: fmt.Sprintf("%s for %d year(s)", name, y), Detail: y}, nil
-		},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a domainRegisterArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
-			name, _ := TargetFrom(ctx)
-			t, err := cloudflareOf(ctx)
-			if err != nil {
-				return Refuse(err), nil
-			}
-			reg := t.Cloudflare
-			sp := SpendFrom(ctx)
-			y, _ := sp.Quote.Detail.(int)
-			progress(ctx, req, 0, 3, "registering "+string(name)+" at Cloudflare")
-			r, err := reg.Register(ctx, name, y)
-			if err != nil {
-				// Whether Cloudflare may have the order comes from the
-				// error: one never sent releases the hold, one that may
-				// have arrived keeps the price counted.
-				return Refuse(err), nil
-			}
-			charged := sp.Held
-			if r.PriceReported && r.Price.Currency == sp.Held.Currency && r.Price.Minor <= sp.Held.Minor {
-				charged = r.Price
-			}
-			status := r.Status
-			for i := 0; !terminal(status) && i < cfg.MaxPolls; i++ {
-				progress(ctx, req, 1, 3, fmt.Sprintf("waiting for Cloudflare (%s)", status))
-				select {
-				case <-ctx.Done():
-					// The registration may still complete: count the held
-					// amount as spent rather than lose track of it.
-					sp.Charged(charged, r.RayID)
-					return Refuse(provider.AfterCall(fault.New(fault.Unavailable, "the call was cancelled while Cloudflare was registering "+string(name)+"; the held price was counted as spent. Check spend_status and domain_check before retrying."))), nil
-				case <-time.After(cfg.PollEvery):
-				}
-				st, err := reg.RegistrationStatus(ctx, name)
-				if err != nil {
-					continue
-				}
-				if st.State == cloudflare.StateActionRequired {
-					return Refuse(provider.AfterCall(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action))), nil
-				}
-				status = st.State
-			}
-			switch status {
-			case cloudflare.StateSucceeded:
-				sp.Charged(charged, r.RayID)
-				progress(ctx, req, 3, 3, string(name)+" registered")
-				out := domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}
-				out.ZoneRecorded = recordZone(ctx, cfg.Zones, t, name)
-				return result(out), nil
-			case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
-				return Refuse(provider.AfterCall(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status))), nil
-			}
-			// Still working: Cloudflare has the order, so the price counts.
-			sp.Charged(charged, r.RayID)
-			return result(domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}), nil
-		},
+			return Quote{Amount: cost, Item: fmt.Sprintf("%s for %d year(s)", c.Target, y), Detail: y}, nil
+		}, pay: func(ctx context.Context, c Call[domainRegisterArgs]) (domainRegisterResult, *Charge, error) {
+			return registerDomain(ctx, cfg, c)
+		}},
 	}
+}
+
+// registerDomain is domain_register's handler: the order at Cloudflare, then
+// polling until the registration settles or the polls run out. Once
+// Cloudflare may have the order, the held price is reported as charged,
+// also with a refusal.
+func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegisterArgs]) (domainRegisterResult, *Charge, error) {
+	var none domainRegisterResult
+	name, t, h := c.Target, c.Tenant, c.Hold
+	if t.Cloudflare == nil {
+		return none, nil, fault.New(fault.Internal, "no resolved Cloudflare account for this call; nothing was sent")
+	}
+	reg := t.Cloudflare
+	y, _ := h.Quote.Detail.(int)
+	c.Progress(ctx, 0, 3, "registering "+string(name)+" at Cloudflare")
+	r, err := reg.Register(ctx, name, y)
+	if err != nil {
+		// Whether Cloudflare may have the order comes from the error: one
+		// never sent releases the hold, one that may have arrived keeps the
+		// price counted.
+		return none, nil, err
+	}
+	charged := h.Held
+	if r.PriceReported && r.Price.Currency == h.Held.Currency && r.Price.Minor <= h.Held.Minor {
+		charged = r.Price
+	}
+	charge := &Charge{Amount: charged, RequestID: r.RayID}
+	status := r.Status
+	for i := 0; !terminal(status) && i < cfg.MaxPolls; i++ {
+		c.Progress(ctx, 1, 3, fmt.Sprintf("waiting for Cloudflare (%s)", status))
+		select {
+		case <-ctx.Done():
+			// The registration may still complete: count the held amount as
+			// spent rather than lose track of it.
+			return none, charge, provider.AfterCall(fault.New(fault.Unavailable, "the call was cancelled while Cloudflare was registering "+string(name)+"; the held price was counted as spent. Check spend_status and domain_check before retrying."))
+		case <-time.After(cfg.PollEvery):
+		}
+		st, err := reg.RegistrationStatus(ctx, name)
+		if err != nil {
+			continue
+		}
+		if st.State == cloudflare.StateActionRequired {
+			return none, nil, provider.AfterCall(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action))
+		}
+		status = st.State
+	}
+	switch status {
+	case cloudflare.StateSucceeded:
+		c.Progress(ctx, 3, 3, string(name)+" registered")
+		out := domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}
+		out.ZoneRecorded = recordZone(ctx, cfg.Zones, c.Principal(), t, name)
+		return out, charge, nil
+	case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
+		return none, nil, provider.AfterCall(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status))
+	}
+	// Still working: Cloudflare has the order, so the price counts.
+	return domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}, charge, nil
 }
 
 // recordZone records the new domain's zone as the principal's, so the
 // zone tools may act on it. A failure leaves the registration as it is;
 // account_connect records the account's zones again.
-func recordZone(ctx context.Context, zones ZoneRecorder, t Tenant, name domainname.Name) bool {
-	id, ok := IdentityFrom(ctx)
-	if !ok || zones == nil {
+func recordZone(ctx context.Context, zones ZoneRecorder, principal string, t Tenant, name domainname.Name) bool {
+	if zones == nil {
 		return false
 	}
 	z, err := t.Cloudflare.ZoneForDomain(ctx, name)
 	if err != nil {
 		return false
 	}
-	return zones.RecordZone(context.WithoutCancel(ctx), id.Claims.Subject, t, z) == nil
+	return zones.RecordZone(context.WithoutCancel(ctx), principal, t, z) == nil
 }
 
 func terminal(s cloudflare.State) bool {
@@ -195,19 +186,4 @@ func terminal(s cloudflare.State) bool {
 		return true
 	}
 	return false
-}
-
-// progress sends an MCP progress notification when the caller asked for
-// them (a progress token in _meta). Over HTTP some may be dropped.
-func progress(ctx context.Context, req mcp.CallToolRequest, done, total float64, msg string) {
-	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
-		return
-	}
-	s := server.ServerFromContext(ctx)
-	if s == nil {
-		return
-	}
-	_ = s.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
-		"progressToken": req.Params.Meta.ProgressToken, "progress": done, "total": total, "message": msg,
-	})
 }

@@ -92,17 +92,16 @@ var approveSchema = map[string]any{
 // gate is step 7: ask the human, or check their answer. It returns a
 // result to send instead of running the call (input_required or a
 // refusal), or nil to go on.
-func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, q *Quote) (*mcp.CallToolResult, error) {
-	if p.t.Ask == nil {
+func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, args map[string]any, q *Quote) (*mcp.CallToolResult, error) {
+	if !p.t.run.asks() {
 		return nil, nil
 	}
-	asks, err := p.t.Ask(ctx, req, q)
+	asks, err := p.t.run.ask(ctx, p.f, p.args, q)
 	if err != nil || len(asks) == 0 {
 		return nil, err
 	}
 	g := p.cfg.Gates
 	b := human.Binding{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.def.Name, ArgsDigest: p.gateDigest}
-	args := req.GetArguments()
 
 	// A client without elicitation comes back with an approved approval.
 	if id, _ := args["approval_id"].(string); id != "" {

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -57,51 +58,78 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok && id.Claims != nil
 }
 
-// withGuard is steps 1 and 3 of the pipeline every tool runs through (SPEC
-// §7): a valid token and the tool's scopes; the pipeline checks the
-// session (2) in its first phase and the resources (4). Every refusal here happens before any
-// provider call, and says so.
-func withGuard(cfg GuardConfig) middleware {
-	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
-		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			_, atEdge := IdentityFrom(ctx)
-			_, endStep := observe.Step(ctx, "token")
-			c, scopesFor, err := cfg.identify(ctx)
-			endStep(err)
-			if rec := Record(ctx); rec != nil {
-				rec.Claims = c
+// guard serves every tool: the one path from an MCP tools/call to a
+// tool's handler (SPEC §7). Each call is audited and logged (guard.call),
+// its caller identified and bounded (steps 1 and 3), its arguments checked
+// against the tool's rules and bound once into the tool's own type, then
+// run through steps 2 and 4–10 (pipelineCall).
+type guard struct {
+	deps     GuardDeps
+	auditLog *slog.Logger
+}
+
+func newGuard(deps GuardDeps) *guard {
+	return &guard{deps: deps, auditLog: deps.Log.With("component", "audit")}
+}
+
+// handler is how the MCP server calls t: through the guard, always.
+func (g *guard) handler(t Tool) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return g.call(ctx, t, req), nil
+	}
+}
+
+// steps runs one call from its token to its result; rec collects what the
+// call's audit entry will say.
+func (g *guard) steps(ctx context.Context, t Tool, req mcp.CallToolRequest, rec *callRecord) *mcp.CallToolResult {
+	cfg := g.deps.Guard
+	_, atEdge := IdentityFrom(ctx)
+	_, endStep := observe.Step(ctx, "token")
+	c, scopesFor, err := cfg.identify(ctx)
+	endStep(err)
+	rec.Claims = c
+	if err != nil {
+		return Refuse(err)
+	}
+	if !atEdge && cfg.InFlight != nil {
+		release, err := cfg.InFlight.Acquire(c.Subject, c.SessionID)
+		if err != nil {
+			var lim *limits.Refusal
+			if errors.As(err, &lim) {
+				return Refuse(lim.Fault())
 			}
-			deny := func(err error) (*mcp.CallToolResult, error) { return Refuse(err), nil }
-			if err != nil {
-				return deny(err)
-			}
-			if !atEdge && cfg.InFlight != nil {
-				release, err := cfg.InFlight.Acquire(c.Subject, c.SessionID)
-				if err != nil {
-					var lim *limits.Refusal
-					if errors.As(err, &lim) {
-						return deny(lim.Fault())
-					}
-					return deny(err)
-				}
-				defer release()
-			}
-			// (The Audit middleware records this call and its outcome.)
-			// Step 2, the session re-checked in Redis on every call, is in
-			// the first phase of the pipeline, with the audit entry.
-			// Step 3: scopes, unless the HTTP edge checked them for this
-			// tool (it answers 403 with the same message).
-			if scopesFor != t.def.Name {
-				_, endStep := observe.Step(ctx, "scopes")
-				err := ScopeError(t, c.Scopes())
-				endStep(err)
-				if err != nil {
-					return deny(err)
-				}
-			}
-			return next(context.WithValue(ctx, identityKey{}, Identity{Claims: c}), req)
+			return Refuse(err)
+		}
+		defer release()
+	}
+	// Step 2, the session re-checked in Redis on every call, is in the
+	// first phase of the pipeline, with the audit entry.
+	// Step 3: scopes, unless the HTTP edge checked them for this tool (it
+	// answers 403 with the same message).
+	if scopesFor != t.def.Name {
+		_, endStep := observe.Step(ctx, "scopes")
+		err := ScopeError(t, c.Scopes())
+		endStep(err)
+		if err != nil {
+			return Refuse(err)
 		}
 	}
+	// The arguments: the tool's declared rules, then bound once into its
+	// own type. Nothing was taken, held or sent yet.
+	raw := req.GetArguments()
+	if err := checkArgs(t, raw); err != nil {
+		return Refuse(err)
+	}
+	args, err := t.run.bind(req)
+	if err != nil {
+		return Refuse(err)
+	}
+	p := &pipelineCall{cfg: g.deps.Pipeline, t: t, c: c, rec: rec, args: args,
+		f: facts{caller: c}}
+	if m := req.Params.Meta; m != nil {
+		p.f.progressToken = m.ProgressToken
+	}
+	return p.run(ctx, req, raw)
 }
 
 // identify is step 1: the claims verified at the HTTP edge, or the

@@ -43,6 +43,7 @@ type harness struct {
 	approvals *fakeApprovals
 	cf        *cffake.Fake
 	client    *client.Client
+	deps      GuardDeps // what the server's guard was built from
 }
 
 // allScopes is every scope any of ts needs.
@@ -128,6 +129,7 @@ func newHarness(t *testing.T, build func(h *harness) []Tool) *harness {
 			Gates: GateConfig{Sealer: &fakeSealer{log: log}, Approvals: h.approvals, Consents: &fakeConsents{log: log},
 				ApprovalURL: func(id string) string { return "https://tollgate.test/approvals/" + id }}},
 	}
+	h.deps = deps
 	wrapped := make([]Tool, 0, len(ts))
 	for _, tool := range ts {
 		wrapped = append(wrapped, recorded(log, tool))
@@ -154,24 +156,28 @@ func newHarness(t *testing.T, build func(h *harness) []Tool) *harness {
 
 // recorded wraps the tool's own parts so the log shows when they run.
 func recorded(log *stepLog, t Tool) Tool {
-	h := t.handler
-	t.handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		log.add("handler")
-		return h(ctx, req)
-	}
-	if q := t.Quote; q != nil {
-		t.Quote = func(ctx context.Context, req mcp.CallToolRequest) (Quote, error) {
-			log.add("quote")
-			return q(ctx, req)
-		}
-	}
-	if a := t.Ask; a != nil {
-		t.Ask = func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error) {
-			log.add("gate.ask")
-			return a(ctx, req, q)
-		}
-	}
+	t.run = recordedRunner{runner: t.run, log: log}
 	return t
+}
+
+type recordedRunner struct {
+	runner
+	log *stepLog
+}
+
+func (r recordedRunner) quote(ctx context.Context, f facts, args any) (Quote, error) {
+	r.log.add("quote")
+	return r.runner.quote(ctx, f, args)
+}
+
+func (r recordedRunner) ask(ctx context.Context, f facts, args any, q *Quote) ([]Ask, error) {
+	r.log.add("gate.ask")
+	return r.runner.ask(ctx, f, args, q)
+}
+
+func (r recordedRunner) run(ctx context.Context, f facts, args any) outcome {
+	r.log.add("handler")
+	return r.runner.run(ctx, f, args)
 }
 
 // call calls tool with args, after clearing the step log.

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,48 +17,42 @@ import (
 // when the running call ends. Callers identified at the HTTP edge are
 // bounded there (429), not here.
 func TestGuardBoundsCallsInFlight(t *testing.T) {
-	log := &stepLog{}
-	v := &fakeVerifier{log: log, token: harnessToken}
-	v.set(aliceClaims(t, []string{"catalog:read"}))
-	cfg := GuardConfig{Verifier: v, InFlight: limits.NewInFlight(4, 1, 2*time.Second),
-		Credentials: func(context.Context) (string, error) { return harnessToken, nil }}
-	tool := Tool{def: mcp.NewTool("slow"), Scopes: []string{"catalog:read"}}
 	entered, unblock := make(chan struct{}), make(chan struct{})
-	runs := 0
-	h := withGuard(cfg)(tool, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		runs++
-		if runs == 1 {
-			close(entered)
-			<-unblock
-		}
-		return mcp.NewToolResultText("done"), nil
-	})
+	var runs atomic.Int32
+	slow := Tool{def: mcp.NewTool("slow", mcp.WithDescription("waits"), mcp.WithInputSchema[struct{}](), mcp.WithOutputSchema[struct{}](), annotate(true, false, true, false)), Scopes: []string{"catalog:read"},
+		run: handler[struct{}, struct{}]{do: func(ctx context.Context, c Call[struct{}]) (struct{}, error) {
+			if runs.Add(1) == 1 {
+				close(entered)
+				<-unblock
+			}
+			return struct{}{}, nil
+		}}}
+	h := newHarness(t, func(*harness) []Tool { return []Tool{slow} })
+	deps := h.deps
+	deps.Guard.InFlight = limits.NewInFlight(4, 1, 2*time.Second)
+	g := newGuard(deps)
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "slow"
 	first := make(chan *mcp.CallToolResult)
-	go func() {
-		res, _ := h(context.Background(), mcp.CallToolRequest{})
-		first <- res
-	}()
+	go func() { first <- g.call(context.Background(), slow, req) }()
 	<-entered
-	res, _ := h(context.Background(), mcp.CallToolRequest{})
-	if !res.IsError || resultCode(res) != limits.TooMany || runs != 1 {
-		t.Fatalf("second call while the first runs: %+v (handler ran %d times); want too_many_requests", res, runs)
+	res := g.call(context.Background(), slow, req)
+	if !res.IsError || resultCode(res) != limits.TooMany || runs.Load() != 1 {
+		t.Fatalf("second call while the first runs: %+v (handler ran %d times); want too_many_requests", res, runs.Load())
 	}
 	close(unblock)
 	if r := <-first; r.IsError {
 		t.Fatalf("first call: %+v", r)
 	}
-	if res, _ := h(context.Background(), mcp.CallToolRequest{}); res.IsError || runs != 2 {
+	if res := g.call(context.Background(), slow, req); res.IsError || runs.Load() != 2 {
 		t.Fatalf("after the first call ended: %+v", res)
 	}
 	// Claims verified at the HTTP edge: the edge bounded the request.
 	ctx := WithClaims(context.Background(), aliceClaims(t, []string{"catalog:read"}), "")
-	cfg.InFlight = limits.NewInFlight(1, 1, time.Second)
-	release, _ := cfg.InFlight.Acquire("user:alice@example.com", "sid-1")
+	deps.Guard.InFlight = limits.NewInFlight(1, 1, time.Second)
+	release, _ := deps.Guard.InFlight.Acquire("user:alice@example.com", "sid-1")
 	defer release()
-	h2 := withGuard(cfg)(tool, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return mcp.NewToolResultText("done"), nil
-	})
-	if res, _ := h2(ctx, mcp.CallToolRequest{}); res.IsError {
+	if res := newGuard(deps).call(ctx, slow, req); res.IsError {
 		t.Fatalf("an edge-identified call was bounded again by the guard: %+v", res)
 	}
 }

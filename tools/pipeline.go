@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/gates/idempotency"
@@ -79,66 +78,26 @@ type Quote struct {
 	Recurring money.Money
 }
 
-// Spend is a paid call's hold, for its handler.
-type Spend struct {
-	Quote       Quote
-	HoldID      string
-	Held        money.Money
-	UpstreamKey string // deterministic provider idempotency key
-	charged     *money.Money
-	requestID   string
-}
-
-// Charged tells the pipeline what the provider actually took (≤ held) and
-// its request id; without it, the hold is released.
-func (s *Spend) Charged(actual money.Money, providerRequestID string) {
-	s.charged, s.requestID = &actual, providerRequestID
-}
-
-type spendKey struct{}
-type targetKey struct{}
-
-// SpendFrom returns the paid call's hold.
-func SpendFrom(ctx context.Context) *Spend {
-	s, _ := ctx.Value(spendKey{}).(*Spend)
-	return s
-}
-
-// TargetFrom returns the domain the call was allowed to touch (step 4), as
-// a canonical name: handlers use it, never the raw argument.
-func TargetFrom(ctx context.Context) (domainname.Name, bool) {
-	n, ok := ctx.Value(targetKey{}).(domainname.Name)
-	return n, ok
-}
-
-// withPipeline is steps 4–8 and 10 of SPEC §7, after the Guard (1–3): the
-// resources the token allows, the loop guard, idempotency, the hold, and
-// after the handler's provider call the commit or release. Any refusal
-// before the handler runs means no provider was called, and says so.
-func withPipeline(cfg PipelineConfig) middleware {
-	return func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc {
-		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			id, ok := IdentityFrom(ctx)
-			if !ok {
-				return Refuse(fault.New(fault.Unauthenticated, "no verified caller")), nil
-			}
-			p := &pipelineCall{cfg: cfg, t: t, c: id.Claims, rec: Record(ctx)}
-			return p.run(ctx, req, next)
-		}
-	}
-}
-
+// pipelineCall is steps 2 and 4–10 of SPEC §7 for one call, after the
+// guard's steps 1 and 3: the resources the token allows, the session, the
+// loop guard, idempotency, the principal's own account, the quote, the
+// human gates, the hold, the handler, and the commit or release. Any
+// refusal before the handler runs means no provider was called, and says
+// so.
 type pipelineCall struct {
-	cfg        PipelineConfig
-	t          Tool
-	c          *auth.Claims
-	rec        *CallRecord
-	loop       loopguard.Call
-	gateDigest string // the arguments' digest, without idempotency_key and approval_id
+	cfg  PipelineConfig
+	t    Tool
+	c    *auth.Claims
+	rec  *callRecord
+	args any   // the arguments, bound once into the tool's type
+	f    facts // what the handler gets besides them, filled step by step
+	loop loopguard.Call
+	// gateDigest is the arguments' digest without idempotency_key and
+	// approval_id.
+	gateDigest string
 }
 
-func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next server.ToolHandlerFunc) (*mcp.CallToolResult, error) {
-	args := req.GetArguments()
+func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, args map[string]any) *mcp.CallToolResult {
 	// Step 4: the resource this call touches must be one the token names.
 	var target domainname.Name
 	if p.t.Target != "" {
@@ -149,7 +108,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 			return p.refuse(ctx, err)
 		}
 		target = name
-		ctx = context.WithValue(ctx, targetKey{}, name)
+		p.f.target = name
 	}
 	// A paid call needs a task budget for its provider: refused before
 	// anything is read, quoted, asked or held.
@@ -159,7 +118,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		}
 	}
 	var digest string
-	if p.t.Metered || p.t.Creating || p.t.Ask != nil {
+	if p.t.Metered || p.t.Creating || p.t.run.asks() {
 		d, err := argsDigestWithout(args, "idempotency_key", "approval_id")
 		if err != nil {
 			return p.refuse(ctx, err)
@@ -203,7 +162,7 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 		return p.refuse(ctx, err)
 	}
 	if pr.Replay != nil {
-		return p.replay(pr.Replay)
+		return p.replay(ctx, pr.Replay)
 	}
 	p.rec.audited = true
 	// Step 4b: the principal's own account, and the zone inside it.
@@ -211,28 +170,30 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	// or sent before it.
 	if finishTenant != nil {
 		sctx, endStep := observe.Step(ctx, "tenant")
-		tctx, err := p.tenant(sctx, target, finishTenant, pr.Extra[0])
+		t, err := p.tenant(sctx, target, finishTenant, pr.Extra[0])
 		endStep(err)
 		if err != nil {
 			return p.refuse(ctx, err)
 		}
-		// The account resolved, without the step's span.
-		ctx = tenantContext(ctx, tctx)
+		p.f.tenant = t
 	}
 	// Read-only tools and calls that neither create, pay nor ask are done
 	// with their one round trip.
-	if !p.t.Creating && !p.t.Paid && p.t.Ask == nil {
-		res, err := next(ctx, req)
-		if err == nil && res != nil && res.IsError {
-			p.noteRefusal(ctx, res)
+	if !p.t.Creating && !p.t.Paid && !p.t.run.asks() {
+		out := p.t.run.run(ctx, p.f, p.args)
+		if out.account != "" {
+			p.rec.Account = out.account
 		}
-		return res, err
+		if out.res.IsError {
+			p.noteRefusal(ctx, out.res)
+		}
+		return out.res
 	}
 	// A paid call is quoted first: the purchase gate shows the exact price.
 	var q *Quote
 	if p.t.Paid {
 		sctx, endStep := observe.Step(ctx, "quote")
-		qq, err := p.t.Quote(sctx, req)
+		qq, err := p.t.run.quote(sctx, p.f, p.args)
 		endStep(err)
 		if err != nil {
 			return p.refuse(ctx, err)
@@ -241,13 +202,13 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	}
 	// Step 7: human gates. Asking ends this round; the retry starts over.
 	sctx, endStep = observe.Step(ctx, "gate")
-	res, err := p.gate(sctx, req, q)
+	res, err := p.gate(sctx, req, args, q)
 	endStep(err)
-	if err != nil || res != nil {
-		if err != nil {
-			return p.refuse(ctx, err)
-		}
-		return res, nil
+	if err != nil {
+		return p.refuse(ctx, err)
+	}
+	if res != nil {
+		return res
 	}
 	// The second phase, one round trip, right before the provider: the
 	// session re-checked (a revoke that landed while the call was quoted or
@@ -276,39 +237,39 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, next se
 	}
 	if ar.Idem.State == idempotency.Replay {
 		// The same call completed between the two phases.
-		return p.replay(ar.Idem.Result)
+		return p.replay(ctx, ar.Idem.Result)
 	}
-	var sp *Spend
+	var hold *Hold
 	if p.t.Paid {
 		amt := ar.Hold.Amount
 		p.rec.Amount, p.rec.Provider = &amt, p.t.Provider
-		sp = &Spend{Quote: *q, HoldID: ar.Hold.ID, Held: ar.Hold.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(ar.Idem.Key, p.t.Provider)}
-		ctx = context.WithValue(ctx, spendKey{}, sp)
+		hold = &Hold{Quote: *q, ID: ar.Hold.ID, Held: ar.Hold.Amount, UpstreamKey: p.cfg.Idem.UpstreamKey(ar.Idem.Key, p.t.Provider)}
+		p.f.hold = *hold
 	}
 	// Step 9: the handler calls the provider in the principal's own
 	// account with that account's credential (step 4b), within a deadline
 	// shorter than the hold's and the idempotency lock's.
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.handlerDeadline())
 	hctx, endStep = observe.Step(hctx, "handler")
-	res, err = next(hctx, req)
-	endStep(err)
+	out := p.t.run.run(hctx, p.f, p.args)
+	endStep(nil)
 	cancel()
-	if err != nil {
-		// The handler may have called the provider before it failed.
-		res = Refuse(provider.AfterCall(fault.Wrap(err, fault.Internal, "internal error in tollgate; check spend_status before retrying")))
+	if out.account != "" {
+		p.rec.Account = out.account
 	}
+	res = out.res
 	// Step 10, the third phase, one round trip: commit or release, keep
 	// the result, and audit the outcome. Once the handler has run, the
 	// result is kept even when it is a refusal: a retry must not reach the
 	// provider a second time (use another idempotency_key to try again on
 	// purpose).
 	sctx, endStep = observe.Step(ctx, "settle")
-	res = p.settle(sctx, sp, idemKey, ar.Idem.Fence, res)
+	res = p.settle(sctx, hold, out.charge, idemKey, ar.Idem.Fence, res)
 	endStep(nil)
 	if res.IsError {
 		p.noteRefusal(ctx, res)
 	}
-	return res, nil
+	return res
 }
 
 // phaseCall names the caller for the phases.
@@ -334,13 +295,13 @@ func (p *pipelineCall) entry(event, decision string) sessions.Entry {
 }
 
 // replay answers a completed call's stored result.
-func (p *pipelineCall) replay(stored []byte) (*mcp.CallToolResult, error) {
+func (p *pipelineCall) replay(ctx context.Context, stored []byte) *mcp.CallToolResult {
 	var res mcp.CallToolResult
 	if err := json.Unmarshal(stored, &res); err != nil {
-		return Refuse(provider.BeforeCall(fault.Wrap(err, fault.Internal, "the stored result of this call cannot be read; nothing was charged again"))), nil
+		return p.refuse(ctx, fault.Wrap(err, fault.Internal, "the stored result of this call cannot be read; nothing was charged again"))
 	}
 	p.rec.replayed = true
-	return &res, nil
+	return &res
 }
 
 // handlerDeadline bounds a provider call so it ends before its hold and
@@ -354,10 +315,10 @@ func (c PipelineConfig) handlerDeadline() time.Duration {
 
 // refuse answers a refusal before the handler: the tool's provider call was
 // not made, even when a quote or a gate's lookup read from the provider.
-func (p *pipelineCall) refuse(ctx context.Context, err error) (*mcp.CallToolResult, error) {
+func (p *pipelineCall) refuse(ctx context.Context, err error) *mcp.CallToolResult {
 	res := Refuse(provider.BeforeCall(err))
 	p.noteRefusal(ctx, res)
-	return res, nil
+	return res
 }
 
 // noteRefusal feeds the loop guard: the same refused call repeated is the
@@ -397,10 +358,4 @@ func argsDigestWithout(args map[string]any, drop ...string) (string, error) {
 		delete(m, k)
 	}
 	return idempotency.Digest(m)
-}
-
-// tenantContext is ctx with the account the tenant step resolved in
-// withTenant (the step's own span left behind).
-func tenantContext(ctx, withTenant context.Context) context.Context {
-	return context.WithValue(ctx, tenantKey{}, withTenant.Value(tenantKey{}))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
@@ -71,25 +72,16 @@ func PlanQuote(cfg QuoteConfig) Tool {
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"catalog:read"},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a planQuoteArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
+		run: handler[planQuoteArgs, planQuoteResult]{do: func(ctx context.Context, c Call[planQuoteArgs]) (planQuoteResult, error) {
+			if n := len(c.Args.Actions); n == 0 || n > 50 {
+				return planQuoteResult{}, fault.New(fault.InvalidArgument, "actions must list 1 to 50 intended tool calls")
 			}
-			if len(a.Actions) == 0 || len(a.Actions) > 50 {
-				return Refuse(fault.New(fault.InvalidArgument, "actions must list 1 to 50 intended tool calls")), nil
-			}
-			id, _ := IdentityFrom(ctx)
-			out, err := quotePlan(ctx, cfg, id, a.Actions)
-			if err != nil {
-				return Refuse(err), nil
-			}
-			return result(out), nil
-		},
+			return quotePlan(ctx, cfg, c.Caller, c.Args.Actions)
+		}},
 	}
 }
 
-func quotePlan(ctx context.Context, cfg QuoteConfig, id Identity, actions []planAction) (planQuoteResult, error) {
+func quotePlan(ctx context.Context, cfg QuoteConfig, caller *auth.Claims, actions []planAction) (planQuoteResult, error) {
 	out := planQuoteResult{Actions: []quotedAction{}, Scopes: []string{}, MissingScope: []string{}, Gates: []string{}, Fits: true}
 	totals := map[string]money.Money{}
 	for i, act := range actions {
@@ -129,7 +121,7 @@ func quotePlan(ctx context.Context, cfg QuoteConfig, id Identity, actions []plan
 		}
 		out.Actions = append(out.Actions, qa)
 	}
-	have := id.Claims.Scopes()
+	have := caller.Scopes()
 	for _, s := range out.Scopes {
 		if !slices.Contains(have, s) {
 			out.MissingScope = append(out.MissingScope, s)
@@ -143,13 +135,13 @@ func quotePlan(ctx context.Context, cfg QuoteConfig, id Identity, actions []plan
 	out.Providers = []providerQuote{}
 	for _, p := range provs {
 		total := totals[p]
-		st, err := cfg.Ledger.Status(ctx, id.Claims.Subject, p)
+		st, err := cfg.Ledger.Status(ctx, caller.Subject, p)
 		if err != nil {
 			return out, err
 		}
 		pq := providerQuote{Provider: p, Total: total.Amount(), Remaining: st.Remaining.Amount(), FitsCap: total.Minor <= st.Remaining.Minor}
-		if limit, ok := id.Claims.AuthorizationDetails.Budget(p); ok {
-			_, _, left, err := cfg.Ledger.BudgetStatus(ctx, id.Claims.Subject, id.Claims.SessionID, p, limit)
+		if limit, ok := caller.AuthorizationDetails.Budget(p); ok {
+			_, _, left, err := cfg.Ledger.BudgetStatus(ctx, caller.Subject, caller.SessionID, p, limit)
 			if err != nil {
 				return out, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/internal/money"
 )
@@ -11,12 +12,11 @@ import (
 // purchaseAsk is the purchase gate (SPEC §8): asked for purchases at or
 // above the confirmation threshold, showing the item, the exact price, the
 // provider and the month-to-date spend there.
-func purchaseAsk(ctx context.Context, ledger SpendReader, above money.Money, provider string, q *Quote) ([]Ask, error) {
+func purchaseAsk(ctx context.Context, ledger SpendReader, caller *auth.Claims, above money.Money, provider string, q *Quote) ([]Ask, error) {
 	if q == nil || (above.Minor > 0 && above.Currency == q.Amount.Currency && q.Amount.Minor < above.Minor) {
 		return nil, nil
 	}
-	id, _ := IdentityFrom(ctx)
-	st, err := ledger.Status(ctx, id.Claims.Subject, provider)
+	st, err := ledger.Status(ctx, caller.Subject, provider)
 	if err != nil {
 		return nil, err
 	}
@@ -30,8 +30,8 @@ func purchaseAsk(ctx context.Context, ledger SpendReader, above money.Money, pro
 	// The task's own budget at this provider, and what is left of it. It is
 	// shown on the approvals page, not in the message: the message is what a
 	// human approves and must not change as other calls of the task spend.
-	if limit, ok := id.Claims.AuthorizationDetails.Budget(provider); ok {
-		spent, held, left, err := ledger.BudgetStatus(ctx, id.Claims.Subject, id.Claims.SessionID, provider, limit)
+	if limit, ok := caller.AuthorizationDetails.Budget(provider); ok {
+		spent, held, left, err := ledger.BudgetStatus(ctx, caller.Subject, caller.SessionID, provider, limit)
 		if err != nil {
 			return nil, err
 		}

@@ -25,10 +25,9 @@ type Tool struct {
 	Metered bool
 	// Creating tools create or pay for something: idempotent (§9.2).
 	Creating bool
-	// Paid tools hold Quote's amount against the cap before the provider
-	// call (§9.1); the handler reports the charge with Spend.Charged.
-	Paid  bool
-	Quote func(ctx context.Context, req mcp.CallToolRequest) (Quote, error)
+	// Paid tools hold their quote's amount against the cap before the
+	// provider call (§9.1); the handler returns what was charged.
+	Paid bool
 	// Target names the argument holding the domain or zone the call
 	// touches; the pipeline checks it against tollgate:resources (step 4).
 	// A tool that changes something needs its target named there; a token
@@ -38,19 +37,18 @@ type Tool struct {
 	// domain it serves (domainname.DomainOfWorker); that domain is checked.
 	WorkerTarget bool
 	// Account tools act in the principal's own linked Cloudflare account
-	// (CloudflareFrom); without one the call is refused before anything.
+	// (Call.Tenant); without one the call is refused before anything.
 	Account bool
 	// Owned tools act on a zone of that account: the target must be one
 	// tollgate knows the account holds (step 4b).
 	Owned bool
-	// Ask returns the human gates this call needs (step 7), given the
-	// quote of a paid call; none means go on.
-	Ask func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error)
 
-	// args are the argument rules the schema publishes and withArgRules
-	// enforces (ArgRule).
-	args    map[string]ArgRule
-	handler server.ToolHandlerFunc
+	// args are the argument rules the schema publishes and the guard
+	// enforces before anything else (ArgRule).
+	args map[string]ArgRule
+	// run is the tool's typed behaviour (handler[A, R]): its quote, its
+	// human gates (step 7) and its handler (step 9).
+	run runner
 }
 
 // Name is the tool's MCP name.
@@ -83,10 +81,6 @@ func (t Tool) published() (mcp.Tool, error) {
 	return def, nil
 }
 
-// middleware wraps a tool's handler. It sees the tool's declaration, so a
-// guard can check scopes and gates per tool.
-type middleware func(t Tool, next server.ToolHandlerFunc) server.ToolHandlerFunc
-
 // GuardDeps is what the guard needs: the audit trail, the identity and
 // session checks, and steps 4 to 10.
 type GuardDeps struct {
@@ -96,12 +90,6 @@ type GuardDeps struct {
 	Pipeline PipelineConfig
 	// Observe counts and traces every call (nil: neither).
 	Observe *observe.Observer
-}
-
-// chain is the guard, outermost first: every tool call is audited, its
-// caller identified and its session checked (steps 1–3), then steps 4–10.
-func (d GuardDeps) chain() []middleware {
-	return []middleware{withAudit(d.Trail, d.Log.With("component", "audit"), d.Observe), withGuard(d.Guard), withArgRules(), withPipeline(d.Pipeline)}
 }
 
 func (d GuardDeps) check() error {
@@ -126,8 +114,9 @@ func NewServer(deps GuardDeps, opts []server.ServerOption, name, version string,
 	if err := deps.check(); err != nil {
 		panic(err)
 	}
+	g := newGuard(deps)
 	s := server.NewMCPServer(name, version, opts...)
-	register(s, deps.chain(), ts...)
+	register(s, g.handler, ts...)
 	for _, t := range ts {
 		// Only these names become label values; any other is "other".
 		deps.Observe.KnowTools(t.def.Name)
@@ -136,18 +125,29 @@ func NewServer(deps GuardDeps, opts []server.ServerOption, name, version string,
 }
 
 // NewUnguardedServer serves ts with no guard at all: no token, no session,
-// no scopes, no audit. It is the benchmark's baseline ("bare mode"), what
-// the guard's cost is measured against, and nothing else: a test keeps
-// its callers inside bench/.
+// no scopes, no audit; each handler gets its bound arguments and nothing
+// else. It is the benchmark's baseline ("bare mode"), what the guard's
+// cost is measured against, and nothing else: a test keeps its callers
+// inside bench/.
 func NewUnguardedServer(opts []server.ServerOption, name, version string, ts ...Tool) *server.MCPServer {
 	s := server.NewMCPServer(name, version, opts...)
-	register(s, nil, ts...)
+	register(s, bare, ts...)
 	return s
 }
 
-// register adds tools to s, each wrapped in chain (the first middleware is
-// the outermost).
-func register(s *server.MCPServer, chain []middleware, ts ...Tool) {
+// bare serves t with no guard (NewUnguardedServer).
+func bare(t Tool) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args, err := t.run.bind(req)
+		if err != nil {
+			return Refuse(err), nil
+		}
+		return t.run.run(ctx, facts{}, args).res, nil
+	}
+}
+
+// register adds tools to s, each served by the handler serve makes for it.
+func register(s *server.MCPServer, serve func(Tool) server.ToolHandlerFunc, ts ...Tool) {
 	seen := map[string]bool{}
 	for _, t := range ts {
 		if err := t.check(); err != nil {
@@ -162,11 +162,7 @@ func register(s *server.MCPServer, chain []middleware, ts ...Tool) {
 			panic(err)
 		}
 		t.def = def
-		h := t.handler
-		for i := len(chain) - 1; i >= 0; i-- {
-			h = chain[i](t, h)
-		}
-		s.AddTool(t.def, h)
+		s.AddTool(t.def, serve(t))
 	}
 }
 
@@ -177,7 +173,7 @@ func (t Tool) check() error {
 		return fmt.Errorf("tools: a tool has no name")
 	case t.def.Description == "":
 		return fmt.Errorf("tools: %s has no description", t.def.Name)
-	case t.handler == nil:
+	case t.run == nil:
 		return fmt.Errorf("tools: %s has no handler", t.def.Name)
 	case a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil:
 		return fmt.Errorf("tools: %s must set every annotation explicitly", t.def.Name)
@@ -185,8 +181,8 @@ func (t Tool) check() error {
 		return fmt.Errorf("tools: %s cannot be read-only and destructive", t.def.Name)
 	case *a.ReadOnlyHint && t.Paid:
 		return fmt.Errorf("tools: %s cannot be read-only and paid", t.def.Name)
-	case t.Paid && (t.Quote == nil || t.Provider == "" || !t.Creating || !t.Metered):
-		return fmt.Errorf("tools: paid tool %s needs a Quote, a Provider, and must be Creating and Metered", t.def.Name)
+	case t.Paid && (t.Provider == "" || !t.Creating || !t.Metered):
+		return fmt.Errorf("tools: paid tool %s needs a Provider, and must be Creating and Metered", t.def.Name)
 	case t.Owned && (!t.Account || t.Target == ""):
 		return fmt.Errorf("tools: %s acts on an owned zone, so it needs Account and a Target", t.def.Name)
 	case t.Account && t.Provider != "cloudflare":
@@ -195,7 +191,7 @@ func (t Tool) check() error {
 		// Whatever reaches a provider, or asks a human, is rate-limited.
 		return fmt.Errorf("tools: %s reaches %s, so it must be Metered", t.def.Name, t.Provider)
 	}
-	return nil
+	return t.run.check(t)
 }
 
 // annotate sets all four hints explicitly (mcp.NewTool defaults every tool

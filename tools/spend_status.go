@@ -57,33 +57,28 @@ func SpendStatus(ledger SpendReader) Tool {
 			annotate(true, false, true, false),
 		),
 		Scopes: []string{"spend:read"},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a spendStatusArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
+		run: handler[spendStatusArgs, spendStatusResult]{do: func(ctx context.Context, c Call[spendStatusArgs]) (spendStatusResult, error) {
+			a, cl := c.Args, c.Caller
 			providers := spend.Providers()
 			if a.Provider != "" {
 				if !spend.KnownProvider(a.Provider) {
-					return Refuse(fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider)), nil
+					return spendStatusResult{}, fault.Newf(fault.InvalidArgument, "provider %q is unknown; use cloudflare or stripe, or leave it out", a.Provider)
 				}
 				providers = []string{a.Provider}
 			}
-			id, _ := IdentityFrom(ctx)
-			c := id.Claims
-			out := spendStatusResult{Principal: c.Subject, Providers: []providerSpend{}}
+			out := spendStatusResult{Principal: cl.Subject, Providers: []providerSpend{}}
 			for _, p := range providers {
 				var st spend.Status
 				var err error
 				if mr, ok := ledger.(monthReader); ok && a.Month != "" {
-					st, err = mr.MonthStatus(ctx, c.Subject, p, a.Month)
+					st, err = mr.MonthStatus(ctx, cl.Subject, p, a.Month)
 				} else if a.Month != "" {
 					err = fault.New(fault.InvalidArgument, "this server cannot show other months; leave month out")
 				} else {
-					st, err = ledger.Status(ctx, c.Subject, p)
+					st, err = ledger.Status(ctx, cl.Subject, p)
 				}
 				if err != nil {
-					return Refuse(err), nil
+					return spendStatusResult{}, err
 				}
 				rec := st.Recurring
 				if rec.Currency == "" {
@@ -91,16 +86,16 @@ func SpendStatus(ledger SpendReader) Tool {
 				}
 				ps := providerSpend{Provider: p, Month: st.Month, Spent: st.Spent.Amount(), Held: st.Held.Amount(), Cap: st.Cap.Amount(), Remaining: st.Remaining.Amount(),
 					Recurring: rec.Amount(), Note: st.Note}
-				if limit, ok := c.AuthorizationDetails.Budget(p); ok {
-					_, _, left, err := ledger.BudgetStatus(ctx, c.Subject, c.SessionID, p, limit)
+				if limit, ok := cl.AuthorizationDetails.Budget(p); ok {
+					_, _, left, err := ledger.BudgetStatus(ctx, cl.Subject, cl.SessionID, p, limit)
 					if err != nil {
-						return Refuse(err), nil
+						return spendStatusResult{}, err
 					}
 					ps.TaskBudget, ps.TaskBudgetRemaining = money.AmountPtr(&limit), money.AmountPtr(&left)
 				}
 				out.Providers = append(out.Providers, ps)
 			}
-			return result(out), nil
-		},
+			return out, nil
+		}},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
@@ -130,7 +131,7 @@ func (p *pipelineCall) budgets(ctx context.Context) ([]spend.Budget, error) {
 // owner), the held amount is committed: counting money that may not have
 // been spent is safe, letting the cap miss money that was is not. Such
 // commits are audited for reconciliation.
-func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fence string, res *mcp.CallToolResult) *mcp.CallToolResult {
+func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key *phase.Key, fence string, res *mcp.CallToolResult) *mcp.CallToolResult {
 	ctx = context.WithoutCancel(ctx)
 	st := phase.Settle{Call: p.phaseCall()}
 	var e sessions.Entry
@@ -138,22 +139,33 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fe
 	case sp == nil:
 		e = p.entry("tool_result", sessions.DecisionOK)
 	default:
-		actual, reason := sp.charged, ""
+		var actual *money.Money
+		var requestID, reason string
+		if charge != nil {
+			// Never more than was held, in the held currency: the cap and
+			// the budgets admitted the hold, not what a provider reported.
+			amt := charge.Amount
+			if amt.Currency != sp.Held.Currency || amt.Minor > sp.Held.Minor || amt.Minor < 0 {
+				p.cfg.Log.Warn("a provider reported a charge outside its hold; the held amount is counted", "hold", sp.ID, "reported", amt, "held", sp.Held)
+				amt = sp.Held
+			}
+			actual, requestID = &amt, charge.RequestID
+		}
 		if actual == nil && res.IsError && providerCalled(res) && outcomeUnknown(resultCode(res)) {
 			held := sp.Held
 			actual, reason = &held, "outcome unknown after the provider was reached ("+string(resultCode(res))+"); the held amount is counted until reconciled"
 		}
 		if actual != nil {
-			st.Commit = &phase.Commit{HoldID: sp.HoldID, Actual: *actual}
+			st.Commit = &phase.Commit{HoldID: sp.ID, Actual: *actual}
 			e = p.entry("commit", sessions.DecisionOK)
-			e.Amount, e.ProviderRequestID = actual, sp.requestID
-			p.rec.Amount, p.rec.ProviderRequestID = actual, sp.requestID
+			e.Amount, e.ProviderRequestID = actual, requestID
+			p.rec.Amount, p.rec.ProviderRequestID = actual, requestID
 		} else {
 			reason = "no charge reported"
 			if res.IsError {
 				reason = string(resultCode(res))
 			}
-			st.Release = &phase.Release{HoldID: sp.HoldID, Reason: reason}
+			st.Release = &phase.Release{HoldID: sp.ID, Reason: reason}
 			held := sp.Held
 			e = p.entry("release", sessions.DecisionDeny)
 			e.Amount = &held
@@ -163,7 +175,7 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fe
 		if e.Detail == nil {
 			e.Detail = map[string]string{}
 		}
-		e.Detail["hold"] = sp.HoldID
+		e.Detail["hold"] = sp.ID
 	}
 	if res.IsError {
 		e.Code = string(resultCode(res))
@@ -181,7 +193,7 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fe
 	switch {
 	case err != nil && st.Commit != nil:
 		actual := st.Commit.Actual
-		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.HoldID, "amount", actual, "err", err)
+		p.cfg.Log.Error("commit failed after the provider charged", "hold", sp.ID, "amount", actual, "err", err)
 		res = Refuse(provider.AfterCall(fault.Wrap(err, fault.CodeOf(err), fmt.Sprintf(
 			"the provider may have charged %s but the ledger could not record it; the hold stays listed for reconciliation (tollgate spend holds). Do not retry.", actual))))
 		p.completeAlone(ctx, key, fence, res)
@@ -194,7 +206,7 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Spend, key *phase.Key, fe
 		}
 	}
 	if out.ReleaseErr != nil {
-		p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.HoldID, "err", out.ReleaseErr)
+		p.cfg.Log.Error("releasing a hold failed; it expires on its own", "hold", sp.ID, "err", out.ReleaseErr)
 	}
 	if out.IdemError != nil {
 		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", out.IdemError)

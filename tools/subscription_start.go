@@ -77,17 +77,12 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 		Metered:  true,
 		Creating: true,
 		Paid:     true,
-		Quote: func(ctx context.Context, req mcp.CallToolRequest) (Quote, error) {
-			var a subscriptionArgs
-			if err := bind(req, &a); err != nil {
-				return Quote{}, err
-			}
-			svc, err := cfg.Catalog.Plan(a.Plan)
+		run: handler[subscriptionArgs, subscriptionResult]{quote_: func(ctx context.Context, c Call[subscriptionArgs]) (Quote, error) {
+			svc, err := cfg.Catalog.Plan(c.Args.Plan)
 			if err != nil {
 				return Quote{}, err
 			}
-			id, _ := IdentityFrom(ctx)
-			pm, err := cfg.Links.Get(ctx, id.Claims.Subject, LinkStripePaymentMethod)
+			pm, err := cfg.Links.Get(ctx, c.Principal(), LinkStripePaymentMethod)
 			if err != nil {
 				return Quote{}, err
 			}
@@ -101,37 +96,32 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 			}
 			return Quote{Amount: price.Amount, Item: fmt.Sprintf("%s subscription (%s per %s)", svc.Name, price.Amount, price.Interval),
 				Detail: subQuote{svc: svc, price: price}, Recurring: price.Amount}, nil
-		},
-		Ask: func(ctx context.Context, req mcp.CallToolRequest, q *Quote) ([]Ask, error) {
+		}, ask_: func(ctx context.Context, c Call[subscriptionArgs], q *Quote) ([]Ask, error) {
 			// Subscriptions always ask, whatever the threshold.
-			return purchaseAsk(ctx, cfg.Ledger, money.Money{}, "stripe", q)
-		},
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			sp := SpendFrom(ctx)
-			sq, _ := sp.Quote.Detail.(subQuote)
-			id, _ := IdentityFrom(ctx)
-			cust, err := cfg.Links.Get(ctx, id.Claims.Subject, LinkStripeCustomer)
+			return purchaseAsk(ctx, cfg.Ledger, c.Caller, money.Money{}, "stripe", q)
+		}, pay: func(ctx context.Context, c Call[subscriptionArgs]) (subscriptionResult, *Charge, error) {
+			sq, _ := c.Hold.Quote.Detail.(subQuote)
+			cust, err := cfg.Links.Get(ctx, c.Principal(), LinkStripeCustomer)
 			if err != nil {
-				return Refuse(err), nil
+				return subscriptionResult{}, nil, err
 			}
-			pm, err := cfg.Links.Get(ctx, id.Claims.Subject, LinkStripePaymentMethod)
+			pm, err := cfg.Links.Get(ctx, c.Principal(), LinkStripePaymentMethod)
 			if err != nil {
-				return Refuse(err), nil
+				return subscriptionResult{}, nil, err
 			}
 			if cust == "" || pm == "" {
-				return Refuse(fault.New(BillingRequired, "no Stripe customer or payment method on file: run billing_setup, then retry. Nothing was charged.")), nil
+				return subscriptionResult{}, nil, fault.New(BillingRequired, "no Stripe customer or payment method on file: run billing_setup, then retry. Nothing was charged.")
 			}
-			sub, err := cfg.Stripe.StartSubscription(ctx, cust, sq.price.ID, pm, sp.UpstreamKey)
+			sub, err := cfg.Stripe.StartSubscription(ctx, cust, sq.price.ID, pm, c.Hold.UpstreamKey)
 			if err != nil {
-				return Refuse(err), nil
+				return subscriptionResult{}, nil, err
 			}
 			charged := sub.Amount
-			if charged.Currency != sp.Held.Currency || charged.Minor > sp.Held.Minor || charged.Minor <= 0 {
-				charged = sp.Held
+			if charged.Currency != c.Hold.Held.Currency || charged.Minor > c.Hold.Held.Minor || charged.Minor <= 0 {
+				charged = c.Hold.Held
 			}
-			sp.Charged(charged, sub.RequestID)
-			return result(subscriptionResult{SubscriptionID: sub.ID, Plan: sq.svc.ID, Status: sub.Status,
-				Amount: charged.Amount(), Interval: string(sq.price.Interval)}), nil
-		},
+			return subscriptionResult{SubscriptionID: sub.ID, Plan: sq.svc.ID, Status: sub.Status,
+				Amount: charged.Amount(), Interval: string(sq.price.Interval)}, &Charge{Amount: charged, RequestID: sub.RequestID}, nil
+		}},
 	}
 }

@@ -5,8 +5,8 @@ package tools
 // credential, and a zone tool acts only on a zone tollgate knows the
 // account holds. Both are decided here, once, before the loop guard,
 // idempotency, gates, holds or any provider call: a tool declares
-// Account (and Owned), and its handler gets the resolved account from
-// CloudflareFrom. There is no server-wide Cloudflare credential to fall
+// Account (and Owned), and its handler gets the resolved account in
+// Call.Tenant. There is no server-wide Cloudflare credential to fall
 // back on.
 
 import (
@@ -42,38 +42,21 @@ type Tenant struct {
 	Zone *cloudflare.Zone
 }
 
-type tenantKey struct{}
-
-// CloudflareFrom returns the account the guard resolved for this call.
-func CloudflareFrom(ctx context.Context) (Tenant, bool) {
-	t, ok := ctx.Value(tenantKey{}).(Tenant)
-	return t, ok && t.Cloudflare != nil
-}
-
-// cloudflareOf is CloudflareFrom for handlers, failing closed.
-func cloudflareOf(ctx context.Context) (Tenant, error) {
-	t, ok := CloudflareFrom(ctx)
-	if !ok {
-		return Tenant{}, fault.New(fault.Internal, "no resolved Cloudflare account for this call; nothing was sent")
-	}
-	return t, nil
-}
-
 // tenant is step 4b: the principal's own account, and for an Owned tool
 // the zone inside it. What another tenant owns is refused exactly like
 // what does not exist, so a refusal never tells whether it exists
 // elsewhere.
-func (p *pipelineCall) tenant(ctx context.Context, target domainname.Name, finish func(context.Context, any) (Tenant, error), reply any) (context.Context, error) {
+func (p *pipelineCall) tenant(ctx context.Context, target domainname.Name, finish func(context.Context, any) (Tenant, error), reply any) (Tenant, error) {
 	t, err := finish(ctx, reply)
 	if err != nil {
-		return ctx, err
+		return Tenant{}, err
 	}
 	p.rec.Account = t.AccountID
 	if p.t.Owned && t.Zone == nil {
-		return ctx, fault.New(fault.ResourceForbidden, fmt.Sprintf(
+		return Tenant{}, fault.New(fault.ResourceForbidden, fmt.Sprintf(
 			"%s is not a zone of your linked Cloudflare account (account %s), so this task may not touch it. "+
 				"Register it (domain_register) or, if you added it at Cloudflare yourself, run account_connect again so tollgate sees it. Nothing was held, sent or changed.",
 			target, t.AccountID))
 	}
-	return context.WithValue(ctx, tenantKey{}, t), nil
+	return t, nil
 }

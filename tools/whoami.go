@@ -7,7 +7,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/auth"
-	"github.com/tollgate-dev/tollgate/internal/fault"
 )
 
 type whoamiArgs struct{}
@@ -34,27 +33,19 @@ func Whoami(clock func() time.Time) Tool {
 			annotate(true, false, true, false),
 		),
 		Scopes: nil, // any valid token
-		handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var a whoamiArgs
-			if err := bind(req, &a); err != nil {
-				return Refuse(err), nil
-			}
-			id, ok := IdentityFrom(ctx)
-			if !ok {
-				return Refuse(fault.New(fault.Unauthenticated, "no verified token")), nil
-			}
-			c := id.Claims
-			chain := c.Act.Chain()
+		run: handler[whoamiArgs, whoamiResult]{do: func(ctx context.Context, c Call[whoamiArgs]) (whoamiResult, error) {
+			cl := c.Caller
+			chain := cl.Act.Chain()
 			if chain == nil {
 				chain = []string{}
 			}
-			exp := c.Expiry.Time()
-			return result(whoamiResult{
-				Principal: c.Subject, ClientID: c.ClientID, Actors: chain, Scopes: nonNil(c.Scopes()),
-				AuthorizationDetails: c.AuthorizationDetails, SessionID: c.SessionID, ParentSessionID: c.ParentSessionID,
+			exp := cl.Expiry.Time()
+			return whoamiResult{
+				Principal: cl.Subject, ClientID: cl.ClientID, Actors: chain, Scopes: nonNil(cl.Scopes()),
+				AuthorizationDetails: cl.AuthorizationDetails, SessionID: cl.SessionID, ParentSessionID: cl.ParentSessionID,
 				Expires: exp.UTC(), ExpiresIn: int64(exp.Sub(clock()).Seconds()),
-			}), nil
-		},
+			}, nil
+		}},
 	}
 }
 
