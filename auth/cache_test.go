@@ -49,7 +49,72 @@ func TestCachedVerifier(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(cv.items); n > 2 {
+	if n := cv.cache.len(); n > 2 {
 		t.Fatalf("cache holds %d entries, max 2", n)
+	}
+}
+
+type countingAttestor struct {
+	calls int
+	exp   time.Time
+}
+
+func (c *countingAttestor) Attest(_ context.Context, ev Evidence) (Agent, error) {
+	c.calls++
+	if ev.Token == "bad" {
+		return Agent{}, fault.New(fault.Unauthenticated, "bad")
+	}
+	return Agent{ID: "spiffe://x/agent", Kind: KindJWT, Expiry: c.exp, Detail: map[string]string{"iss": "x"}}, nil
+}
+
+// TestCachedAttestor: an attestation is verified once a minute at most,
+// never past its exp; refusals and unix peers are never cached; callers
+// cannot change what the cache holds.
+func TestCachedAttestor(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	inner := &countingAttestor{exp: now.Add(10 * time.Minute)}
+	ca := NewCachedAttestor(inner, clock)
+	ctx := context.Background()
+
+	a1, err := ca.Attest(ctx, Evidence{Token: "good"})
+	must(t, err)
+	a1.Detail["iss"] = "tampered"
+	a2, err := ca.Attest(ctx, Evidence{Token: "good"})
+	must(t, err)
+	if inner.calls != 1 || a2.Detail["iss"] != "x" {
+		t.Fatalf("calls %d, detail %v: want one verification and an untouched copy", inner.calls, a2.Detail)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := ca.Attest(ctx, Evidence{Token: "bad"}); err == nil {
+			t.Fatal("a refused token was accepted")
+		}
+	}
+	if inner.calls != 4 {
+		t.Fatalf("refusals were cached: %d calls", inner.calls)
+	}
+	if _, err := ca.Attest(ctx, Evidence{PeerPID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Attest(ctx, Evidence{PeerPID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if inner.calls != 6 {
+		t.Fatalf("a unix peer's evidence was cached: %d calls", inner.calls)
+	}
+	// A minute later the token is verified again (a withdrawn key stops
+	// working within the minute).
+	now = now.Add(61 * time.Second)
+	if _, err := ca.Attest(ctx, Evidence{Token: "good"}); err != nil || inner.calls != 7 {
+		t.Fatalf("after a minute: err %v, calls %d; want a fresh verification", err, inner.calls)
+	}
+	// Never past exp, however recently verified.
+	inner.exp = now.Add(5 * time.Second)
+	if _, err := ca.Attest(ctx, Evidence{Token: "short"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(6 * time.Second)
+	if _, err := ca.Attest(ctx, Evidence{Token: "short"}); err != nil || inner.calls != 9 {
+		t.Fatalf("past exp: err %v, calls %d; want a fresh verification", err, inner.calls)
 	}
 }

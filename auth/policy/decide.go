@@ -100,6 +100,10 @@ func (e *Engine) MaxSpend(agent Agent, subject Subject, provider string, amountM
 
 // decide asks about an action whose resource is the subject itself.
 func (e *Engine) decide(agent Agent, action types.String, subject Subject) Decision {
+	return e.remember(agent, action, "", subject, nil, func() Decision { return e.decideNow(agent, action, subject) })
+}
+
+func (e *Engine) decideNow(agent Agent, action types.String, subject Subject) Decision {
 	pe, err := agentEntity(agent)
 	if err != nil {
 		return denied(err)
@@ -123,6 +127,10 @@ func (e *Engine) decide(agent Agent, action types.String, subject Subject) Decis
 // decideOn asks about an action on res done on behalf of subject, which the
 // policy sees as context.on_behalf_of.
 func (e *Engine) decideOn(agent Agent, action types.String, res types.Entity, subject Subject, ctx types.RecordMap) Decision {
+	return e.remember(agent, action, res.UID.String(), subject, ctx, func() Decision { return e.decideOnNow(agent, action, res, subject, ctx) })
+}
+
+func (e *Engine) decideOnNow(agent Agent, action types.String, res types.Entity, subject Subject, ctx types.RecordMap) Decision {
 	pe, err := agentEntity(agent)
 	if err != nil {
 		return denied(err)

@@ -320,3 +320,35 @@ func TestConcurrentDecisions(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRememberedDecisionsFollowEveryInput: the memo of decisions keys on
+// the whole request, so an attribute, an amount or a scope that differs
+// decides afresh, and a caller cannot change a remembered decision.
+func TestRememberedDecisionsFollowEveryInput(t *testing.T) {
+	e := sandbox(t)
+	for i := 0; i < 3; i++ { // the second and third come from the memo
+		if d := e.MayActFor(devAgent, alice); !d.Allow {
+			t.Fatalf("round %d: %+v", i, d)
+		}
+		if d := e.MayActFor(blocked, alice); d.Allow {
+			t.Fatalf("round %d: a blocked agent was allowed from the memo", i)
+		}
+		if d := e.MaxSpend(devAgent, alice, "cloudflare", 1000, "usd"); !d.Allow {
+			t.Fatalf("round %d: a small budget was refused: %+v", i, d)
+		}
+		if d := e.MaxSpend(devAgent, alice, "cloudflare", math.MaxInt64, "usd"); d.Allow {
+			t.Fatalf("round %d: an unbounded budget was allowed from the memo", i)
+		}
+	}
+	spoofed := Agent{ID: "spiffe://evil.example/agent/x", Kind: KindDev, Attrs: map[string]string{"trust_domain": "tollgate.sandbox"}}
+	if d := e.MayActFor(spoofed, alice); d.Allow {
+		t.Fatal("attributes were not part of the memo's key")
+	}
+	d := e.MayActFor(blocked, alice)
+	if len(d.PolicyIDs) > 0 {
+		d.PolicyIDs[0] = "changed"
+	}
+	if again := e.MayActFor(blocked, alice); len(again.PolicyIDs) == 0 || again.PolicyIDs[0] != "forbid-blocked-agents" {
+		t.Fatalf("a caller changed a remembered decision: %+v", again)
+	}
+}

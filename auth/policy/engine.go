@@ -27,6 +27,10 @@ type Engine struct {
 	name   string
 	digest string
 	set    *cedar.PolicySet
+	// memo remembers decisions: the policy set never changes after Parse
+	// and a decision depends on nothing but its request, so the same
+	// agent, subject, action and resource always decide the same way.
+	memo *decisions
 }
 
 // Sandbox returns the engine for the embedded sandbox policy.
@@ -87,7 +91,7 @@ func Parse(name string, src []byte) (*Engine, error) {
 		}
 	}
 	sum := sha256.Sum256(src)
-	return &Engine{name: name, digest: "sha256:" + hex.EncodeToString(sum[:]), set: set}, nil
+	return &Engine{name: name, digest: "sha256:" + hex.EncodeToString(sum[:]), set: set, memo: newDecisions(maxMemo)}, nil
 }
 
 // Name returns the name the policy was parsed under (its file path).

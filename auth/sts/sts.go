@@ -45,6 +45,16 @@ type Deps struct {
 type STS struct {
 	cfg  Config
 	deps Deps
+	// subjects and attestors are Deps.Subjects and Deps.Attestors behind
+	// caches of what they verified (auth.CachedSubjectVerifier,
+	// auth.CachedAttestor): an agent exchanging the same human's token
+	// again pays for its signature checks once a minute.
+	subjects  []subjectVerifier
+	attestors []auth.Attestor
+}
+
+type subjectVerifier interface {
+	Verify(ctx context.Context, token string) (*auth.SubjectClaims, error)
 }
 
 // New validates cfg and deps.
@@ -68,7 +78,14 @@ func New(cfg Config, deps Deps) (*STS, error) {
 	if deps.Audit == nil {
 		deps.Audit = slog.New(slog.DiscardHandler)
 	}
-	return &STS{cfg: cfg, deps: deps}, nil
+	s := &STS{cfg: cfg, deps: deps}
+	for _, v := range deps.Subjects {
+		s.subjects = append(s.subjects, auth.NewCachedSubjectVerifier(v, cfg.Clock))
+	}
+	for _, a := range deps.Attestors {
+		s.attestors = append(s.attestors, auth.NewCachedAttestor(a, cfg.Clock))
+	}
+	return s, nil
 }
 
 // Response is the RFC 8693 §2.2.1 response.

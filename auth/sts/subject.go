@@ -30,7 +30,7 @@ func (s *STS) verifySubject(ctx context.Context, r *Request) (subject, error) {
 		}
 		errs = append(errs, err)
 	}
-	for _, v := range s.deps.Subjects {
+	for _, v := range s.subjects {
 		c, err := v.Verify(ctx, r.SubjectToken)
 		if err == nil {
 			var scopes []string
@@ -43,7 +43,7 @@ func (s *STS) verifySubject(ctx context.Context, r *Request) (subject, error) {
 		errs = append(errs, err)
 	}
 	if r.SubjectTokenType == TokenTypeJWT {
-		for _, a := range s.deps.Attestors {
+		for _, a := range s.attestors {
 			ag, err := a.Attest(ctx, auth.Evidence{Token: r.SubjectToken})
 			if err == nil {
 				return subject{principal: ag.ID, kind: "agent", expiry: ag.Expiry, agent: &ag}, nil
@@ -57,7 +57,7 @@ func (s *STS) verifySubject(ctx context.Context, r *Request) (subject, error) {
 // attest verifies the actor token with the configured attestors.
 func (s *STS) attest(ctx context.Context, token string) (auth.Agent, error) {
 	var errs []error
-	for _, a := range s.deps.Attestors {
+	for _, a := range s.attestors {
 		ag, err := a.Attest(ctx, auth.Evidence{Token: token})
 		if err == nil {
 			return ag, nil
