@@ -54,11 +54,12 @@ func (e *Engine) MayImpersonate(actor, target Agent) Decision {
 // the exchange asks MayActFor as well.
 func (e *Engine) AllowedScopes(agent Agent, subject Subject, requested []string) (allowed []string, d map[string]Decision) {
 	d = make(map[string]Decision, len(requested))
+	who := memoKey(agent, subject) // once for every scope asked about
 	for _, scope := range requested {
 		if _, seen := d[scope]; seen {
 			continue
 		}
-		dec := e.useScope(agent, subject, scope)
+		dec := e.rememberKey(who+memoRequest(actUseScope, "scope:"+scope, nil), func() Decision { return e.useScopeNow(agent, subject, scope) })
 		d[scope] = dec
 		if dec.Allow {
 			allowed = append(allowed, scope)
@@ -67,12 +68,12 @@ func (e *Engine) AllowedScopes(agent Agent, subject Subject, requested []string)
 	return allowed, d
 }
 
-func (e *Engine) useScope(agent Agent, subject Subject, scope string) Decision {
+func (e *Engine) useScopeNow(agent Agent, subject Subject, scope string) Decision {
 	if err := checkScope(scope); err != nil {
 		return denied(err)
 	}
 	res := types.Entity{UID: types.NewEntityUID(typeScope, types.String(scope))}
-	return e.decideOn(agent, actUseScope, res, subject, types.RecordMap{})
+	return e.decideOnNow(agent, actUseScope, res, subject, types.RecordMap{})
 }
 
 // MaxSpend reports whether agent may spend amountMinor (integer minor units
