@@ -321,6 +321,11 @@ func (l *Ledger) holdCall(req HoldRequest, cp money.Money, mon string, now time.
 // know the script yet it is sent whole (EVAL), as redis.Script.Run does.
 // Any error of either command is an error: fail closed.
 func (l *Ledger) runIndexed(ctx context.Context, s *redis.Script, keys []string, args []any, principal string, now time.Time) (any, error) {
+	if l.indexedRecently(principal, now) {
+		// The principals index already has it (touchIndex): the script
+		// alone.
+		return s.Run(ctx, l.rdb, keys, args...).Result()
+	}
 	var idx *redis.IntCmd
 	var eval *redis.Cmd
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -332,11 +337,13 @@ func (l *Ledger) runIndexed(ctx context.Context, s *redis.Script, keys []string,
 		if idx.Err() != nil {
 			return nil, idx.Err()
 		}
+		l.noteIndexed(principal, now)
 		return s.Eval(ctx, l.rdb, keys, args...).Result()
 	}
 	if err != nil {
 		return nil, err
 	}
+	l.noteIndexed(principal, now)
 	return eval.Result()
 }
 

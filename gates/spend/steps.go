@@ -87,10 +87,7 @@ const indexEvery = time.Minute
 // touchIndex refreshes principal in the principals index, unless this
 // process did within indexEvery.
 func (l *Ledger) touchIndex(ctx context.Context, principal string, now time.Time) error {
-	l.mu.Lock()
-	t, ok := l.touched[principal]
-	l.mu.Unlock()
-	if ok && now.Sub(t) < indexEvery && !now.Before(t) {
+	if l.indexedRecently(principal, now) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
@@ -98,11 +95,25 @@ func (l *Ledger) touchIndex(ctx context.Context, principal string, now time.Time
 	if err := l.rdb.ZAddGT(ctx, l.keys.principals(), redis.Z{Score: float64(ms(now)), Member: principal}).Err(); err != nil {
 		return unavailable("hold", err, msgHoldDown)
 	}
+	l.noteIndexed(principal, now)
+	return nil
+}
+
+// indexedRecently: this process put principal in the principals index
+// within indexEvery (the index lists who has a ledger; its scores are
+// only when each was last seen).
+func (l *Ledger) indexedRecently(principal string, now time.Time) bool {
+	l.mu.Lock()
+	t, ok := l.touched[principal]
+	l.mu.Unlock()
+	return ok && now.Sub(t) < indexEvery && !now.Before(t)
+}
+
+func (l *Ledger) noteIndexed(principal string, now time.Time) {
 	l.mu.Lock()
 	if l.touched == nil || len(l.touched) >= 1<<16 {
 		l.touched = make(map[string]time.Time)
 	}
 	l.touched[principal] = now
 	l.mu.Unlock()
-	return nil
 }
