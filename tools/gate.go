@@ -66,6 +66,8 @@ type Ask struct {
 	// Remember, when set, records the consent on accept so it is not asked
 	// again (terms with their version, billing setup).
 	Remember *Consent
+	// raise, on a cap_raise gate, is the raise accepting it makes.
+	raise *capRaise
 }
 
 // Consent is a remembered agreement of a principal with a provider.
@@ -93,12 +95,25 @@ var approveSchema = map[string]any{
 // result to send instead of running the call (input_required or a
 // refusal), or nil to go on.
 func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, args map[string]any, q *Quote) (*mcp.CallToolResult, error) {
-	if !p.t.run.asks() {
-		return nil, nil
+	var asks []Ask
+	if p.t.run.asks() {
+		var err error
+		if asks, err = p.t.run.ask(ctx, p.f, p.args, q); err != nil {
+			return nil, err
+		}
 	}
-	asks, err := p.t.run.ask(ctx, p.f, p.args, q)
-	if err != nil || len(asks) == 0 {
-		return nil, err
+	if p.t.Paid {
+		raise, err := p.capRaiseAsk(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if raise != nil {
+			// First: an approval of several asks is shown as the first's kind.
+			asks = append([]Ask{*raise}, asks...)
+		}
+	}
+	if len(asks) == 0 {
+		return nil, nil
 	}
 	g := p.cfg.Gates
 	b := human.Binding{Principal: p.c.Subject, Session: p.c.SessionID, Tool: p.t.def.Name, ArgsDigest: p.gateDigest}
@@ -108,7 +123,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, args m
 		ap, err := g.Approvals.Consume(ctx, id, b)
 		if err != nil {
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
-			return nil, err
+			return nil, capNotRaised(asks, err)
 		}
 		// The human approved what they were shown: if the call would now do
 		// something else (another price, another script), that approval
@@ -120,7 +135,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, args m
 		if err := p.auditGate(ctx, asks, sessions.DecisionAllow, "approved:"+ap.DecidedBy); err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "the approval could not be recorded in the audit trail, so nothing was done; retry shortly")
 		}
-		return nil, p.remember(ctx, asks)
+		return nil, p.remember(ctx, asks, "approval:"+ap.DecidedBy)
 	}
 
 	// The retry of a multi-round-trip call: only state this server sealed
@@ -151,13 +166,13 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, args m
 			}
 			if err != nil {
 				p.auditGate(ctx, asks, sessions.DecisionDeny, string(fault.CodeOf(err)))
-				return nil, err
+				return nil, capNotRaised(asks, err)
 			}
 		}
 		if err := p.auditGate(ctx, asks, sessions.DecisionAllow, "accepted"); err != nil {
 			return nil, fault.Wrap(err, fault.Unavailable, "the human's answer could not be recorded in the audit trail, so nothing was done; ask again shortly")
 		}
-		return nil, p.remember(ctx, asks)
+		return nil, p.remember(ctx, asks, "elicitation")
 	}
 	if len(req.Params.InputResponses) > 0 {
 		p.auditGate(ctx, asks, sessions.DecisionDeny, "answer_without_state")
@@ -322,8 +337,13 @@ func (d approvalDetails) Details() any {
 	return map[string]string{"approval_id": d.ID, "approval_url": d.URL, "cli": "tollgate approvals approve " + d.ID}
 }
 
-func (p *pipelineCall) remember(ctx context.Context, asks []Ask) error {
+func (p *pipelineCall) remember(ctx context.Context, asks []Ask, by string) error {
 	for _, a := range asks {
+		if a.raise != nil {
+			if err := p.raiseCap(ctx, a.raise, by); err != nil {
+				return err
+			}
+		}
 		if a.Remember == nil {
 			continue
 		}

@@ -62,6 +62,11 @@ type PipelineConfig struct {
 	Trail    Trail
 	Gates    GateConfig
 	Log      *slog.Logger
+	// Caps and CapMax make the cap_raise gate: a paid call the month's cap
+	// cannot take asks the human to raise it, up to CapMax (--cap-max).
+	// Nil Caps or a zero CapMax: no such gate; the hold refuses.
+	Caps   CapRaiser
+	CapMax money.Money
 	// HandlerDeadline bounds step 9 (default 5m; keep it under the hold
 	// TTL and the idempotency lock).
 	HandlerDeadline time.Duration

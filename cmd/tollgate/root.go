@@ -138,6 +138,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
 	fs.StringVar(&c.FormGates, "form-gates", d.FormGates, "how purchase, production and terms gates are answered: elicit (the MCP client shows the form; an agent that runs its own client can answer it) or approval (the human decides on the approvals page, or an operator with tollgate approvals); default approval with --production, elicit in the sandbox")
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
+	fs.StringVar(&c.CapMax, "cap-max", d.CapMax, "the highest a human may raise a month's cap to (USD) when a purchase would exceed it (the cap_raise gate); 0 turns the gate off")
 	fs.StringVar(&c.SandboxProvidersFrom, "sandbox-providers-from", "", "sandbox only: use the fake Cloudflare and Stripe of the sandbox replica at this loopback base URL, so several sandbox replicas on one Redis act on one set of fake accounts")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long graceful shutdown waits for requests in flight")
 	fs.DurationVar(&c.MCPSessionIdle, "mcp-session-idle", d.MCPSessionIdle, "how long an idle legacy (2025-11-25) MCP session is kept before it is closed")

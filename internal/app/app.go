@@ -233,6 +233,7 @@ func (a *App) guardDeps() tools.GuardDeps {
 			Phases:  &phase.Runner{Redis: a.Redis.Client, Audit: a.id.trail, Sessions: a.id.sessions, Loop: a.money.loop, Idem: a.money.idem, Ledger: a.money.ledger},
 			Tenancy: a.tenant, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
 			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"), HandlerDeadline: a.Cfg.HandlerDeadline,
+			Caps: a.money.ledger, CapMax: a.gates.capMax,
 		},
 	}
 }

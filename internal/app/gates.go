@@ -16,6 +16,7 @@ type gateParts struct {
 	approvals *human.Approvals
 	consents  *human.Consents
 	confirm   money.Money
+	capMax    money.Money
 }
 
 func (a *App) buildGates(ctx context.Context) (*gateParts, error) {
@@ -32,6 +33,9 @@ func (a *App) buildGates(ctx context.Context) (*gateParts, error) {
 		return nil, err
 	}
 	if g.confirm, err = money.Parse(a.Cfg.ConfirmAbove, "usd"); err != nil {
+		return nil, err
+	}
+	if g.capMax, err = money.Parse(a.Cfg.CapMax, "usd"); err != nil {
 		return nil, err
 	}
 	return g, nil

@@ -61,6 +61,9 @@ type Config struct {
 	RateSession     int    // metered calls per minute per task session
 	RateUser        int    // metered calls per minute per principal
 	ConfirmAbove    string // purchases at or above this (USD) ask the human first
+	// CapMax is the highest a human may raise a month's cap to through the
+	// cap_raise gate (USD); "0" turns the gate off.
+	CapMax string
 	// FormGates is how form-mode gates (purchase, production, terms) are
 	// answered: "elicit" (the MCP client shows the form; it trusts the
 	// client to put it before a human) or "approval" (the human decides on
@@ -143,6 +146,7 @@ func Default() Config {
 		HandlerDeadline: 5 * time.Minute,
 		IdempotencyLock: 20 * time.Minute,
 		ConfirmAbove:    "20.00",
+		CapMax:          "500.00",
 		RateSession:     60,
 		RateUser:        120,
 		ShutdownTimeout: 10 * time.Second,
@@ -326,6 +330,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := money.Parse(c.ConfirmAbove, "usd"); err != nil {
 		return &FieldError{"confirm-above", fmt.Sprintf("%q is not an amount like 20.00 (USD): %v", c.ConfirmAbove, err)}
+	}
+	if _, err := money.Parse(c.CapMax, "usd"); err != nil {
+		return &FieldError{"cap-max", fmt.Sprintf("%q is not an amount like 500.00 (USD; 0 turns the cap_raise gate off): %v", c.CapMax, err)}
 	}
 	if c.SandboxProvidersFrom != "" {
 		u, err := url.Parse(c.SandboxProvidersFrom)
