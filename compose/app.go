@@ -1,4 +1,4 @@
-package app
+package compose
 
 import (
 	"context"
@@ -24,10 +24,11 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/sharedsecret"
 	"github.com/tollgate-dev/tollgate/internal/signin"
 	"github.com/tollgate-dev/tollgate/tools"
+	"github.com/tollgate-dev/tollgate/web/flows"
 )
 
 // Version is the tollgate version reported to MCP clients. Release builds
-// set it with -ldflags "-X github.com/tollgate-dev/tollgate/internal/app.Version=v1.2.3"
+// set it with -ldflags "-X github.com/tollgate-dev/tollgate/compose.Version=v1.2.3"
 // (make build does, from git describe); tollgate version falls back to the
 // module version go install records.
 var Version = "0.1.0-dev"
@@ -51,8 +52,11 @@ type App struct {
 	secrets   *sharedsecret.Store
 	mcpOwners *mcpsession.Owners
 	flowState *flowstate.Store
-	// edge is the HTTP edge's limits per principal and its refusal audit.
-	edge *edgeLimits
+	// refusals is the audit trail of refusals (the edge's and the
+	// guard's): repeats within a window are counted into one entry.
+	refusals *limits.Coalescer
+	// web is the /mcp edge, the approvals page and the provider flows.
+	web *webParts
 	// signin is the approvals page's OpenID Connect client (nil: none).
 	signin *signin.Client
 	// sandbox is the fake providers (sandbox mode only; sandbox.go).
@@ -111,13 +115,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.mcpOwners, err = mcpsession.New(a.Redis.Client); err != nil {
 		return fail(err)
 	}
-	if a.flowState, err = flowstate.New(a.Redis.Client, flowTTL); err != nil {
+	if a.flowState, err = flowstate.New(a.Redis.Client, flows.TTL); err != nil {
 		return fail(err)
 	}
 	if a.id, err = a.buildIdentity(ctx); err != nil {
 		return fail(err)
 	}
-	a.edge = a.newEdgeLimits()
+	a.refusals = limits.NewCoalescer(a.id.trail, refusalWindow, 10000, func(err error) {
+		a.Log.Error("audit append of a refusal count failed", "err", err)
+	})
 	if a.signin, err = a.buildSignIn(); err != nil {
 		return fail(fmt.Errorf("approvals sign-in (--idp-issuer, --idp-client-id): %w", err))
 	}
@@ -162,6 +168,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	// The only way tools are served: every one through the guard.
 	a.mcp = tools.NewServer(a.guardDeps(), serverOptions(), "tollgate", Version, a.Tools...)
+	if a.web, err = a.buildWeb(); err != nil {
+		cancel()
+		return fail(err)
+	}
 	return a, nil
 }
 
@@ -181,9 +191,9 @@ func (a *App) release() error {
 		}
 		cancel()
 	}
-	if a.edge != nil {
+	if a.refusals != nil {
 		// The counts of repeated refusals still open go to the trail.
-		a.edge.refusals.Close()
+		a.refusals.Close()
 	}
 	if a.sandbox != nil {
 		a.sandbox.close()
@@ -216,7 +226,7 @@ func (a *App) guardDeps() tools.GuardDeps {
 		// the guard's first phase, with its session check.
 		// Refusals go through the edge's coalescer: each is audited, and
 		// repeats within a minute are counted into one entry.
-		Trail: a.edge.refusals, Log: a.Log, Observe: a.Observe,
+		Trail: a.refusals, Log: a.Log, Observe: a.Observe,
 		Guard: tools.GuardConfig{
 			Verifier: a.id.verifier,
 			// Over HTTP the edge bounds requests in flight (429); over

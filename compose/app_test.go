@@ -1,4 +1,4 @@
-package app_test
+package compose_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
@@ -26,13 +26,13 @@ const alicePrincipal = "user:alice@example.com"
 
 // newApp builds a sandbox App on the test's own Redis database and serves it
 // on a loopback listener whose address matches the configured public URL.
-func newApp(t *testing.T) (*app.App, *httptest.Server) {
+func newApp(t *testing.T) (*compose.App, *httptest.Server) {
 	t.Helper()
 	return newAppOn(t, testkit.RedisURL(t))
 }
 
 // newAppOn is newApp on a given Redis.
-func newAppOn(t *testing.T, redisURL string) (*app.App, *httptest.Server) {
+func newAppOn(t *testing.T, redisURL string) (*compose.App, *httptest.Server) {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := config.Default()
@@ -41,7 +41,7 @@ func newAppOn(t *testing.T, redisURL string) (*app.App, *httptest.Server) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, nil)
+	a, err := compose.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestHTTPGuards(t *testing.T) {
 		// An anonymous body is never read: the token is checked first.
 		{"oversized body without a token is 401", "POST", "/mcp", strings.NewReader(big), nil, false, 401, "unauthorized"},
 		// Anything but /mcp is open to anyone, and gets a small limit.
-		{"oversized token request is 413", "POST", "/oauth/token", strings.NewReader(strings.Repeat("x", app.AnonymousBodyLimit+1)), nil, false, 413, "request_too_large"},
+		{"oversized token request is 413", "POST", "/oauth/token", strings.NewReader(strings.Repeat("x", compose.AnonymousBodyLimit+1)), nil, false, 413, "request_too_large"},
 		{"foreign Origin is refused (DNS rebinding)", "POST", "/mcp", strings.NewReader(`{}`), map[string]string{"Origin": "http://evil.example"}, false, 403, "origin_not_allowed"},
 		{"foreign Host is refused (DNS rebinding)", "GET", "/healthz", nil, map[string]string{"Host": "evil.example"}, false, 403, "host_not_allowed"},
 		{"token in query string is refused", "POST", "/mcp?access_token=abc", strings.NewReader(`{}`), nil, false, 400, "invalid_request"},

@@ -1,4 +1,4 @@
-package app_test
+package compose_test
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tollgate-dev/tollgate/compose"
 	gates "github.com/tollgate-dev/tollgate/gates/human"
-	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/oidctest"
 )
@@ -24,10 +24,10 @@ import (
 // productionApp is a production-mode App whose approvals page signs in at
 // an independent OpenID provider (zitadel/oidc's pkg/op) started by the
 // test. Its users' subjects are not their e-mail addresses.
-func productionApp(t *testing.T, signIn bool) (*app.App, string, *oidctest.Provider) {
+func productionApp(t *testing.T, signIn bool) (*compose.App, string, *oidctest.Provider) {
 	t.Helper()
 	t.Setenv("STRIPE_SECRET_KEY", "sk_test_never_called")
-	t.Setenv(app.CredentialKeyEnv, base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	t.Setenv(compose.CredentialKeyEnv, base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	jwks := writeJWKS(t)
 	var op *oidctest.Provider
 	a, ts := newAppWith(t, func(c *config.Config) {

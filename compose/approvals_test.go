@@ -1,4 +1,4 @@
-package app_test
+package compose_test
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 
+	"github.com/tollgate-dev/tollgate/compose"
 	gates "github.com/tollgate-dev/tollgate/gates/human"
-	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
@@ -175,7 +175,7 @@ func (b *browser) decide(id, decision string) (*http.Response, string) {
 // pendingApproval has an agent without elicitation ask to register domain
 // for email, whose Cloudflare account is linked; it returns the approval id
 // and the agent's client.
-func pendingApproval(t *testing.T, a *app.App, base, email, domain string) (string, *client.Client) {
+func pendingApproval(t *testing.T, a *compose.App, base, email, domain string) (string, *client.Client) {
 	t.Helper()
 	a.LinkTestAccount(t, "user:"+email)
 	c := testkit.HTTP(t, base+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(gatedTokenFor(t, base, email, domain))})
@@ -187,7 +187,7 @@ func pendingApproval(t *testing.T, a *app.App, base, email, domain string) (stri
 	return d["approval_id"].(string), c
 }
 
-func statusOf(t *testing.T, a *app.App, id string) gates.Status {
+func statusOf(t *testing.T, a *compose.App, id string) gates.Status {
 	t.Helper()
 	ap, err := a.Approvals().Get(context.Background(), id)
 	if err != nil {

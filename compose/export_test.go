@@ -1,4 +1,4 @@
-package app
+package compose
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/links"
+	"github.com/tollgate-dev/tollgate/web/edge"
 )
 
 // LinkTestAccount gives principal a Cloudflare account of its own in the
@@ -55,4 +56,4 @@ func (a *App) AddTestZone(t testing.TB, principal, name string) string {
 	return z.ID
 }
 
-const AnonymousBodyLimit, UnknownTool = anonymousBodyLimit, unknownTool
+const AnonymousBodyLimit, UnknownTool = anonymousBodyLimit, edge.UnknownTool

@@ -1,4 +1,4 @@
-package app
+package compose
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate-dev/tollgate/catalog"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 	"github.com/tollgate-dev/tollgate/internal/observe"
+	"github.com/tollgate-dev/tollgate/web/edge"
 )
 
 func (a *App) routes() http.Handler {
@@ -28,8 +29,8 @@ func (a *App) routes() http.Handler {
 		server.WithStreamableHTTPLogger(a.Log),
 	)
 	// A client's W3C traceparent makes the call's spans its children.
-	mux.Handle("/mcp", observe.Extract(a.requireToken(mcpHTTP)))
-	mux.Handle("/.well-known/oauth-protected-resource/mcp", server.NewProtectedResourceMetadataHandler(server.ProtectedResourceMetadataConfig{
+	mux.Handle("/mcp", observe.Extract(a.web.edge.Wrap(mcpHTTP)))
+	mux.Handle(edge.MetadataPath, server.NewProtectedResourceMetadataHandler(server.ProtectedResourceMetadataConfig{
 		Resource:               a.Cfg.ResourceURL(),
 		AuthorizationServers:   []string{a.Cfg.PublicURL},
 		ScopesSupported:        sts.KnownScopes(),
@@ -45,18 +46,8 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("POST /dev/agent-token", a.devOnly(a.devAgentToken))
 	mux.HandleFunc("GET /dev/redis", a.devOnly(a.devRedis))
 	a.sandboxRoutes(mux)
-	ap := a.newApprovalsPage()
-	mux.Handle("GET /approvals", ap.handle(ap.list))
-	mux.Handle("GET /approvals/login", ap.handle(ap.login))
-	mux.Handle("GET /approvals/callback", ap.handle(ap.callback))
-	mux.Handle("POST /approvals/logout", ap.handle(ap.logout))
-	mux.Handle("GET /approvals/{id}", ap.handle(ap.show))
-	mux.Handle("POST /approvals/{id}", ap.handle(ap.decide))
-	fl := a.newFlows(ap)
-	mux.Handle("GET /approvals/{id}/billing", ap.handle(fl.startBilling))
-	mux.Handle("GET /approvals/{id}/cloudflare", ap.handle(fl.startCloudflare))
-	mux.Handle("GET /oauth/callback/stripe", ap.handle(fl.stripeCallback))
-	mux.Handle("GET /oauth/callback/cloudflare", ap.handle(fl.cloudflareCallback))
+	a.web.approvals.Mount(mux)
+	a.web.flows.Mount(mux)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	if a.Cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", a.MetricsHandler())
@@ -69,7 +60,7 @@ func (a *App) routes() http.Handler {
 	// Anyone may send a body to the OAuth endpoints and pages, token or
 	// not: those bodies are small forms, so they get a small limit. /mcp
 	// reads its (larger) body only once the bearer token is verified and
-	// the principal has a place in flight (requireToken); a provider's
+	// the principal has a place in flight (web/edge); a provider's
 	// signed webhook may be as large as --max-body-bytes.
 	anonymous := httpx.LimitBodyWithin(min(a.Cfg.MaxBodyBytes, anonymousBodyLimit), a.Cfg.BodyTimeout, mux)
 	full := httpx.LimitBodyWithin(a.Cfg.MaxBodyBytes, a.Cfg.BodyTimeout, mux)

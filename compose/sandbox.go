@@ -1,6 +1,6 @@
 //go:build !nosandbox
 
-package app
+package compose
 
 // The sandbox, behind one seam: the fake Cloudflare and Stripe, what the
 // dev endpoints and shortcuts do with them, the dev identity's signer and
@@ -32,6 +32,8 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/internal/signin"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
+	"github.com/tollgate-dev/tollgate/web/approvals"
+	"github.com/tollgate-dev/tollgate/web/flows"
 )
 
 // SandboxBuilt reports whether this binary has the sandbox.
@@ -128,7 +130,7 @@ const (
 // the ring's published keys). Its one client is the approvals page.
 func newDevIDP(publicURL string, ring *auth.KeyRing) (http.Handler, error) {
 	return idp.New(idp.Config{Issuer: auth.DevIDPIssuer(publicURL), Signer: ring, Clients: []idp.Client{{
-		ID: sandboxIDPClientID, Secret: sandboxIDPClientSecret, RedirectURIs: []string{publicURL + callbackPath}}}})
+		ID: sandboxIDPClientID, Secret: sandboxIDPClientSecret, RedirectURIs: []string{publicURL + approvals.CallbackPath}}}})
 }
 
 // devSignIn is the approvals page's sign-in at the sandbox's OpenID
@@ -167,7 +169,7 @@ var sandboxCloudflareAccounts = []fakecf.Account{{Name: "Alice's projects", Emai
 // sandboxOAuthClients registers tollgate at the sandbox's fake Cloudflare.
 func sandboxOAuthClients(publicURL string) []fakecf.OAuthClient {
 	return []fakecf.OAuthClient{{ID: sandboxOAuthClientID, Secret: sandboxOAuthClientSecret, Name: "tollgate (sandbox)",
-		RedirectURIs: []string{publicURL + flowPath + "/cloudflare"}}}
+		RedirectURIs: []string{publicURL + flows.CallbackPath + "/cloudflare"}}}
 }
 
 // devCloudflareCharges serves GET /dev/cloudflare/charges: what the

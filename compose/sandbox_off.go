@@ -1,6 +1,6 @@
 //go:build nosandbox
 
-package app
+package compose
 
 // A production build (go build -tags nosandbox ./cmd/tollgate): no fake
 // providers, no embedded Redis, no dev identity or its OpenID provider. See

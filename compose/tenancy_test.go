@@ -1,4 +1,4 @@
-package app_test
+package compose_test
 
 import (
 	"bufio"
@@ -14,8 +14,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"golang.org/x/net/idna"
 
+	"github.com/tollgate-dev/tollgate/compose"
 	fakecf "github.com/tollgate-dev/tollgate/fixtures/cloudflare"
-	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 	"github.com/tollgate-dev/tollgate/sessions"
@@ -274,7 +274,7 @@ func resultText(res *mcp.CallToolResult) string {
 
 // waitAudit waits (the tool_call entries are written in the background)
 // for an entry of principal that matches.
-func waitAudit(t *testing.T, a *app.App, principal string, match func(sessions.Entry) bool) {
+func waitAudit(t *testing.T, a *compose.App, principal string, match func(sessions.Entry) bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

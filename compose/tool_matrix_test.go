@@ -1,4 +1,4 @@
-package app_test
+package compose_test
 
 // The "Bad input" matrix of issue 6, across tools: missing scope, a zone
 // outside tollgate:resources and its look-alikes, provider 4xx/5xx/timeout,
@@ -21,13 +21,13 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
 // newAppWith is newApp with a changed config (e.g. --cap).
-func newAppWith(t *testing.T, change func(*config.Config)) (*app.App, *httptest.Server) {
+func newAppWith(t *testing.T, change func(*config.Config)) (*compose.App, *httptest.Server) {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := config.Default()
@@ -37,7 +37,7 @@ func newAppWith(t *testing.T, change func(*config.Config)) (*app.App, *httptest.
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, nil)
+	a, err := compose.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func spendOf(t *testing.T, c caller, provider string) (spent, held int64) {
 // app's fake Stripe, and links both to the principal with the e-mail Stripe
 // holds, as the billing_setup callback does (flows_test.go walks that flow
 // through the pages).
-func billingOnFile(t *testing.T, a *app.App, email string) (customer, pm string) {
+func billingOnFile(t *testing.T, a *compose.App, email string) (customer, pm string) {
 	t.Helper()
 	srv := httptest.NewServer(a.FakeStripe())
 	defer srv.Close()
@@ -140,7 +140,7 @@ func (h *flippingHuman) Elicit(ctx context.Context, r mcp.ElicitationRequest) (*
 
 // buyer is a subscription_start client for alice, with billing on file and
 // a human who answers (and flips a switch first, if flip is set).
-func buyer(t *testing.T, a *app.App, ts *httptest.Server, details string, action mcp.ElicitationResponseAction, flip func()) (*client.Client, *human) {
+func buyer(t *testing.T, a *compose.App, ts *httptest.Server, details string, action mcp.ElicitationResponseAction, flip func()) (*client.Client, *human) {
 	t.Helper()
 	billingOnFile(t, a, "alice@example.com")
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "subscription:create spend:read", Details: details})
@@ -153,7 +153,7 @@ func buyer(t *testing.T, a *app.App, ts *httptest.Server, details string, action
 // next request: the subscription itself. (After an answer the pipeline
 // quotes again: the price is looked up twice.) That lookup is held for
 // 300ms, long enough to flip the switch before the subscription request.
-func afterRequote(t *testing.T, a *app.App, set func()) {
+func afterRequote(t *testing.T, a *compose.App, set func()) {
 	fake := a.FakeStripe()
 	before := len(fake.Requests())
 	fake.Timeout(300 * time.Millisecond)
@@ -180,7 +180,7 @@ func afterRequote(t *testing.T, a *app.App, set func()) {
 // within the one tools/call (elicitation/create), so a switch flipped while
 // answering hits the subscription request itself, and a provider timeout
 // is not cut short by the HTTP test client's own 30s limit.
-func inProcessBuyer(t *testing.T, a *app.App, ts *httptest.Server, details string, flip func()) (*client.Client, *human) {
+func inProcessBuyer(t *testing.T, a *compose.App, ts *httptest.Server, details string, flip func()) (*client.Client, *human) {
 	t.Helper()
 	billingOnFile(t, a, "alice@example.com")
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Scope: "subscription:create spend:read", Details: details})
@@ -335,26 +335,26 @@ func TestProviderFailuresAreClear(t *testing.T) {
 	cfTools := []struct {
 		tool string
 		args map[string]any
-		flip func(a *app.App, status int)            // the 4xx/5xx switch
-		left func(a *app.App, acct, zone string) int // what the provider kept
+		flip func(a *compose.App, status int)            // the 4xx/5xx switch
+		left func(a *compose.App, acct, zone string) int // what the provider kept
 	}{
 		{"dns_upsert", map[string]any{"zone": "fail-demo.com", "type": "A", "name": "www", "content": "192.0.2.1"},
-			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
-			func(a *app.App, _, zone string) int { return len(a.FakeCloudflare().Records(zone)) }},
+			func(a *compose.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
+			func(a *compose.App, _, zone string) int { return len(a.FakeCloudflare().Records(zone)) }},
 		{"ssl_configure", map[string]any{"zone": "fail-demo.com", "mode": "strict"},
-			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
-			func(a *app.App, _, zone string) int {
+			func(a *compose.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
+			func(a *compose.App, _, zone string) int {
 				if a.FakeCloudflare().Settings(zone).SSL == "strict" {
 					return 1
 				}
 				return 0
 			}},
 		{"api_token_create", map[string]any{"zone": "fail-demo.com", "permissions": []any{"DNS Write"}},
-			func(a *app.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
-			func(a *app.App, _, _ string) int { return len(a.FakeCloudflare().Tokens()) }},
+			func(a *compose.App, s int) { a.FakeCloudflare().FailWrites(1, s) },
+			func(a *compose.App, _, _ string) int { return len(a.FakeCloudflare().Tokens()) }},
 		{"deploy_preview", map[string]any{"name": "fail--demo-com", "script": scriptV1},
-			func(a *app.App, s int) { a.FakeCloudflare().FailUploads(1, s) },
-			func(a *app.App, acct, _ string) int { return len(a.FakeCloudflare().ScriptsIn(acct)) }},
+			func(a *compose.App, s int) { a.FakeCloudflare().FailUploads(1, s) },
+			func(a *compose.App, acct, _ string) int { return len(a.FakeCloudflare().ScriptsIn(acct)) }},
 	}
 	for _, ct := range cfTools {
 		for _, f := range failures {

@@ -1,4 +1,4 @@
-package app
+package approvals
 
 import (
 	"context"
@@ -45,19 +45,21 @@ import (
 const (
 	approvalsCookie      = "tg_approvals"
 	approvalsLoginCookie = "tg_approvals_login"
-	approvalsPath        = "/approvals"
-	approvalsSessionTTL  = time.Hour
-	approvalsLoginTTL    = 10 * time.Minute
+	// Path is where the page is served; its cookies are scoped to it.
+	Path                = "/approvals"
+	approvalsPath       = Path
+	approvalsSessionTTL = time.Hour
+	approvalsLoginTTL   = 10 * time.Minute
 	// maxCookie bounds a cookie before it is parsed: a principal is at most
 	// 1 KiB, base64 makes it 4/3 of that.
 	maxCookie = 2048
 )
 
-// approvalsPage serves /approvals. Its keys come from Redis on first use
-// (and again after a failure), so a replica that starts while Redis is
-// briefly away still serves the page once it is back.
-type approvalsPage struct {
-	a      *App
+// Page serves /approvals. Its keys come from Redis on first use (and
+// again after a failure), so a replica that starts while Redis is briefly
+// away still serves the page once it is back.
+type Page struct {
+	cfg    Config
 	views  *views
 	now    func() time.Time
 	cop    *http.CrossOriginProtection
@@ -80,17 +82,13 @@ type pageSession struct {
 	id        string
 }
 
-func (a *App) newApprovalsPage() *approvalsPage {
-	return &approvalsPage{a: a, views: newViews(), now: time.Now, cop: http.NewCrossOriginProtection(), signin: a.signin}
-}
-
-// handle wraps a page handler: the security headers on every answer, and
+// Handle wraps a page handler: the security headers on every answer, and
 // cross-origin POSTs refused before the handler runs.
-func (p *approvalsPage) handle(h http.HandlerFunc) http.Handler {
+func (p *Page) Handle(h http.HandlerFunc) http.Handler {
 	return pageHeaders(p.cop.Handler(h))
 }
 
-func (p *approvalsPage) loadKeys(ctx context.Context) (*pageKeys, error) {
+func (p *Page) loadKeys(ctx context.Context) (*pageKeys, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.keys != nil {
@@ -98,7 +96,7 @@ func (p *approvalsPage) loadKeys(ctx context.Context) (*pageKeys, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	secret, err := p.a.secrets.Get(ctx, sharedsecret.Approvals)
+	secret, err := p.cfg.Secrets.Get(ctx, sharedsecret.Approvals)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +159,7 @@ func (k *pageKeys) open(v string, now time.Time) (pageSession, bool) {
 
 // current is the signed-in human of r. errNoSession when there is none;
 // any other error means the keys could not be loaded (fail closed).
-func (p *approvalsPage) current(r *http.Request) (*pageKeys, pageSession, error) {
+func (p *Page) current(r *http.Request) (*pageKeys, pageSession, error) {
 	k, err := p.loadKeys(r.Context())
 	if err != nil {
 		return nil, pageSession{}, err
@@ -181,14 +179,14 @@ var errNoSession = errors.New("approvals: not signed in")
 
 // signedIn is current for GET pages: without a session it redirects to the
 // sign-in page, which comes back here.
-func (p *approvalsPage) signedIn(w http.ResponseWriter, r *http.Request) (*pageKeys, pageSession, bool) {
+func (p *Page) signedIn(w http.ResponseWriter, r *http.Request) (*pageKeys, pageSession, bool) {
 	k, s, err := p.current(r)
 	switch {
 	case errors.Is(err, errNoSession):
 		http.Redirect(w, r, approvalsPath+"/login?next="+url.QueryEscape(safeNext(r.URL.Path)), http.StatusSeeOther)
 		return nil, pageSession{}, false
 	case err != nil:
-		p.unavailable(w, err)
+		p.Unavailable(w, err)
 		return nil, pageSession{}, false
 	}
 	return k, s, true
@@ -218,16 +216,16 @@ func safeNext(v string) string {
 	return u.Path
 }
 
-func (p *approvalsPage) secure() bool { return strings.HasPrefix(p.a.Cfg.PublicURL, "https://") }
+func (p *Page) secure() bool { return strings.HasPrefix(p.cfg.PublicURL, "https://") }
 
-func (p *approvalsPage) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+func (p *Page) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: approvalsPath, MaxAge: int(maxAge.Seconds()),
 		HttpOnly: true, Secure: p.secure(), SameSite: http.SameSiteStrictMode,
 	})
 }
 
-func (p *approvalsPage) clearCookie(w http.ResponseWriter, name string) {
+func (p *Page) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: approvalsPath, MaxAge: -1,
 		HttpOnly: true, Secure: p.secure(), SameSite: http.SameSiteStrictMode})
 }
@@ -240,31 +238,31 @@ func randomID() string {
 }
 
 // logout serves POST /approvals/logout.
-func (p *approvalsPage) logout(w http.ResponseWriter, r *http.Request) {
+func (p *Page) logout(w http.ResponseWriter, r *http.Request) {
 	k, s, err := p.current(r)
 	if err != nil && !errors.Is(err, errNoSession) {
-		p.unavailable(w, err)
+		p.Unavailable(w, err)
 		return
 	}
 	if err != nil || r.ParseForm() != nil || !k.csrf.Check(s.id+"|logout", r.PostForm.Get("csrf"), p.now(), approvalsSessionTTL) {
-		p.forbidden(w)
+		p.Forbidden(w)
 		return
 	}
 	p.clearCookie(w, approvalsCookie)
 	// Not back to the sign-in page: it would send the browser straight to
 	// the identity provider, whose own session may sign it in again.
-	p.message(w, http.StatusOK, "Signed out", "You are signed out of the approvals page. Your session at the identity provider, if you have one, is its own.")
+	p.Message(w, http.StatusOK, "Signed out", "You are signed out of the approvals page. Your session at the identity provider, if you have one, is its own.")
 }
 
 // list serves GET /approvals: the principal's pending approvals.
-func (p *approvalsPage) list(w http.ResponseWriter, r *http.Request) {
+func (p *Page) list(w http.ResponseWriter, r *http.Request) {
 	k, s, ok := p.signedIn(w, r)
 	if !ok {
 		return
 	}
-	items, err := p.a.gates.approvals.List(r.Context(), s.principal, true)
+	items, err := p.cfg.Approvals.List(r.Context(), s.principal, true)
 	if err != nil {
-		p.storeError(w, err)
+		p.StoreError(w, err)
 		return
 	}
 	p.views.render(w, http.StatusOK, "list", listView{
@@ -275,7 +273,7 @@ func (p *approvalsPage) list(w http.ResponseWriter, r *http.Request) {
 
 // show serves GET /approvals/{id}: exactly what the agent asked, with
 // Approve and Deny while it is pending.
-func (p *approvalsPage) show(w http.ResponseWriter, r *http.Request) {
+func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 	k, s, ok := p.signedIn(w, r)
 	if !ok {
 		return
@@ -295,32 +293,32 @@ func (p *approvalsPage) show(w http.ResponseWriter, r *http.Request) {
 // own returns the approval named in the path when it is the signed-in
 // principal's. Unknown ids and other principals' approvals get the same
 // 404, which says nothing about the approval.
-func (p *approvalsPage) own(w http.ResponseWriter, r *http.Request, s pageSession) (human.Approval, bool) {
-	ap, err := p.a.gates.approvals.Get(r.Context(), r.PathValue("id"))
+func (p *Page) own(w http.ResponseWriter, r *http.Request, s pageSession) (human.Approval, bool) {
+	ap, err := p.cfg.Approvals.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		p.storeError(w, err)
+		p.StoreError(w, err)
 		return human.Approval{}, false
 	}
 	// SPEC §8: the page authenticates the human as the principal.
 	if ap.Binding.Principal != s.principal {
-		p.notFound(w)
+		p.NotFound(w)
 		return human.Approval{}, false
 	}
 	return ap, true
 }
 
 // decide serves POST /approvals/{id} (decision=approve|deny, csrf=).
-func (p *approvalsPage) decide(w http.ResponseWriter, r *http.Request) {
+func (p *Page) decide(w http.ResponseWriter, r *http.Request) {
 	k, s, err := p.current(r)
 	if err != nil && !errors.Is(err, errNoSession) {
-		p.unavailable(w, err)
+		p.Unavailable(w, err)
 		return
 	}
 	id := r.PathValue("id")
 	// OWASP CSRF: a state change needs the token of this session and this
 	// approval; without a session there is no valid token.
 	if err != nil || r.ParseForm() != nil || !k.csrf.Check(s.id+"|"+id, r.PostForm.Get("csrf"), p.now(), approvalsSessionTTL) {
-		p.forbidden(w)
+		p.Forbidden(w)
 		return
 	}
 	var approve bool
@@ -329,76 +327,61 @@ func (p *approvalsPage) decide(w http.ResponseWriter, r *http.Request) {
 		approve = true
 	case "deny":
 	default:
-		p.message(w, http.StatusBadRequest, "Bad request", "The decision must be approve or deny. Nothing was done.")
+		p.Message(w, http.StatusBadRequest, "Bad request", "The decision must be approve or deny. Nothing was done.")
 		return
 	}
 	if _, ok := p.own(w, r, s); !ok {
 		return
 	}
 	by := "page:" + s.principal
-	ap, err := p.a.gates.approvals.Decide(r.Context(), id, s.principal, approve, by)
+	ap, err := p.cfg.Approvals.Decide(r.Context(), id, s.principal, approve, by)
 	if err != nil {
 		switch fault.CodeOf(err) {
 		case human.ApprovalExpired:
-			p.message(w, http.StatusGone, "Expired", "This approval expired before it was decided, so nothing was done and nothing will be. The agent has to ask again.")
+			p.Message(w, http.StatusGone, "Expired", "This approval expired before it was decided, so nothing was done and nothing will be. The agent has to ask again.")
 		case human.ApprovalDecided:
-			p.message(w, http.StatusConflict, "Already decided", "This approval was already decided; that decision stands and nothing was changed.")
+			p.Message(w, http.StatusConflict, "Already decided", "This approval was already decided; that decision stands and nothing was changed.")
 		default:
-			p.storeError(w, err)
+			p.StoreError(w, err)
 		}
 		return
 	}
-	p.a.auditDecision(r.Context(), ap, by)
+	p.Decided(r.Context(), ap, by)
 	if approve {
-		p.message(w, http.StatusOK, "Approved", "Approved. The agent can now retry.")
+		p.Message(w, http.StatusOK, "Approved", "Approved. The agent can now retry.")
 		return
 	}
-	p.message(w, http.StatusOK, "Denied", "Denied. Nothing will be done.")
+	p.Message(w, http.StatusOK, "Denied", "Denied. Nothing will be done.")
 }
 
-// auditDecision records a human's decision on an approval in the audit
-// trail. A failed append is logged: the decision is already recorded.
-func (a *App) auditDecision(ctx context.Context, ap human.Approval, by string) {
-	if _, err := a.id.trail.Append(context.WithoutCancel(ctx), ApprovalDecisionEntry(ap, by)); err != nil {
-		a.Log.Error("audit append failed", "event", "gate", "approval", ap.ID, "err", err)
+// Decided records a human's decision on an approval in the audit trail. A
+// failed append is logged: the decision is already recorded.
+func (p *Page) Decided(ctx context.Context, ap human.Approval, by string) {
+	if _, err := p.cfg.Trail.Append(context.WithoutCancel(ctx), DecisionEntry(ap, by)); err != nil {
+		p.cfg.Log.Error("audit append failed", "event", "gate", "approval", ap.ID, "err", err)
 	}
-	a.Log.Info("approval decided", "approval", ap.ID, "principal", ap.Binding.Principal, "status", ap.Status, "by", by)
+	p.cfg.Log.Info("approval decided", "approval", ap.ID, "principal", ap.Binding.Principal, "status", ap.Status, "by", by)
 }
 
-// ApprovalDecisionEntry is the audit entry of a human's decision on an
+// DecisionEntry is the audit entry of a human's decision on an
 // approval (ap as Decide returned it), made on the page or with the CLI; by
 // says who and how. It records what the human was shown, on one line.
-func ApprovalDecisionEntry(ap human.Approval, by string) sessions.Entry {
+func DecisionEntry(ap human.Approval, by string) sessions.Entry {
 	decision := sessions.DecisionDeny
 	if ap.Status == human.StatusApproved {
 		decision = sessions.DecisionAllow
 	}
-	detail := map[string]string{"approval_id": ap.ID, "decided_by": auditText(by, 256),
-		"message": auditText(ap.Summary, 900), "gate_digest": auditText(ap.Binding.ArgsDigest, 200)}
+	detail := map[string]string{"approval_id": ap.ID, "decided_by": sessions.Line(by, 256),
+		"message": sessions.Line(ap.Summary, 900), "gate_digest": sessions.Line(ap.Binding.ArgsDigest, 200)}
 	for _, n := range slices.Sorted(maps.Keys(ap.Fields)) {
 		if len(detail) >= 32 {
 			break
 		}
 		if _, taken := detail[n]; !taken {
-			detail[n] = auditText(ap.Fields[n], 200)
+			detail[n] = sessions.Line(ap.Fields[n], 200)
 		}
 	}
 	return sessions.Entry{Event: "gate", Principal: ap.Binding.Principal, Session: ap.Binding.Session,
 		Tool: ap.Binding.Tool, Decision: decision, Code: string(ap.Kind), Reason: "approval:" + string(ap.Status),
 		Detail: detail}
-}
-
-// auditText makes s one printable line of at most n bytes, as the trail
-// wants: control characters (the summary's newlines) become spaces.
-func auditText(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
 }

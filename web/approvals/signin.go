@@ -1,4 +1,4 @@
-package app
+package approvals
 
 // Sign-in to the approvals page, through OpenID Connect (package signin):
 //
@@ -39,33 +39,12 @@ import (
 // signInKind marks a flowstate record as a sign-in's.
 const signInKind = "signin"
 
-// callbackPath is the redirect URI registered at the IdP, under the public URL.
-const callbackPath = approvalsPath + "/callback"
+// CallbackPath is the redirect URI to register at the IdP, under the
+// public URL.
+const CallbackPath = Path + "/callback"
 
 // stateRE is what signin.Begin makes a state of; anything else is not looked up.
 var stateRE = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
-
-// buildSignIn is the approvals page's OpenID Connect client: at the
-// configured IdP when --idp-client-id is given, else at the sandbox's own;
-// nil in production without a client (approvals are then decided with the
-// CLI only).
-func (a *App) buildSignIn() (*signin.Client, error) {
-	cfg := signin.Config{Issuer: a.Cfg.IdPIssuer, ClientID: a.Cfg.IdPClientID, ClientSecret: a.Cfg.IdPClientSecret}
-	if cfg.ClientID == "" {
-		dev, ok := devSignIn(a.Cfg)
-		if !ok {
-			return nil, nil
-		}
-		cfg = dev
-	}
-	cfg.RedirectURL = a.Cfg.PublicURL + callbackPath
-	c, err := signin.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a.Log.Info("approvals page signs in through OpenID Connect", "issuer", cfg.Issuer, "client_id", cfg.ClientID, "redirect_uri", cfg.RedirectURL)
-	return c, nil
-}
 
 // loginNonce is the pre-session cookie's value, when well formed.
 func loginNonce(r *http.Request) string {
@@ -80,17 +59,17 @@ func loginNonce(r *http.Request) string {
 }
 
 // login serves GET /approvals/login?next=…: it starts a sign-in at the IdP.
-func (p *approvalsPage) login(w http.ResponseWriter, r *http.Request) {
+func (p *Page) login(w http.ResponseWriter, r *http.Request) {
 	if p.signin == nil {
-		p.message(w, http.StatusServiceUnavailable, "Sign-in is not configured",
+		p.Message(w, http.StatusServiceUnavailable, "Sign-in is not configured",
 			"This tollgate has no sign-in client at the identity provider (--idp-client-id), so nobody can sign in here. Ask the operator to decide the approval: tollgate approvals approve ID.")
 		return
 	}
 	ctx := r.Context()
 	target, req, err := p.signin.Begin(ctx)
 	if err != nil {
-		p.a.Log.Warn("approvals page: sign-in cannot start", "issuer", p.signin.Issuer(), "err", err)
-		p.message(w, http.StatusServiceUnavailable, "Sign-in unavailable", fault.PublicOf(err))
+		p.cfg.Log.Warn("approvals page: sign-in cannot start", "issuer", p.signin.Issuer(), "err", err)
+		p.Message(w, http.StatusServiceUnavailable, "Sign-in Unavailable", fault.PublicOf(err))
 		return
 	}
 	browser := loginNonce(r)
@@ -99,8 +78,8 @@ func (p *approvalsPage) login(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := flowstate.Record{Kind: signInKind, State: req.State, Nonce: req.Nonce, Verifier: req.Verifier,
 		Next: safeNext(r.URL.Query().Get("next")), Browser: browser}
-	if err := p.a.flowState.Save(ctx, signInKind+":"+req.State, rec); err != nil {
-		p.unavailable(w, err)
+	if err := p.cfg.States.Save(ctx, signInKind+":"+req.State, rec); err != nil {
+		p.Unavailable(w, err)
 		return
 	}
 	// Refreshed on every sign-in, so that every sign-in in flight in this
@@ -111,46 +90,46 @@ func (p *approvalsPage) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // callback serves GET /approvals/callback: the IdP's answer.
-func (p *approvalsPage) callback(w http.ResponseWriter, r *http.Request) {
+func (p *Page) callback(w http.ResponseWriter, r *http.Request) {
 	if p.signin == nil {
-		p.notFound(w)
+		p.NotFound(w)
 		return
 	}
 	ctx := r.Context()
 	q := r.URL.Query()
 	state, code := q.Get("state"), q.Get("code")
 	if !stateRE.MatchString(state) {
-		p.message(w, http.StatusBadRequest, "Sign-in refused", "This sign-in link has no valid state. Nothing was done. Sign in again from the approvals page.")
+		p.Message(w, http.StatusBadRequest, "Sign-in refused", "This sign-in link has no valid state. Nothing was done. Sign in again from the approvals page.")
 		return
 	}
 	// Taken before anything else is checked: whatever the answer, this
 	// state (its nonce and verifier) is never used again.
-	rec, err := p.a.flowState.Take(ctx, signInKind+":"+state)
+	rec, err := p.cfg.States.Take(ctx, signInKind+":"+state)
 	switch {
 	case fault.CodeOf(err) == fault.NotFound || err == nil && rec.Kind != signInKind:
-		p.message(w, http.StatusForbidden, "Sign-in refused", "This sign-in is unknown, expired or already finished. Nothing was done. Sign in again from the approvals page.")
+		p.Message(w, http.StatusForbidden, "Sign-in refused", "This sign-in is unknown, expired or already finished. Nothing was done. Sign in again from the approvals page.")
 		return
 	case err != nil:
-		p.unavailable(w, err)
+		p.Unavailable(w, err)
 		return
 	}
 	// Login CSRF: the sign-in must finish in the browser that started it.
 	if b := loginNonce(r); b == "" || subtle.ConstantTimeCompare([]byte(b), []byte(rec.Browser)) != 1 {
-		p.a.Log.Warn("approvals page: sign-in refused", "reason", "callback in another browser")
-		p.message(w, http.StatusForbidden, "Sign-in refused", "This sign-in was started in another browser, or this browser's sign-in cookie expired. Nothing was done. Sign in again from the approvals page.")
+		p.cfg.Log.Warn("approvals page: sign-in refused", "reason", "callback in another browser")
+		p.Message(w, http.StatusForbidden, "Sign-in refused", "This sign-in was started in another browser, or this browser's sign-in cookie expired. Nothing was done. Sign in again from the approvals page.")
 		return
 	}
 	if e := q.Get("error"); e != "" {
 		if len(e) > 64 {
 			e = e[:64]
 		}
-		p.message(w, http.StatusUnauthorized, "Sign-in not completed", "The identity provider did not sign you in ("+url.QueryEscape(e)+"). Nothing was done. Sign in again from the approvals page.")
+		p.Message(w, http.StatusUnauthorized, "Sign-in not completed", "The identity provider did not sign you in ("+url.QueryEscape(e)+"). Nothing was done. Sign in again from the approvals page.")
 		return
 	}
 	// RFC 9207 §2.4: an answer that names another issuer comes from
 	// another provider (a mix-up); the code is not this one's to redeem.
 	if q.Has("iss") && q.Get("iss") != p.signin.Issuer() {
-		p.message(w, http.StatusUnauthorized, "Sign-in refused", "The answer came from another identity provider than this tollgate's. Nothing was done. Sign in again from the approvals page.")
+		p.Message(w, http.StatusUnauthorized, "Sign-in refused", "The answer came from another identity provider than this tollgate's. Nothing was done. Sign in again from the approvals page.")
 		return
 	}
 	id, err := p.signin.Finish(ctx, signin.Request{State: state, Nonce: rec.Nonce, Verifier: rec.Verifier}, code)
@@ -159,18 +138,18 @@ func (p *approvalsPage) callback(w http.ResponseWriter, r *http.Request) {
 		if fault.CodeOf(err) == fault.Unavailable {
 			status = http.StatusServiceUnavailable
 		}
-		p.a.Log.Warn("approvals page: sign-in refused", "issuer", p.signin.Issuer(), "err", err)
-		p.message(w, status, "Sign-in refused", fault.PublicOf(err))
+		p.cfg.Log.Warn("approvals page: sign-in refused", "issuer", p.signin.Issuer(), "err", err)
+		p.Message(w, status, "Sign-in refused", fault.PublicOf(err))
 		return
 	}
 	k, err := p.loadKeys(ctx)
 	if err != nil {
-		p.unavailable(w, err)
+		p.Unavailable(w, err)
 		return
 	}
 	now := p.now()
 	s := pageSession{principal: id.Principal(), expires: now.Add(approvalsSessionTTL), id: randomID()}
 	p.setCookie(w, approvalsCookie, k.seal(s), approvalsSessionTTL)
-	p.a.Log.Info("approvals page: signed in", "principal", s.principal, "issuer", p.signin.Issuer())
+	p.cfg.Log.Info("approvals page: signed in", "principal", s.principal, "issuer", p.signin.Issuer())
 	p.views.render(w, http.StatusOK, "signedin", signedInView{Title: "Signed in", Principal: s.principal, Next: safeNext(rec.Next)})
 }

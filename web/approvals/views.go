@@ -1,4 +1,4 @@
-package app
+package approvals
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func newViews() *views {
 	funcs := template.FuncMap{
 		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"firstLine": func(s string) string { l, _, _ := strings.Cut(s, "\n"); return l },
-		"kind":      kindLabel,
+		"kind":      KindLabel,
 	}
 	return &views{t: template.Must(template.New("page").Funcs(funcs).Parse(pageTemplates))}
 }
@@ -167,7 +167,8 @@ func wording(k human.Kind) gateWording {
 		Deny: "Deny means nothing is done."}
 }
 
-func kindLabel(k human.Kind) string {
+// KindLabel is how the page names a kind of approval.
+func KindLabel(k human.Kind) string {
 	switch k {
 	case human.Authentication:
 		return "Sign-in at a provider"
@@ -185,35 +186,41 @@ func kindLabel(k human.Kind) string {
 	return string(k)
 }
 
-// storeError answers a refusal or failure of the approvals store.
-func (p *approvalsPage) storeError(w http.ResponseWriter, err error) {
+// StoreError answers a refusal or failure of the approvals store.
+func (p *Page) StoreError(w http.ResponseWriter, err error) {
 	switch fault.CodeOf(err) {
 	case fault.NotFound, human.ApprovalForbidden:
-		p.notFound(w)
+		p.NotFound(w)
 	case fault.Unavailable:
-		p.unavailable(w, err)
+		p.Unavailable(w, err)
 	case fault.InvalidArgument:
-		p.message(w, http.StatusBadRequest, "Bad request", fault.PublicOf(err))
+		p.Message(w, http.StatusBadRequest, "Bad request", fault.PublicOf(err))
 	default:
-		p.a.Log.Error("approvals page: store failed", "err", err)
-		p.message(w, http.StatusInternalServerError, "Error", "Something went wrong; nothing was done. Retry, or ask the operator.")
+		p.cfg.Log.Error("approvals page: store failed", "err", err)
+		p.Message(w, http.StatusInternalServerError, "Error", "Something went wrong; nothing was done. Retry, or ask the operator.")
 	}
 }
 
-func (p *approvalsPage) notFound(w http.ResponseWriter) {
-	p.message(w, http.StatusNotFound, "Not found", "There is no such approval for you. Check the link, or sign in as the person the agent acts for.")
+// NotFound answers 404 without saying whose the approval is, or whether
+// it exists.
+func (p *Page) NotFound(w http.ResponseWriter) {
+	p.Message(w, http.StatusNotFound, "Not found", "There is no such approval for you. Check the link, or sign in as the person the agent acts for.")
 }
 
-func (p *approvalsPage) forbidden(w http.ResponseWriter) {
-	p.message(w, http.StatusForbidden, "Refused", "This form was not sent from this page's current session, or it is too old. Nothing was done. Open the page again and retry.")
+// Forbidden answers 403 to a form or callback that is not this session's.
+func (p *Page) Forbidden(w http.ResponseWriter) {
+	p.Message(w, http.StatusForbidden, "Refused", "This form was not sent from this page's current session, or it is too old. Nothing was done. Open the page again and retry.")
 }
 
-func (p *approvalsPage) unavailable(w http.ResponseWriter, err error) {
-	p.a.Log.Warn("approvals page: unavailable", "err", err)
-	p.message(w, http.StatusServiceUnavailable, "Unavailable", "tollgate cannot reach its store right now; nothing was done. Retry shortly.")
+// Unavailable answers 503 when the store cannot be reached; err is logged,
+// never shown.
+func (p *Page) Unavailable(w http.ResponseWriter, err error) {
+	p.cfg.Log.Warn("approvals page: Unavailable", "err", err)
+	p.Message(w, http.StatusServiceUnavailable, "Unavailable", "tollgate cannot reach its store right now; nothing was done. Retry shortly.")
 }
 
-func (p *approvalsPage) message(w http.ResponseWriter, status int, title, text string) {
+// Message answers a page with a title and one paragraph.
+func (p *Page) Message(w http.ResponseWriter, status int, title, text string) {
 	p.views.render(w, status, "message", messageView{Title: title, Text: text})
 }
 

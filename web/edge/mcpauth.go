@@ -1,4 +1,4 @@
-package app
+package edge
 
 import (
 	"bytes"
@@ -24,55 +24,58 @@ import (
 	"github.com/tollgate-dev/tollgate/tools"
 )
 
-// resourceMetadataURL is where RFC 9728 metadata for /mcp lives.
-func (a *App) resourceMetadataURL() string {
-	return a.Cfg.PublicURL + "/.well-known/oauth-protected-resource/mcp"
+// ResourceMetadataURL is where RFC 9728 metadata for /mcp lives.
+func (e *Edge) ResourceMetadataURL() string {
+	return e.cfg.PublicURL + MetadataPath
 }
 
-// requireToken stands in front of /mcp: no valid task token, no MCP
+// MetadataPath is the path of /mcp's RFC 9728 protected-resource metadata.
+const MetadataPath = "/.well-known/oauth-protected-resource/mcp"
+
+// Wrap stands in front of /mcp: no valid task token, no MCP
 // (RFC 6750 §3 challenges, RFC 9728 §5.1 resource_metadata). A tools/call
 // for a tool whose scopes the token lacks gets 403 insufficient_scope naming
 // all the scopes the tool needs. Verified claims travel to the tool guard in
 // the request context; the guard re-checks the session on every tool call.
-func (a *App) requireToken(next http.Handler) http.Handler {
+func (e *Edge) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The token first, from the headers alone: nothing of an
 		// anonymous request's body is read or kept.
 		tok, ok := sts.BearerToken(r)
 		if !ok {
-			a.edge.unauthenticated(r, "no bearer token")
-			a.challenge(w, http.StatusUnauthorized, "", "catalog:read", "send a task token as Authorization: Bearer <token>; get one by token exchange at "+a.Cfg.PublicURL+"/oauth/token")
+			e.unauthenticated(r, "no bearer token")
+			e.challenge(w, http.StatusUnauthorized, "", "catalog:read", "send a task token as Authorization: Bearer <token>; get one by token exchange at "+e.cfg.PublicURL+"/oauth/token")
 			return
 		}
-		c, err := a.id.verifier.Verify(r.Context(), tok)
+		c, err := e.cfg.Verifier.Verify(r.Context(), tok)
 		if err != nil {
-			a.edge.unauthenticated(r, fault.PublicOf(err))
-			a.challenge(w, http.StatusUnauthorized, "invalid_token", "catalog:read", fault.PublicOf(err))
+			e.unauthenticated(r, fault.PublicOf(err))
+			e.challenge(w, http.StatusUnauthorized, "invalid_token", "catalog:read", fault.PublicOf(err))
 			return
 		}
 		// Requests in flight on this replica, per principal and per task
 		// session: one agent cannot hold every worker of a replica, nor
 		// more than that many buffered bodies.
-		release, err := a.edge.inflight.Acquire(c.Subject, c.SessionID)
+		release, err := e.cfg.InFlight.Acquire(c.Subject, c.SessionID)
 		if err != nil {
 			// The refusal of a tool call is audited with its tool, read
 			// from the start of the body only.
 			tool := ""
-			if call := peekPrefix(w, r, a.Cfg.BodyTimeout); call.Method == "tools/call" {
-				tool = unknownTool
-				if t, ok := a.toolByName(call.Params.Name); ok {
+			if call := peekPrefix(w, r, e.cfg.BodyTimeout); call.Method == "tools/call" {
+				tool = UnknownTool
+				if t, ok := e.toolByName(call.Params.Name); ok {
 					tool = t.Name()
 				}
 			}
-			a.refuseLimit(w, r, c, tool, err)
+			e.refuseLimit(w, r, c, tool, err)
 			return
 		}
 		defer release()
-		if !httpx.ReadBody(w, r, a.Cfg.MaxBodyBytes, a.Cfg.BodyTimeout) {
+		if !httpx.ReadBody(w, r, e.cfg.MaxBodyBytes, e.cfg.BodyTimeout) {
 			return
 		}
 		call := peekCall(r)
-		tool, known := a.toolByName(call.Params.Name)
+		tool, known := e.toolByName(call.Params.Name)
 		need := "catalog:read"
 		if call.Method == "tools/call" && known && len(tool.Scopes) > 0 {
 			need = strings.Join(tool.Scopes, " ")
@@ -82,7 +85,7 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		// as one, so that made-up names cannot multiply entries.
 		auditName := ""
 		if call.Method == "tools/call" {
-			auditName = unknownTool
+			auditName = UnknownTool
 			if known {
 				auditName = tool.Name()
 			}
@@ -90,12 +93,12 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		if call.Method != "tools/call" {
 			// Tool calls are checked by the guard; everything else here, so a
 			// revoked session cannot even list tools.
-			if err := a.id.sessions.Check(r.Context(), c.Subject, c.SessionID, c.ID); err != nil {
+			if err := e.cfg.Sessions.Check(r.Context(), c.Subject, c.SessionID, c.ID); err != nil {
 				if fault.CodeOf(err) == fault.Unavailable {
 					httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", fault.PublicOf(err))
 					return
 				}
-				a.challenge(w, http.StatusUnauthorized, "invalid_token", need, fault.PublicOf(err))
+				e.challenge(w, http.StatusUnauthorized, "invalid_token", need, fault.PublicOf(err))
 				return
 			}
 		}
@@ -103,16 +106,16 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		if call.Method == "tools/call" && !known {
 			// A call of a tool that does not exist is a probe too: it is
 			// audited (the MCP server answers it with its own error).
-			a.auditEdgeRefusal(r, c, auditName, fault.NotFound, map[string]string{"requested": auditText(call.Params.Name, 64)})
+			e.auditRefusal(r, c, auditName, fault.NotFound, map[string]string{"requested": sessions.Line(call.Params.Name, 64)})
 		}
 		if call.Method == "tools/call" && known {
 			// Step 3, once: the guard does not check this tool's scopes again.
 			if err := tools.ScopeError(tool, c.Scopes()); err != nil {
 				// Every tool call is audited, refused ones too: an agent must
 				// not probe for capabilities without a trace.
-				a.auditEdgeRefusal(r, c, auditName, fault.InsufficientScope, nil)
-				a.Observe.Refused(string(fault.InsufficientScope))
-				a.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "), fault.PublicOf(err))
+				e.auditRefusal(r, c, auditName, fault.InsufficientScope, nil)
+				e.cfg.Observe.Refused(string(fault.InsufficientScope))
+				e.challenge(w, http.StatusForbidden, "insufficient_scope", strings.Join(tool.Scopes, " "), fault.PublicOf(err))
 				return
 			}
 			checked = tool.Name()
@@ -128,41 +131,41 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 		// idle past --mcp-session-idle is gone, on every replica.
 		sid := r.Header.Get("Mcp-Session-Id")
 		if sid != "" {
-			owner, open, err := a.mcpOwners.Used(r.Context(), sid, c.Subject, a.Cfg.MCPSessionIdle)
+			owner, open, err := e.cfg.Owners.Used(r.Context(), sid, c.Subject, e.cfg.SessionIdle)
 			switch {
 			case err != nil:
 				httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
 				return
-			case owner != c.Subject || (a.Cfg.MCPSessionsPerPrincipal > 0 && !open):
+			case owner != c.Subject || (e.cfg.SessionsPerPrincipal > 0 && !open):
 				if auditName != "" {
-					a.auditEdgeRefusal(r, c, auditName, fault.NotFound, nil)
+					e.auditRefusal(r, c, auditName, fault.NotFound, nil)
 				}
-				a.Observe.Refused(string(fault.NotFound))
+				e.cfg.Observe.Refused(string(fault.NotFound))
 				httpx.Fail(w, http.StatusNotFound, "session_not_found", "no such MCP session for this token (closed, idle too long, or never opened with it); initialize a new one")
 				return
 			}
 			if r.Method == http.MethodDelete {
 				defer func() {
-					if err := a.mcpOwners.Closed(context.WithoutCancel(r.Context()), c.Subject, sid); err != nil {
-						a.Log.Warn("forgetting a closed MCP session failed; it counts until idle", "err", err)
+					if err := e.cfg.Owners.Closed(context.WithoutCancel(r.Context()), c.Subject, sid); err != nil {
+						e.cfg.Log.Warn("forgetting a closed MCP session failed; it counts until idle", "err", err)
 					}
 				}()
 			}
 		}
-		ow := &sessionOwner{ResponseWriter: w, a: a, r: r, principal: c.Subject}
+		ow := &sessionOwner{ResponseWriter: w, e: e, r: r, principal: c.Subject}
 		if call.Method == "initialize" {
-			if a.Cfg.MCPSessionsPerPrincipal > 0 {
+			if e.cfg.SessionsPerPrincipal > 0 {
 				// A new legacy session: at most --mcp-sessions-per-principal
 				// of one principal.
-				res, ok, err := a.mcpOwners.Reserve(r.Context(), c.Subject, a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle)
+				res, ok, err := e.cfg.Owners.Reserve(r.Context(), c.Subject, e.cfg.SessionsPerPrincipal, e.cfg.SessionIdle)
 				switch {
 				case err != nil:
 					httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store is unavailable; retry shortly")
 					return
 				case !ok:
-					a.Log.Warn("MCP session limit reached", "principal", c.Subject, "limit", a.Cfg.MCPSessionsPerPrincipal)
-					a.Observe.Refused(string(limits.TooMany))
-					tooMany(w, time.Minute, fmt.Sprintf("this human's agents already have %d MCP sessions open (--mcp-sessions-per-principal); close one (HTTP DELETE with its Mcp-Session-Id), or retry later: a session idle for %s is closed. Nothing was opened", a.Cfg.MCPSessionsPerPrincipal, a.Cfg.MCPSessionIdle))
+					e.cfg.Log.Warn("MCP session limit reached", "principal", c.Subject, "limit", e.cfg.SessionsPerPrincipal)
+					e.cfg.Observe.Refused(string(limits.TooMany))
+					tooMany(w, time.Minute, fmt.Sprintf("this human's agents already have %d MCP sessions open (--mcp-sessions-per-principal); close one (HTTP DELETE with its Mcp-Session-Id), or retry later: a session idle for %s is closed. Nothing was opened", e.cfg.SessionsPerPrincipal, e.cfg.SessionIdle))
 					return
 				}
 				ow.reserved = &res
@@ -175,21 +178,21 @@ func (a *App) requireToken(next http.Handler) http.Handler {
 	})
 }
 
-// unknownTool is the name the audit trail gives a call of a tool that
+// UnknownTool is the name the audit trail gives a call of a tool that
 // does not exist (the name asked for goes in the entry's detail).
-const unknownTool = "(unknown tool)"
+const UnknownTool = "(unknown tool)"
 
 // refuseLimit answers a request refused by a limit: 429 with Retry-After,
 // and an audit entry when it was a tool call.
-func (a *App) refuseLimit(w http.ResponseWriter, r *http.Request, c *auth.Claims, tool string, err error) {
+func (e *Edge) refuseLimit(w http.ResponseWriter, r *http.Request, c *auth.Claims, tool string, err error) {
 	var lim *limits.Refusal
 	if !errors.As(err, &lim) {
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "internal error in tollgate")
 		return
 	}
-	a.Observe.Refused(string(lim.Code))
+	e.cfg.Observe.Refused(string(lim.Code))
 	if tool != "" {
-		a.auditEdgeRefusal(r, c, tool, lim.Code, nil)
+		e.auditRefusal(r, c, tool, lim.Code, nil)
 	}
 	tooMany(w, lim.After, lim.Msg)
 }
@@ -232,7 +235,7 @@ func boundInitialize(r *http.Request) {
 	kept := map[string]string{}
 	for _, k := range []string{"name", "version", "title"} {
 		if v, ok := params.ClientInfo[k].(string); ok {
-			kept[k] = auditText(v, maxClientInfo)
+			kept[k] = sessions.Line(v, maxClientInfo)
 		}
 	}
 	if kept["name"] == "" {
@@ -260,7 +263,7 @@ func boundInitialize(r *http.Request) {
 // newly issued MCP session id belongs to.
 type sessionOwner struct {
 	http.ResponseWriter
-	a         *App
+	e         *Edge
 	r         *http.Request
 	principal string
 	done      bool
@@ -295,40 +298,40 @@ func (s *sessionOwner) record() {
 	ctx := context.WithoutCancel(s.r.Context())
 	switch {
 	case s.reserved != nil && id == "":
-		if err := s.a.mcpOwners.Release(ctx, *s.reserved); err != nil {
-			s.a.Log.Warn("releasing an unused MCP session reservation failed; it counts until idle", "err", err)
+		if err := s.e.cfg.Owners.Release(ctx, *s.reserved); err != nil {
+			s.e.cfg.Log.Warn("releasing an unused MCP session reservation failed; it counts until idle", "err", err)
 		}
 	case id == "" || s.r.Header.Get("Mcp-Session-Id") != "":
 	case s.reserved != nil:
-		if err := s.a.mcpOwners.Opened(ctx, *s.reserved, id, s.a.Cfg.MCPSessionIdle); err != nil {
-			s.a.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
+		if err := s.e.cfg.Owners.Opened(ctx, *s.reserved, id, s.e.cfg.SessionIdle); err != nil {
+			s.e.cfg.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
 		}
 	default:
-		if err := s.a.mcpOwners.Record(ctx, id, s.principal); err != nil {
-			s.a.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
+		if err := s.e.cfg.Owners.Record(ctx, id, s.principal); err != nil {
+			s.e.cfg.Log.Error("recording an MCP session's owner failed; the session will be refused", "err", err)
 		}
 	}
 }
 
-// auditEdgeRefusal records a tool call the HTTP edge refused, as the guard
+// auditRefusal records a tool call the HTTP edge refused, as the guard
 // records the calls it refuses: the caller, its chain, the tool, the code.
-func (a *App) auditEdgeRefusal(r *http.Request, c *auth.Claims, tool string, code fault.Code, detail map[string]string) {
+func (e *Edge) auditRefusal(r *http.Request, c *auth.Claims, tool string, code fault.Code, detail map[string]string) {
 	d := map[string]string{"at": "http edge"}
 	for k, v := range detail {
 		d[k] = v
 	}
-	e := sessions.Entry{Event: "tool_call", Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
+	ent := sessions.Entry{Event: "tool_call", Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
 		Principal: c.Subject, Actors: c.Act.Chain(), ClientID: c.ClientID, Session: c.SessionID, ParentSession: c.ParentSessionID, JTI: c.ID,
 		Detail: d}
 	// Repeats within a window are counted into one entry (limits.Coalescer).
-	if _, err := a.edge.refusals.Append(context.WithoutCancel(r.Context()), e); err != nil {
-		a.Log.Error("audit append failed", "tool", tool, "err", err)
+	if _, err := e.cfg.Refusals.Append(context.WithoutCancel(r.Context()), ent); err != nil {
+		e.cfg.Log.Error("audit append failed", "tool", tool, "err", err)
 	}
 }
 
 // challenge writes an RFC 6750 §3 WWW-Authenticate challenge and a JSON body.
-func (a *App) challenge(w http.ResponseWriter, status int, code, scope, desc string) {
-	v := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, a.resourceMetadataURL(), scope)
+func (e *Edge) challenge(w http.ResponseWriter, status int, code, scope, desc string) {
+	v := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, e.ResourceMetadataURL(), scope)
 	if code != "" {
 		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, strings.ReplaceAll(desc, `"`, `'`))
 	}
@@ -426,8 +429,8 @@ func scanCall(b []byte) mcpCall {
 	}
 }
 
-func (a *App) toolByName(name string) (tools.Tool, bool) {
-	for _, t := range a.Tools {
+func (e *Edge) toolByName(name string) (tools.Tool, bool) {
+	for _, t := range e.cfg.Tools {
 		if t.Name() == name {
 			return t, true
 		}
