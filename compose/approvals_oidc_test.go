@@ -32,7 +32,7 @@ func productionApp(t *testing.T, signIn bool) (*compose.App, string, *oidctest.P
 	var op *oidctest.Provider
 	a, ts := newAppWith(t, func(c *config.Config) {
 		c.Mode = config.Production
-		c.PolicyFile = filepath.Join("..", "..", "auth", "policy", "sandbox.cedar")
+		c.PolicyFile = filepath.Join("..", "auth", "policy", "sandbox.cedar")
 		c.AttestIssuer, c.AttestJWKS = "https://attest.example", jwks
 		op = oidctest.Start(t, oidctest.Config{ClientID: "tollgate", ClientSecret: "s3cret",
 			RedirectURIs: []string{"http://" + c.Addr + "/approvals/callback"},

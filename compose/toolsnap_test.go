@@ -46,7 +46,7 @@ func TestToolSnapshots(t *testing.T) {
 		t.Fatalf("%v (run go test -run TestToolSnapshots -update)", err)
 	}
 	if string(got) != string(want) {
-		t.Fatalf("tool definitions changed; review the diff and run go test ./internal/app -run TestToolSnapshots -update")
+		t.Fatalf("tool definitions changed; review the diff and run go test ./compose -run TestToolSnapshots -update")
 	}
 	for name, s := range out {
 		def := s.Def
