@@ -1,4 +1,9 @@
+//go:build !nosandbox
+
 package compose
+
+// The dev endpoints (sandbox.go routes them). A production build
+// (-tags nosandbox) has neither the routes nor this code.
 
 import (
 	"net"

@@ -142,10 +142,14 @@ func devSignIn(cfg config.Config) (signin.Config, bool) {
 	return signin.Config{Issuer: auth.DevIDPIssuer(cfg.PublicURL), ClientID: sandboxIDPClientID, ClientSecret: sandboxIDPClientSecret}, true
 }
 
-// sandboxRoutes adds the sandbox's OpenID provider and the dev endpoints
-// that read or change the fakes. A replica that uses another's fakes has
-// none of the latter: ask that one.
+// sandboxRoutes adds the dev identity's endpoints, the sandbox's OpenID
+// provider and the dev endpoints that read or change the fakes. A replica
+// that uses another's fakes has none of the latter: ask that one.
 func (a *App) sandboxRoutes(mux *http.ServeMux) {
+	// The dev identity and the embedded Redis's URL (dev.go).
+	mux.HandleFunc("POST /dev/login", a.devOnly(a.devLogin))
+	mux.HandleFunc("POST /dev/agent-token", a.devOnly(a.devAgentToken))
+	mux.HandleFunc("GET /dev/redis", a.devOnly(a.devRedis))
 	if a.id.devIDP != nil {
 		// Like the dev IdP's other endpoints: sandbox and loopback only.
 		const prefix = "/dev/idp"
