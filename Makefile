@@ -13,7 +13,7 @@ run:
 ## build: build bin/tollgate, stamped with the version from git describe (tollgate version)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -X github.com/tollgate-dev/tollgate/internal/app.Version=$(VERSION) -X main.commit=$(COMMIT)
+LDFLAGS := -X github.com/tollgate-dev/tollgate/compose.Version=$(VERSION) -X main.commit=$(COMMIT)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tollgate
 

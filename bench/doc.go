@@ -7,7 +7,7 @@
 // is never linked into the tollgate binary: only cmd/tollgate-bench uses it.
 //
 // Everything it measures is built the way production builds it: the App
-// from a sandbox config (internal/app), the same MCP server options, the same
+// from a sandbox config (compose), the same MCP server options, the same
 // HTTP wrappers. The baseline is the same tool handler registered on a
 // second MCP server with no middleware at all.
 package bench

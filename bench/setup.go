@@ -13,7 +13,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 	"github.com/tollgate-dev/tollgate/tools"
@@ -22,7 +22,7 @@ import (
 // system is what the bench measures: the App on its HTTP listener, and the
 // guard-less baseline on its own.
 type system struct {
-	app  *app.App
+	app  *compose.App
 	srv  *httptest.Server // the App's whole HTTP surface
 	bare *server.MCPServer
 	bsrv *httptest.Server // the baseline's /mcp
@@ -43,7 +43,7 @@ func newSystem(ctx context.Context, redisURL string) (*system, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a, err := app.New(ctx, cfg, nil)
+	a, err := compose.New(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func newSystem(ctx context.Context, redisURL string) (*system, error) {
 		server.WithLogging(),
 		server.WithRecovery(),
 		server.WithStrictInputSchemaDefault(),
-	}, "tollgate-baseline", app.Version, tools.CatalogGet(a.Catalog))
+	}, "tollgate-baseline", compose.Version, tools.CatalogGet(a.Catalog))
 	s.bsrv = httptest.NewUnstartedServer(nil)
 	baddr := s.bsrv.Listener.Addr().String()
 	mux := http.NewServeMux()

@@ -15,10 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/gates/human"
-	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/redisconn"
 	"github.com/tollgate-dev/tollgate/sessions"
+	"github.com/tollgate-dev/tollgate/web/approvals"
 )
 
 // maxScannedApprovals bounds `approvals list` across every principal.
@@ -280,7 +280,7 @@ Example:
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", did, got.ID)
 		}
 		log := newLogger("info")
-		entry := app.ApprovalDecisionEntry(got, by)
+		entry := approvals.DecisionEntry(got, by)
 		if reason != "" {
 			entry.Detail["operator_reason"] = reason
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/spf13/cobra"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 )
 
 const defaultMCPURL = defaultIssuer + "/mcp"
@@ -264,7 +264,7 @@ func connectCall(ctx context.Context, o callOptions, in *valueReader, tty *termi
 		return fail(connectionError(err, o))
 	}
 	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "tollgate-call", Version: app.Version}
+	req.Params.ClientInfo = mcp.Implementation{Name: "tollgate-call", Version: compose.Version}
 	if _, err := c.Initialize(ctx, req); err != nil {
 		return fail(connectionError(err, o))
 	}

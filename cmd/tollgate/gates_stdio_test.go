@@ -77,7 +77,7 @@ func TestProductionGateOverStdio(t *testing.T) {
 // its first call (answering for the human) gets nothing done, over stdio
 // and HTTP in both protocol eras. Where the client library forwards the
 // forged answers the server refuses them (state_invalid; the raw-JSON test
-// in internal/app pins that code); where it drops them, the call parks as
+// in compose pins that code); where it drops them, the call parks as
 // approval_required. Either way the promotion does not run.
 func TestForgedAnswerRefusedEverywhere(t *testing.T) {
 	bin := testkit.Binary(t)

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/gates/spend"
-	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/observe"
 )
@@ -41,7 +41,7 @@ so a variable set for one command never changes another: tollgate token exchange
 TOLLGATE_SESSION_LIST_LIMIT. Each command's --help lists its twins.
 
 Exit status: 0 success, 1 refusal (reason on stderr), 2 bad usage.`,
-		Version:       app.Version,
+		Version:       compose.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -175,10 +175,10 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 		if production {
 			c.Mode = config.Production
 		}
-		if c.Mode == config.Sandbox && !app.SandboxBuilt {
+		if c.Mode == config.Sandbox && !compose.SandboxBuilt {
 			// A production build links no fakes, no embedded Redis and no
 			// dev identity (go build -tags nosandbox).
-			return config.Config{}, usage("%v", app.ErrNoSandbox)
+			return config.Config{}, usage("%v", compose.ErrNoSandbox)
 		}
 		if err := c.Validate(); err != nil {
 			return config.Config{}, &usageError{err}

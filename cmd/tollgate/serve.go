@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/net/netutil"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/internal/config"
 )
 
@@ -46,7 +46,7 @@ down gracefully.`,
 		log := newLoggerAs(cfg.LogLevel, cfg.LogFormat)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		a, err := app.New(ctx, cfg, log)
+		a, err := compose.New(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ down gracefully.`,
 			if a.Redis.Embedded {
 				redis = a.Redis.URL
 			}
-			log.Info("tollgate listening", "version", app.Version, "mode", string(cfg.Mode), "addr", ln.Addr().String(),
+			log.Info("tollgate listening", "version", compose.Version, "mode", string(cfg.Mode), "addr", ln.Addr().String(),
 				"mcp", cfg.ResourceURL(), "redis", redis, "redis_embedded", a.Redis.Embedded)
 		} else {
 			printBanner(a, ln.Addr().String())
@@ -106,7 +106,7 @@ down gracefully.`,
 }
 
 // printBanner tells the operator, on stderr, what is running and how to connect.
-func printBanner(a *app.App, addr string) {
+func printBanner(a *compose.App, addr string) {
 	cfg := a.Cfg
 	redis := cfg.RedactedRedisURL()
 	if a.Redis.Embedded {
@@ -117,7 +117,7 @@ func printBanner(a *app.App, addr string) {
   MCP        %s
   catalog    %s/v1/catalog?q=domain
   redis      %s
-`, app.Version, cfg.Mode, addr, cfg.ResourceURL(), cfg.PublicURL, redis)
+`, compose.Version, cfg.Mode, addr, cfg.ResourceURL(), cfg.PublicURL, redis)
 	if cfg.Mode == config.Sandbox {
 		fmt.Fprintf(os.Stderr, `
 Get a task token (the sandbox's dev identity) and connect a client:

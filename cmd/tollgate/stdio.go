@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/internal/config"
 )
 
@@ -54,7 +54,7 @@ Example client configuration:
 		log := newLoggerAs(cfg.LogLevel, cfg.LogFormat)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		a, err := app.New(ctx, cfg, log)
+		a, err := compose.New(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ Example client configuration:
 		if sid != "" {
 			log.Info("minted a local sandbox session for the parent process", "session", sid)
 		}
-		log.Info("tollgate stdio", "mode", cfg.Mode, "version", app.Version)
+		log.Info("tollgate stdio", "mode", cfg.Mode, "version", compose.Version)
 		return a.ServeStdio(ctx, os.Stdin, os.Stdout)
 	}
 	return cmd

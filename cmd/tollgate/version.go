@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 )
 
 // buildInfo is what tollgate version reports.
@@ -25,12 +25,12 @@ type buildInfo struct {
 // Go toolchain stamped into the binary: the module version of go install
 // …@vX, and the VCS commit of a build from a checkout.
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: app.Version, Commit: orDefault(commit, "unknown"), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	b := buildInfo{Version: compose.Version, Commit: orDefault(commit, "unknown"), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return b
 	}
-	if v := info.Main.Version; app.Version == defaultVersion && v != "" && v != "(devel)" {
+	if v := info.Main.Version; compose.Version == defaultVersion && v != "" && v != "(devel)" {
 		b.Version = v
 	}
 	for _, s := range info.Settings {
@@ -48,8 +48,8 @@ func readBuildInfo() buildInfo {
 	return b
 }
 
-// defaultVersion is app.Version when no -ldflags set it.
-var defaultVersion = app.Version
+// defaultVersion is compose.Version when no -ldflags set it.
+var defaultVersion = compose.Version
 
 // commit is set by make build (-X main.commit=…) for builds where the Go
 // toolchain stamps no VCS data (a git worktree, -buildvcs=false).

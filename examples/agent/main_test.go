@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
@@ -26,7 +26,7 @@ func sandbox(t *testing.T) string {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, nil)
+	a, err := compose.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,14 +162,14 @@ func TestKeyLiteralScan(t *testing.T) {
 		{"owner builds a principal key", "internal/links", `func key(p string) string { return "tg:{" + esc(p) + "}:links" }`, 0},
 		{"owner's root-relative literal", "sessions", `func (k keyspace) sid(s string) string { return k.prefix + ":sid:" + s }`, 0},
 		{"not a key", "cmd/tollgate", `var s = "tg is short for tollgate: " + x`, 0},
-		{"raw key in the composition root", "internal/app", `func flowKey(a string) string { return "tg:flow:" + a }`, 1},
+		{"raw key in the composition root", "compose", `func flowKey(a string) string { return "tg:flow:" + a }`, 1},
 		{"glob over another store's keys", "bench", `var g = "tg:{*}:sess:*"`, 1},
 		{"another store's exact key", "bench", `var k = "tg:sessidx"`, 1},
 		{"prefix of no family", "bench", `var k = "tg:"`, 1},
-		{"unregistered family", "internal/app", `var k = "tg:cache:" + id`, 1},
+		{"unregistered family", "compose", `var k = "tg:cache:" + id`, 1},
 		{"scan after another store's root", "cmd/tollgate", `var p = human.DefaultPrefix + ":approval:"`, 1},
 		{"another store's principal suffix", "cmd/tollgate", `var k = prefix + ":{" + p + "}:links"`, 1},
-		{"parenthesised chain", "internal/app", `var k = ("tg:secret:" + (name))`, 1},
+		{"parenthesised chain", "compose", `var k = ("tg:secret:" + (name))`, 1},
 	} {
 		fset := token.NewFileSet()
 		f, err := parser.ParseFile(fset, "x.go", "package x\n"+tc.src, parser.SkipObjectResolution)
