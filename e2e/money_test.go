@@ -163,7 +163,9 @@ func TestTypeScriptSDKPaidFlow(t *testing.T) {
 		var res callResult
 		decodeResult(t, "racing domain_register", r.Results[0], &res)
 		if res.IsError {
-			if !strings.Contains(string(res.StructuredContent), `"cap_exceeded"`) {
+			// approval_required: the cap_raise gate parked a raise for a
+			// human (this client cannot elicit); nothing was charged.
+			if !strings.Contains(string(res.StructuredContent), `"cap_exceeded"`) && !strings.Contains(string(res.StructuredContent), `"approval_required"`) {
 				t.Fatalf("racing registration refused for another reason: %s", res.StructuredContent)
 			}
 			capped++
