@@ -21,10 +21,11 @@ build:
 test: deps
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 
-## lint: gofmt and go vet
+## lint: gofmt and go vet, of the default (sandbox) build and of the production build (-tags nosandbox)
 lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags nosandbox $(PKGS)
 
 ## bench: the guard against a guard-less baseline, one table from one run against a redis-server it starts
 ## itself (see BENCHMARKS.md), then the hot paths' Go benchmarks (benchstat-friendly). Not part of make test.

@@ -1,3 +1,5 @@
+//go:build !nosandbox
+
 package compose_test
 
 // The "Bad input" matrix of issue 6, across tools: missing scope, a zone

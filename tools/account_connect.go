@@ -71,7 +71,7 @@ type accountResult struct {
 // AccountConnect connects the principal's own Cloudflare account, starting
 // from the e-mail Stripe verified at billing setup: an existing account is
 // linked by OAuth consent (an authentication URL gate whose flow lives in
-// internal/app); for an e-mail without one, an account is created after the
+// web/flows); for an e-mail without one, an account is created after the
 // terms gate. Called again once linked, it records the account's zones
 // again. The credential is never returned.
 func AccountConnect(cfg AccountConfig) Tool {

@@ -31,7 +31,7 @@ type billingResult struct {
 
 // BillingSetup sends the human to a Stripe-hosted Checkout page (setup
 // mode) through a billing URL gate. The page and its callback live in
-// internal/app; this tool only asks, and reports whether a payment method is
+// web/flows; this tool only asks, and reports whether a payment method is
 // on file. The payment method id never appears in its result.
 func BillingSetup(l Links) Tool {
 	onFile := func(ctx context.Context, principal string) (bool, error) {
