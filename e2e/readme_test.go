@@ -136,8 +136,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 	for _, want := range []string{
 		"user:alice@example.com",                   // token inspect, whoami
 		"spiffe://tollgate.sandbox/agent/deployer", // the sub-agent's chain
-		"session_revoked",                          // the revoked sub-agent's call
-		"shop-demo.com",                            // domain_check, domain_register, audit show
+		"revoked",       // the revoked sub-agent's call
+		"shop-demo.com", // domain_check, domain_register, audit show
 		"registered",
 		`"cloudflare/registrar:domain.com"`, // the catalog
 	} {
