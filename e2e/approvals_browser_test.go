@@ -113,17 +113,21 @@ func TestApprovalsPageInABrowser(t *testing.T) {
 	screenshot(t, ctx, "approval-before.png")
 
 	// Who asks, in the order of the delegation, then what and the money.
-	order := []string{"user:" + email, "planner", "buyer", domain, "50.00"}
-	at := -1
+	order := []string{"user:" + email,
+		"planner (spiffe://tollgate.sandbox/agent/planner)", "buyer (spiffe://tollgate.sandbox/agent/buyer)", // names and attested identities
+		"task session", "parent session",
+		"domain", domain, "Cloudflare account",
+		"price", "50.00 USD", "spent this month", "left of the task budget", "80.00 USD"}
+	rest := body
 	for _, want := range order {
-		i := strings.Index(body, want)
+		i := strings.Index(rest, want)
 		if i < 0 {
+			if strings.Contains(body, want) {
+				t.Fatalf("the approvals page shows %q out of order (who, the agents in delegation order, what, the money; want %q):\n%s", want, order, body)
+			}
 			t.Fatalf("the approvals page does not show %q:\n%s", want, body)
 		}
-		if i < at {
-			t.Errorf("the approvals page shows %q out of order (who, the agents in delegation order, what, the money):\n%s", want, body)
-		}
-		at = i
+		rest = rest[i+len(want):]
 	}
 	if !strings.Contains(body, "Approve lets the agent make exactly this purchase once") {
 		t.Errorf("the purchase page's wording:\n%s", body)
@@ -208,7 +212,7 @@ func refusalOf(t *testing.T, res *mcp.CallToolResult) refusal {
 // go test -artifacts' output directory when that flag is given).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (less is JPEG)
 	if err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
 		return
