@@ -17,9 +17,10 @@ LDFLAGS := -X github.com/tollgate-dev/tollgate/compose.Version=$(VERSION) -X mai
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tollgate
 
-## test: the whole suite with the race detector, against a real redis-server it starts itself
+## test: the whole suite with the race detector, against a real redis-server it starts itself; the
+## approvals page's browser test needs chromium (TOLLGATE_REQUIRE_CHROMIUM=1: missing is a failure, not a skip)
 test: deps
-	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	TOLLGATE_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 -timeout 8m $(PKGS)
 
 ## lint: gofmt and go vet, of the default (sandbox) build and of the production build (-tags nosandbox)
 lint:
@@ -35,12 +36,17 @@ bench:
 	$(GO) run ./bench/cmd/tollgate-bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./auth ./sessions ./gates/spend
 
-## deps: install what the tests need when missing (redis-server, the TypeScript SDK client, MCP Inspector)
+## deps: install what the tests need when missing (redis-server and chromium from Debian, the TypeScript
+## SDK client, MCP Inspector)
 deps: e2e-deps
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (Debian package)"; \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package) for the approvals page's browser test"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
 e2e-deps:
 	@if [ -f $(E2E_DIR)/package.json ] && { [ ! -d $(E2E_DIR)/node_modules/@modelcontextprotocol/sdk ] || \

@@ -204,7 +204,7 @@ func checkPageHeaders(t *testing.T, resp *http.Response) {
 		"Cache-Control":           "no-store",
 		"X-Frame-Options":         "DENY",
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-		"Referrer-Policy":         "no-referrer",
+		"Referrer-Policy":         "same-origin",
 	}
 	for k, v := range want {
 		if got := resp.Header.Get(k); got != v {

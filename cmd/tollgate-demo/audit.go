@@ -63,24 +63,38 @@ func (s *story) auditAccounts() {
 		say("session %s", sid)
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		// An admitted call's first entry is written before its account is
+		// resolved; a later entry of the same call names it (the call's
+		// outcome, or its hold and commit when it is paid). unnamed holds
+		// the Cloudflare tools whose last admitted call no entry has named
+		// yet (the story calls each tool of one session one at a time).
+		unnamed := map[string]bool{}
 		for sc.Scan() {
 			var e exported
 			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 				fail("audit export", fmt.Errorf("a line is not JSON: %v", err))
 			}
-			if e.Event != "tool_call" {
+			a := e.Detail["account"]
+			if a != "" && a != s.account {
+				fail("audit export", fmt.Errorf("the audit says %s acted in account %q, not the human's linked account %s", e.Tool, a, s.account))
+			}
+			switch {
+			case a != "" || e.Code != "":
+				delete(unnamed, e.Tool) // named, or the call stopped (a gate, a refusal)
+			case e.Event == "tool_call" && e.Decision == "allow" && cloudflareTools[e.Tool]:
+				unnamed[e.Tool] = true
+			}
+			if e.Event != "tool_call" && e.Event != "tool_result" && e.Event != "commit" {
 				continue
 			}
 			agent := "-"
 			if len(e.Actors) > 0 {
 				agent = e.Actors[0][strings.LastIndex(e.Actors[0], "/")+1:]
 			}
-			acct := orDefault(e.Detail["account"], "-")
-			say("  %-8s %-18s %-22s target %-28s account %s", agent, e.Tool, strings.TrimSpace(e.Decision+" "+e.Code), orDefault(e.Detail["target"], "-"), acct)
-			a := e.Detail["account"]
-			if a != "" && a != s.account || a == "" && cloudflareTools[e.Tool] && e.Decision == "allow" && e.Code == "" {
-				fail("audit export", fmt.Errorf("the audit says %s acted in account %q, not the human's linked account %s", e.Tool, a, s.account))
-			}
+			say("  %-8s %-11s %-18s %-22s target %-28s account %s", agent, e.Event, e.Tool, strings.TrimSpace(e.Decision+" "+e.Code), orDefault(e.Detail["target"], "-"), orDefault(a, "-"))
+		}
+		for tool := range unnamed {
+			fail("audit export", fmt.Errorf("no audit entry says which Cloudflare account %s acted in (the human's linked account is %s)", tool, s.account))
 		}
 		if err := sc.Err(); err != nil {
 			fail("audit export", err)

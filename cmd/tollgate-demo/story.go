@@ -194,7 +194,7 @@ func (s *story) quote() {
 	if fits, _ := out["fits"].(bool); !fits {
 		stop("plan_quote", "the plan does not fit: "+strings.Join(notFitting(out), "; ")+
 			". Nothing was bought. Run the demo again as a fresh user (the default), or pick another with --user; "+
-			"an operator raises a cap with tollgate serve --cap PROVIDER=AMOUNT")
+			"an operator raises this user's cap with tollgate spend cap set --principal user:EMAIL --provider PROVIDER AMOUNT")
 	}
 }
 

@@ -53,8 +53,8 @@ The arguments are one JSON object ('{}' when left out); @path reads them from a
 file and - from stdin.
 
 Connection:
-  --url URL --token T   Streamable HTTP (default ` + defaultMCPURL + `; a base URL
-                        gets /mcp appended). The task token comes from --token
+  --url URL --token T   Streamable HTTP (default: TOLLGATE_ISSUER's /mcp, else
+                        ` + defaultMCPURL + `; a base URL gets /mcp appended). The task token comes from --token
                         (@path reads a file) or TOLLGATE_TOKEN; get one with
                         tollgate token exchange ... --token-only.
   --stdio               runs this same binary as "tollgate stdio" and talks to it
@@ -97,6 +97,13 @@ JSON, no token, a gate field without an answer.`,
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
+		}
+		// Neither --url nor TOLLGATE_CALL_URL: the server every other command
+		// talks to (TOLLGATE_ISSUER), so one export moves the whole CLI.
+		if !cmd.Flags().Changed("url") {
+			if iss := os.Getenv("TOLLGATE_ISSUER"); iss != "" {
+				o.url = iss
+			}
 		}
 		var childArgs []string
 		if dash := cmd.ArgsLenAtDash(); dash >= 0 {

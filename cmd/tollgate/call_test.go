@@ -40,6 +40,14 @@ func TestCall(t *testing.T) {
 		}
 	})
 
+	t.Run("without --url it calls the server TOLLGATE_ISSUER names", func(t *testing.T) {
+		out, stderr, code := runBin(t, []string{"TOLLGATE_ISSUER=" + p.URL, "TOLLGATE_TOKEN=" + tok}, "call", "whoami", "--json")
+		var who map[string]any
+		if code != exitOK || json.Unmarshal([]byte(out), &who) != nil || who["principal"] != "user:carol@example.com" {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+	})
+
 	// A registration under the purchase gate's threshold, and a preview:
 	// what the production gate is about.
 	if reg, stderr, code := call("domain_register", `{"domain":"call-shop.com","idempotency_key":"call-shop-1"}`, "--json"); code != exitOK || reg["status"] != "registered" {

@@ -104,7 +104,8 @@ func TestStdioHelpOffersNoHTTPFlags(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "--public-url") {
 		t.Fatalf("stdio --help: exit %d\n%s", code, out)
 	}
-	for _, f := range []string{"--addr ", "--allowed-hosts", "--allowed-origins", "--max-body-bytes", "--shutdown-timeout"} {
+	for _, f := range []string{"--addr ", "--allowed-hosts", "--allowed-origins", "--max-body-bytes", "--shutdown-timeout",
+		"--read-header-timeout", "--max-connections", "--mcp-session-idle", "--idp-client-id", "--idp-client-secret"} {
 		if strings.Contains(out, f) {
 			t.Errorf("stdio --help offers %s, which it ignores", strings.TrimSpace(f))
 		}

@@ -119,13 +119,17 @@ func printBanner(a *compose.App, addr string) {
   redis      %s
 `, compose.Version, cfg.Mode, addr, cfg.ResourceURL(), cfg.PublicURL, redis)
 	if cfg.Mode == config.Sandbox {
+		// USER_TOKEN and TASK, not USER and TOKEN: pasting these lines must
+		// not overwrite the shell's $USER.
 		fmt.Fprintf(os.Stderr, `
-Get a task token (the sandbox's dev identity) and connect a client:
-  USER=$(tollgate dev login --user you@example.com)
+Get a task token (the sandbox's dev identity) and call a tool:
+  export TOLLGATE_ISSUER=%s        # every tollgate command talks to this server
+  USER_TOKEN=$(tollgate dev login --user you@example.com)
   AGENT=$(tollgate dev agent-token --agent my-agent)
-  TOKEN=$(tollgate token exchange --subject-token "$USER" --actor-token "$AGENT" --token-only)
-  then send "Authorization: Bearer $TOKEN" to %s,
-  or let your MCP client launch "tollgate stdio" (it mints a local session itself).
-`, cfg.ResourceURL())
+  TASK=$(tollgate token exchange --subject-token "$USER_TOKEN" --actor-token "$AGENT" --token-only)
+  tollgate call whoami --token "$TASK"
+then any MCP client sends "Authorization: Bearer $TASK" to %s,
+or launches "tollgate stdio" (it mints a local session itself).
+`, cfg.PublicURL, cfg.ResourceURL())
 	}
 }

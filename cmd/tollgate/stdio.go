@@ -40,7 +40,9 @@ Example client configuration:
 	// The HTTP listener's flags mean nothing here: they still parse (one
 	// environment serves both commands) but are not offered.
 	for _, f := range []string{"addr", "allowed-hosts", "allowed-origins", "max-body-bytes", "shutdown-timeout",
-		"read-header-timeout", "body-timeout", "idle-timeout", "max-header-bytes", "max-connections", "mcp-session-idle", "mcp-sessions-per-principal"} {
+		"read-header-timeout", "body-timeout", "idle-timeout", "max-header-bytes", "max-connections", "mcp-session-idle", "mcp-sessions-per-principal",
+		// The approvals page's sign-in client: the page is served by serve.
+		"idp-client-id", "idp-client-secret"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

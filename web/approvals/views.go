@@ -24,8 +24,11 @@ func pageHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		// No script at all; forms post only back here.
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-		// Approval ids in URLs do not leak to other sites.
-		h.Set("Referrer-Policy", "no-referrer")
+		// Approval ids in URLs do not leak to other sites. Not no-referrer:
+		// with it a browser's form post carries "Origin: null" (Fetch,
+		// serializing a request origin), and the decision's same-origin
+		// check would refuse every human's Approve.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
