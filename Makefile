@@ -4,7 +4,7 @@ BIN     := bin/tollgate
 PKGS    := ./...
 E2E_DIR := e2e/ts
 
-.PHONY: run build test lint bench deps e2e-deps clean demo
+.PHONY: run build test lint bench deps e2e-deps clean demo deploy-check
 
 ## run: start the sandbox server (fixtures, embedded Redis, dev identity) on 127.0.0.1:7420
 run:
@@ -83,6 +83,13 @@ demo: build
 		echo "sandbox up; embedded Redis at $${redis:-?}"; \
 		bin/tollgate-demo --issuer http://$(DEMO_ADDR) --tollgate $(BIN) --redis-url "$$redis" $(DEMOFLAGS); \
 	fi
+
+## deploy-check: the deployment files parse and keep their invariants (non-root, read-only root, probes,
+## no inline secrets, flags that exist); with a usable docker daemon, also builds the image's stages.
+deploy-check:
+	$(GO) test -count=1 -run 'TestDeployFiles' ./cmd/tollgate/
+	@if docker info >/dev/null 2>&1; then docker build -t tollgate:check .; \
+	else echo "docker is not usable here: the image was not built (only the files were checked)"; fi
 
 ## fuzz: every Go fuzz target (each func FuzzX in a _test.go file) for FUZZTIME each. An input that fails
 ## lands in the package's testdata/fuzz (commit it); the rest stays in the Go build cache. Not part of

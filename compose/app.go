@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.gates, err = a.buildGates(ctx); err != nil {
 		return fail(err)
 	}
+	a.watchState()
 	if a.links, err = a.buildLinks(ctx); err != nil {
 		return fail(err)
 	}

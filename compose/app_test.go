@@ -63,8 +63,47 @@ func TestHealthz(t *testing.T) {
 	defer resp.Body.Close()
 	var body map[string]string
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	if resp.StatusCode != 200 || body["status"] != "ok" || body["redis"] != "ok" {
+	if resp.StatusCode != 200 || body["status"] != "ok" || body["mode"] != "sandbox" {
 		t.Fatalf("healthz = %d %v", resp.StatusCode, body)
+	}
+}
+
+// TestReadyz: /readyz is ready while Redis answers and the signing keys
+// are published; with Redis stopped it is 503 and says redis is
+// unreachable (no address), while /healthz, liveness, stays 200.
+func TestReadyz(t *testing.T) {
+	srv, err := testkit.StartRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	_, ts := newAppOn(t, srv.URL)
+	get := func(path string) (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	if code, body := get("/readyz"); code != 200 || body["status"] != "ready" || body["redis"] != "ok" || body["keys"] != "published" {
+		t.Fatalf("readyz with Redis up = %d %v", code, body)
+	}
+	srv.Stop()
+	code, body := get("/readyz")
+	if code != http.StatusServiceUnavailable || body["status"] != "unavailable" || body["redis"] != "unreachable" {
+		t.Fatalf("readyz with Redis stopped = %d %v, want 503 redis unreachable", code, body)
+	}
+	for k, v := range body {
+		if strings.Contains(v, "127.0.0.1") || strings.Contains(v, srv.Addr) {
+			t.Fatalf("readyz %s = %q names an address", k, v)
+		}
+	}
+	if code, body := get("/healthz"); code != 200 {
+		t.Fatalf("healthz with Redis stopped = %d %v, want 200 (liveness only)", code, body)
 	}
 }
 

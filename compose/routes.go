@@ -46,6 +46,7 @@ func (a *App) routes() http.Handler {
 	a.web.approvals.Mount(mux)
 	a.web.flows.Mount(mux)
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
 	if a.Cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", a.MetricsHandler())
 	}
@@ -95,15 +96,38 @@ func (a *App) MetricsHandler() http.Handler {
 	})
 }
 
+// healthz is liveness: the process is up and serving HTTP. It reads
+// nothing, so an outage of Redis does not get every replica restarted
+// (readiness, /readyz, takes them out of the load balancer instead).
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "mode": string(a.Cfg.Mode), "version": Version})
+}
+
+// readyz is readiness: Redis answers a PING within a second, and every
+// signing key of this replica is published (so the tokens it signs can be
+// verified by every replica, and /.well-known/jwks.json lists them).
+// 503 names what is missing, never an address or a secret.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
+	body := map[string]string{"status": "ready", "redis": "ok", "keys": "published", "mode": string(a.Cfg.Mode), "version": Version}
+	ready := true
 	if err := a.Redis.Client.Ping(ctx).Err(); err != nil {
-		a.Log.Warn("healthz: redis ping failed", "err", err)
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "redis": "unreachable", "mode": string(a.Cfg.Mode)})
+		a.Log.Warn("readyz: redis ping failed", "err", err)
+		body["redis"], ready = "unreachable", false
+	}
+	now := time.Now()
+	for _, k := range a.id.rings {
+		if !k.PublishedUntil().After(now) {
+			body["keys"], ready = "unpublished", false
+		}
+	}
+	if !ready {
+		body["status"] = "unavailable"
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": "ok", "mode": string(a.Cfg.Mode), "version": Version})
+	httpx.WriteJSON(w, http.StatusOK, body)
 }
 
 func (a *App) catalogHTTP(w http.ResponseWriter, r *http.Request) {

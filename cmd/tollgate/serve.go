@@ -25,7 +25,9 @@ func newServe() *cobra.Command {
 
   /mcp          MCP over Streamable HTTP (2026-07-28 and 2025-11-25 clients)
   /v1/catalog   the service catalog as JSON (?q= searches, ?provider= filters)
-  /healthz      liveness and Redis reachability
+  /healthz      liveness: the process serves HTTP (reads nothing)
+  /readyz       readiness: Redis answers and this replica's signing keys are published (503 otherwise)
+  /metrics      Prometheus metrics (behind --metrics-token, or on --metrics-addr)
 
 Sandbox mode (the default) needs nothing else: it starts an embedded Redis on a
 loopback port (printed at start-up, so the CLI of another process can use it with
