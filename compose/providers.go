@@ -32,6 +32,7 @@ func (a *App) buildStripe() (*stripeParts, error) {
 	cfg := stripe.Config{Timeout: a.Cfg.ProviderTimeout, BaseURL: a.Cfg.StripeAPIURL}
 	if a.sandbox != nil {
 		cfg.BaseURL, cfg.SecretKey, cfg.HTTPClient = a.sandbox.stripeURL(), sandboxStripeKey, &http.Client{}
+		cfg.TestClock = a.sandbox.stripeClock()
 	} else {
 		// Provider credentials come from the environment only (SPEC §2).
 		cfg.SecretKey = os.Getenv(stripe.SecretKeyEnv)

@@ -46,7 +46,11 @@ func (a *App) routes() http.Handler {
 	a.sandboxRoutes(mux)
 	a.web.approvals.Mount(mux)
 	a.web.flows.Mount(mux)
-	mux.Handle("/webhooks/stripe", &stripehook.Handler{Secret: a.Cfg.StripeWebhookSecret, Ledger: a.money.ledger,
+	whsec := a.Cfg.StripeWebhookSecret
+	if whsec == "" && a.sandbox != nil {
+		whsec = a.sandbox.webhookSecret()
+	}
+	mux.Handle("/webhooks/stripe", &stripehook.Handler{Secret: whsec, Ledger: a.money.ledger,
 		Trail: a.id.trail, Redis: a.Redis.Client, Log: a.Log})
 	mux.HandleFunc("GET /healthz", a.healthz)
 	if a.Cfg.MetricsAddr == "" {
