@@ -57,3 +57,6 @@ func (a *App) AddTestZone(t testing.TB, principal, name string) string {
 }
 
 const AnonymousBodyLimit, UnknownTool = anonymousBodyLimit, edge.UnknownTool
+
+// SandboxClock is the sandbox's Stripe test clock.
+func (a *App) SandboxClock() string { return a.sandbox.stripeClock() }
