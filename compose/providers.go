@@ -16,6 +16,10 @@ import (
 // is not a credential anywhere else.
 const sandboxStripeKey = "sk_test_tollgate_sandbox"
 
+// SandboxStripeKey is the key of the sandbox's fake Stripe (not a credential
+// anywhere else), for `tollgate spend reconcile` against a sandbox.
+const SandboxStripeKey = sandboxStripeKey
+
 // CredentialKeyEnv holds the 32-byte key sealing provider credentials and
 // named secrets at rest (production).
 const CredentialKeyEnv = "TOLLGATE_CREDENTIAL_KEY"

@@ -528,3 +528,16 @@ func jsonMarshal(v any) (string, error) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Principals lists the principals that ever asked for a hold (the
+// principals index), for reconcile.
+func (l *Ledger) Principals(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	ps, err := l.rdb.ZRange(ctx, l.keys.principals(), 0, -1).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("principals", err, msgReadDown)
+	}
+	slices.Sort(ps)
+	return ps, nil
+}
