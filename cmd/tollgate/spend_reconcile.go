@@ -36,34 +36,64 @@ type providerCharge struct {
 	Amount              money.Money
 }
 
-// compareMonth lists the mismatches between what the ledger committed and
-// what the provider charged in one month, by invoice id.
-func compareMonth(ledger map[string][]spend.Charge, provider []providerCharge) []Mismatch {
+// compareMonth lists the mismatches of one month between what the ledger
+// committed (ledger: that month's charges by principal) and what the
+// provider charged (provider: that month's charges), matching by invoice
+// id. An invoice may sit in a neighbouring month on the other side (a
+// hold counts in the month it was placed, an invoice in its period's; on
+// a test clock they differ): nearLedger and nearProvider are every charge
+// of the months around, and a match there is not a mismatch.
+func compareMonth(ledger, nearLedger map[string][]spend.Charge, provider, nearProvider []providerCharge) []Mismatch {
 	var out []Mismatch
-	seen := map[string]bool{}
-	byKey := map[string]spend.Charge{}
-	owner := map[string]string{}
+	type lc struct {
+		c     spend.Charge
+		owner string
+	}
+	ledgerAt := map[string]lc{}
+	for p, cs := range nearLedger {
+		for _, c := range cs {
+			ledgerAt[c.Key] = lc{c, p}
+		}
+	}
 	for p, cs := range ledger {
 		for _, c := range cs {
-			byKey[c.Key], owner[c.Key] = c, p
+			ledgerAt[c.Key] = lc{c, p}
 		}
+	}
+	provAt := map[string]providerCharge{}
+	for _, pc := range nearProvider {
+		provAt[pc.Key] = pc
 	}
 	for _, pc := range provider {
-		seen[pc.Key] = true
-		pa := pc.Amount
-		lc, ok := byKey[pc.Key]
-		switch {
-		case !ok:
-			out = append(out, Mismatch{Kind: "charged_without_commit", Principal: pc.Principal, Key: pc.Key, Ref: pc.Ref, Provider: &pa})
-		case lc.Amount != pc.Amount || owner[pc.Key] != pc.Principal:
-			la := lc.Amount
-			out = append(out, Mismatch{Kind: "amount_differs", Principal: pc.Principal, Key: pc.Key, Ref: pc.Ref, Ledger: &la, Provider: &pa})
-		}
+		provAt[pc.Key] = pc
 	}
-	for k, c := range byKey {
-		if !seen[k] {
-			la := c.Amount
-			out = append(out, Mismatch{Kind: "committed_without_charge", Principal: owner[k], Key: k, Ref: c.Ref, Ledger: &la})
+	reported := map[string]bool{}
+	differs := func(l lc, pc providerCharge) {
+		if reported[pc.Key] || (l.c.Amount == pc.Amount && l.owner == pc.Principal) {
+			return
+		}
+		reported[pc.Key] = true
+		la, pa := l.c.Amount, pc.Amount
+		out = append(out, Mismatch{Kind: "amount_differs", Principal: pc.Principal, Key: pc.Key, Ref: pc.Ref, Ledger: &la, Provider: &pa})
+	}
+	for _, pc := range provider {
+		l, ok := ledgerAt[pc.Key]
+		if !ok {
+			pa := pc.Amount
+			out = append(out, Mismatch{Kind: "charged_without_commit", Principal: pc.Principal, Key: pc.Key, Ref: pc.Ref, Provider: &pa})
+			continue
+		}
+		differs(l, pc)
+	}
+	for p, cs := range ledger {
+		for _, c := range cs {
+			pc, ok := provAt[c.Key]
+			if !ok {
+				la := c.Amount
+				out = append(out, Mismatch{Kind: "committed_without_charge", Principal: p, Key: c.Key, Ref: c.Ref, Ledger: &la})
+				continue
+			}
+			differs(lc{c, p}, pc)
 		}
 	}
 	slices.SortFunc(out, func(a, b Mismatch) int {
@@ -107,7 +137,7 @@ func reconcileStripe(ctx context.Context, l *spend.Ledger, sc *stripe.Client, mo
 	if err != nil {
 		return nil, 0, err
 	}
-	var prov []providerCharge
+	var prov, near []providerCharge
 	ids := make([]string, 0, len(custs))
 	for id := range custs {
 		ids = append(ids, id)
@@ -119,10 +149,15 @@ func reconcileStripe(ctx context.Context, l *spend.Ledger, sc *stripe.Client, mo
 			return nil, 0, err
 		}
 		for _, in := range invs {
-			if spend.MonthOf(in.PeriodStart) != mon || in.Amount.Minor == 0 {
+			if in.Amount.Minor == 0 {
 				continue
 			}
-			prov = append(prov, providerCharge{Principal: custs[id], Key: in.ID, Ref: in.Subscription, Amount: in.Amount})
+			pc := providerCharge{Principal: custs[id], Key: in.ID, Ref: in.Subscription, Amount: in.Amount}
+			if spend.MonthOf(in.PeriodStart) == mon {
+				prov = append(prov, pc)
+			} else {
+				near = append(near, pc)
+			}
 		}
 	}
 	principals, err := l.Principals(ctx)
@@ -134,17 +169,23 @@ func reconcileStripe(ctx context.Context, l *spend.Ledger, sc *stripe.Client, mo
 			principals = append(principals, p)
 		}
 	}
-	ledger := map[string][]spend.Charge{}
+	ledger, nearLedger := map[string][]spend.Charge{}, map[string][]spend.Charge{}
+	first, _ := time.Parse("2006-01", mon)
 	for _, p := range principals {
-		cs, err := l.Charges(ctx, p, spend.Stripe, mon)
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(cs) > 0 {
-			ledger[p] = cs
+		for d := -3; d <= 3; d++ {
+			m := first.AddDate(0, d, 0).Format("2006-01")
+			cs, err := l.Charges(ctx, p, spend.Stripe, m)
+			if err != nil {
+				return nil, 0, err
+			}
+			if d == 0 {
+				ledger[p] = cs
+			} else {
+				nearLedger[p] = append(nearLedger[p], cs...)
+			}
 		}
 	}
-	return compareMonth(ledger, prov), len(prov), nil
+	return compareMonth(ledger, nearLedger, prov, near), len(prov), nil
 }
 
 func printMismatches(w io.Writer, provider, mon string, ms []Mismatch, compared int, asJSON bool) error {

@@ -27,7 +27,7 @@ func TestCompareMonth(t *testing.T) {
 		{Principal: "user:a", Key: "in_2", Amount: usd(1900)},
 		{Principal: "user:a", Key: "in_4", Amount: usd(700)},
 	}
-	got := compareMonth(ledger, prov)
+	got := compareMonth(ledger, nil, prov, nil)
 	kinds := map[string]string{}
 	for _, m := range got {
 		kinds[m.Key] = m.Kind
@@ -35,11 +35,18 @@ func TestCompareMonth(t *testing.T) {
 	if len(got) != 3 || kinds["in_2"] != "amount_differs" || kinds["in_3"] != "committed_without_charge" || kinds["in_4"] != "charged_without_commit" {
 		t.Fatalf("mismatches %+v", got)
 	}
-	if clean := compareMonth(map[string][]spend.Charge{"user:a": {{Key: "in_1", Amount: usd(900)}}}, prov[:1]); len(clean) != 0 {
+	if clean := compareMonth(map[string][]spend.Charge{"user:a": {{Key: "in_1", Amount: usd(900)}}}, nil, prov[:1], nil); len(clean) != 0 {
 		t.Fatalf("clean month has mismatches %+v", clean)
 	}
+	// The same invoice in a neighbouring month on the other side matches.
+	if near := compareMonth(map[string][]spend.Charge{"user:a": {{Key: "in_1", Amount: usd(900)}}}, nil, nil, prov[:1]); len(near) != 0 {
+		t.Fatalf("a neighbouring month's invoice is a mismatch: %+v", near)
+	}
+	if near := compareMonth(nil, map[string][]spend.Charge{"user:a": {{Key: "in_4", Amount: usd(700)}}}, prov[2:], nil); len(near) != 0 {
+		t.Fatalf("a neighbouring month's commit is a mismatch: %+v", near)
+	}
 	// An invoice committed to another principal's ledger is a mismatch.
-	if other := compareMonth(map[string][]spend.Charge{"user:b": {{Key: "in_1", Amount: usd(900)}}}, prov[:1]); len(other) != 1 {
+	if other := compareMonth(map[string][]spend.Charge{"user:b": {{Key: "in_1", Amount: usd(900)}}}, nil, prov[:1], nil); len(other) != 1 {
 		t.Fatalf("another principal's commit matched: %+v", other)
 	}
 }
