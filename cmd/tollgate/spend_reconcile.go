@@ -172,7 +172,7 @@ func reconcileStripe(ctx context.Context, l *spend.Ledger, sc *stripe.Client, mo
 	ledger, nearLedger := map[string][]spend.Charge{}, map[string][]spend.Charge{}
 	first, _ := time.Parse("2006-01", mon)
 	for _, p := range principals {
-		for d := -3; d <= 3; d++ {
+		for d := -12; d <= 12; d++ {
 			m := first.AddDate(0, d, 0).Format("2006-01")
 			cs, err := l.Charges(ctx, p, spend.Stripe, m)
 			if err != nil {
