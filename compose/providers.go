@@ -16,6 +16,10 @@ import (
 // is not a credential anywhere else.
 const sandboxStripeKey = "sk_test_tollgate_sandbox"
 
+// SandboxStripeKey is the key of the sandbox's fake Stripe (not a credential
+// anywhere else), for `tollgate spend reconcile` against a sandbox.
+const SandboxStripeKey = sandboxStripeKey
+
 // CredentialKeyEnv holds the 32-byte key sealing provider credentials and
 // named secrets at rest (production).
 const CredentialKeyEnv = "TOLLGATE_CREDENTIAL_KEY"
@@ -32,6 +36,7 @@ func (a *App) buildStripe() (*stripeParts, error) {
 	cfg := stripe.Config{Timeout: a.Cfg.ProviderTimeout, BaseURL: a.Cfg.StripeAPIURL}
 	if a.sandbox != nil {
 		cfg.BaseURL, cfg.SecretKey, cfg.HTTPClient = a.sandbox.stripeURL(), sandboxStripeKey, &http.Client{}
+		cfg.TestClock = a.sandbox.stripeClock()
 	} else {
 		// Provider credentials come from the environment only (SPEC §2).
 		cfg.SecretKey = os.Getenv(stripe.SecretKeyEnv)

@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/web/edge"
+	"github.com/tollgate-dev/tollgate/webhooks/stripehook"
 )
 
 func (a *App) routes() http.Handler {
@@ -45,6 +46,12 @@ func (a *App) routes() http.Handler {
 	a.sandboxRoutes(mux)
 	a.web.approvals.Mount(mux)
 	a.web.flows.Mount(mux)
+	whsec := a.Cfg.StripeWebhookSecret
+	if whsec == "" && a.sandbox != nil {
+		whsec = a.sandbox.webhookSecret()
+	}
+	mux.Handle("/webhooks/stripe", &stripehook.Handler{Secret: whsec, Ledger: a.money.ledger,
+		Trail: a.id.trail, Redis: a.Redis.Client, Log: a.Log})
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	if a.Cfg.MetricsAddr == "" {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,8 +51,16 @@ type sandboxParts struct {
 	stripe     *fakestripe.Fake
 	cfBase     string
 	stripeBase string
-	stop       func()
+	// clock is the Stripe test clock every sandbox customer lives on
+	// (`tollgate dev advance` moves it).
+	clock string
+	stop  func()
 }
+
+// sandboxWebhookSecret signs the sandbox fake's Stripe events; the
+// sandbox's webhook endpoint verifies with it unless
+// --stripe-webhook-secret is given. Not a credential anywhere else.
+const sandboxWebhookSecret = "whsec_tollgate_sandbox"
 
 func startSandbox(cfg config.Config) (*sandboxParts, error) {
 	if cfg.SandboxProvidersFrom != "" {
@@ -61,8 +70,10 @@ func startSandbox(cfg config.Config) (*sandboxParts, error) {
 		// The fake's own API token is never handed to tollgate.
 		cf: fakecf.New(fakecf.Config{StatusPolls: 2,
 			Accounts: sandboxCloudflareAccounts, OAuthClients: sandboxOAuthClients(cfg.PublicURL)}),
-		stripe: fakestripe.New(fakestripe.Config{SecretKey: sandboxStripeKey}),
+		stripe: fakestripe.New(fakestripe.Config{SecretKey: sandboxStripeKey,
+			Webhook: fakestripe.Webhook{URL: strings.TrimRight(cfg.PublicURL, "/") + "/webhooks/stripe", Secret: sandboxWebhookSecret}}),
 	}
+	s.clock = s.stripe.NewClock(time.Now(), "tollgate sandbox")
 	cfSrv, stripeSrv := httptest.NewServer(s.cf), httptest.NewServer(s.stripe)
 	s.cfBase, s.stripeBase = cfSrv.URL, stripeSrv.URL
 	s.stop = func() { cfSrv.Close(); stripeSrv.Close() }
@@ -79,12 +90,18 @@ func remoteSandbox(base string) (*sandboxParts, error) {
 		return nil, fmt.Errorf("--sandbox-providers-from %s: %w; start that sandbox first", base, err)
 	}
 	defer res.Body.Close()
-	var p struct{ Cloudflare, Stripe string }
+	var p struct {
+		Cloudflare, Stripe string
+		Clock              string `json:"stripe_clock"`
+	}
 	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&p); err != nil || res.StatusCode != http.StatusOK || p.Cloudflare == "" || p.Stripe == "" {
 		return nil, fmt.Errorf("--sandbox-providers-from %s: not a tollgate sandbox that runs its own fakes (HTTP %d)", base, res.StatusCode)
 	}
-	return &sandboxParts{cfBase: p.Cloudflare, stripeBase: p.Stripe, stop: func() {}}, nil
+	return &sandboxParts{cfBase: p.Cloudflare, stripeBase: p.Stripe, clock: p.Clock, stop: func() {}}, nil
 }
+
+func (s *sandboxParts) stripeClock() string   { return s.clock }
+func (s *sandboxParts) webhookSecret() string { return sandboxWebhookSecret }
 
 func (s *sandboxParts) cloudflareURL() string { return s.cfBase }
 func (s *sandboxParts) stripeURL() string     { return s.stripeBase }
@@ -159,8 +176,9 @@ func (a *App) sandboxRoutes(mux *http.ServeMux) {
 		return
 	}
 	mux.HandleFunc("GET /dev/providers", a.devOnly(func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"cloudflare": a.sandbox.cfBase, "stripe": a.sandbox.stripeBase})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"cloudflare": a.sandbox.cfBase, "stripe": a.sandbox.stripeBase, "stripe_clock": a.sandbox.clock})
 	}))
+	mux.HandleFunc("POST /dev/stripe/advance", a.devOnly(a.devAdvance))
 	mux.HandleFunc("GET /dev/cloudflare/charges", a.devOnly(a.devCloudflareCharges))
 	mux.HandleFunc("GET /dev/cloudflare/scripts", a.devOnly(a.devCloudflareScripts))
 	mux.HandleFunc("POST /dev/cloudflare/link", a.devOnly(a.devLinkCloudflare))
@@ -281,4 +299,27 @@ func (a *App) linkSandboxAccount(ctx context.Context, email string) (account str
 		return "", false, 0, err
 	}
 	return link.AccountID, !exists, len(refs), nil
+}
+
+// devAdvance serves POST /dev/stripe/advance (days=N, 1-400): the
+// sandbox's Stripe test clock moves N days on; subscriptions whose period
+// ends renew, their invoices are paid and the signed invoice.paid events
+// reach /webhooks/stripe before the answer.
+func (a *App) devAdvance(w http.ResponseWriter, r *http.Request) {
+	days, err := strconv.Atoi(r.FormValue("days"))
+	if err != nil || days < 1 || days > 400 {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "days must be a whole number from 1 to 400; the clock did not move")
+		return
+	}
+	before := len(a.sandbox.stripe.Charges())
+	now, failed, err := a.sandbox.stripe.AdvanceClock(a.sandbox.clock, time.Duration(days)*24*time.Hour)
+	if err != nil {
+		httpx.Fail(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	if failed == nil {
+		failed = []string{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"clock": a.sandbox.clock, "frozen_time": now.Format(time.RFC3339),
+		"renewals": len(a.sandbox.stripe.Charges()) - before, "failed_deliveries": failed})
 }

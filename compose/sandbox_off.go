@@ -30,6 +30,8 @@ func startSandbox(config.Config) (*sandboxParts, error) { return nil, ErrNoSandb
 
 func (*sandboxParts) cloudflareURL() string          { return "" }
 func (*sandboxParts) stripeURL() string              { return "" }
+func (*sandboxParts) stripeClock() string            { return "" }
+func (*sandboxParts) webhookSecret() string          { return "" }
 func (*sandboxParts) oauthEndpoint() oauth2.Endpoint { return oauth2.Endpoint{} }
 func (*sandboxParts) close()                         {}
 

@@ -111,7 +111,7 @@ func billingOnFile(t *testing.T, a *compose.App, email string) (customer, pm str
 		}
 		return out
 	}
-	customer = post("/v1/customers", url.Values{"email": {email}})["id"].(string)
+	customer = post("/v1/customers", url.Values{"email": {email}, "test_clock": {a.SandboxClock()}})["id"].(string)
 	cs := post("/v1/checkout/sessions", url.Values{"mode": {"setup"}, "customer": {customer}, "currency": {"usd"},
 		"success_url": {"https://example.com/ok"}})["id"].(string)
 	pm, err := a.FakeStripe().CompleteCheckout(cs)

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/tollgate-dev/tollgate/auth"
+	"github.com/tollgate-dev/tollgate/gates/phase"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/money"
 )
@@ -73,6 +74,9 @@ type Hold struct {
 type Charge struct {
 	Amount    money.Money
 	RequestID string
+	// Bind, for a subscription, binds it to the hold in the same script
+	// as the commit (the guard fills in who started it).
+	Bind *phase.Bind
 }
 
 // facts is what the guard established for a call, whatever its tool's

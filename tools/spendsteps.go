@@ -158,6 +158,20 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key
 		if actual != nil {
 			st.Commit = &phase.Commit{HoldID: sp.ID, Actual: *actual}
 			e = p.entry("commit", sessions.DecisionOK)
+			if charge != nil && charge.Bind != nil {
+				b := *charge.Bind
+				b.Subscription.Human = p.c.Subject
+				if chain := p.c.Act.Chain(); len(chain) > 0 {
+					b.Subscription.Agent = chain[0]
+				} else {
+					b.Subscription.Agent = p.c.ClientID
+				}
+				st.Commit.Bind = &b
+				if e.Detail == nil {
+					e.Detail = map[string]string{}
+				}
+				e.Detail["subscription"] = b.Subscription.ID
+			}
 			e.Amount, e.ProviderRequestID = actual, requestID
 			p.rec.Amount, p.rec.ProviderRequestID = actual, requestID
 		} else {

@@ -8,6 +8,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/catalog"
+	"github.com/tollgate-dev/tollgate/gates/phase"
+	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools/stripe"
@@ -16,7 +18,7 @@ import (
 // Billing is Stripe as subscription_start uses it.
 type Billing interface {
 	PriceForPlan(ctx context.Context, lookupKey string) (stripe.Price, error)
-	StartSubscription(ctx context.Context, customerID, priceID, paymentMethodID, idemKey string) (stripe.Subscription, error)
+	StartSubscription(ctx context.Context, customerID, priceID, paymentMethodID, idemKey string, metadata map[string]string) (stripe.Subscription, error)
 }
 
 // Links reads what connects a principal to a provider.
@@ -28,6 +30,14 @@ type Links interface {
 const (
 	LinkStripeCustomer      = "stripe_customer"
 	LinkStripePaymentMethod = "stripe_payment_method"
+)
+
+// The metadata keys subscription_start puts on a Stripe subscription: the
+// webhook reads whose ledger a renewal belongs to from them (the event is
+// signed, and only tollgate sets them).
+const (
+	MetaPrincipal = "tollgate_principal"
+	MetaHold      = "tollgate_hold"
 )
 
 // BillingRequired: no payment method is on file yet.
@@ -112,7 +122,8 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 			if cust == "" || pm == "" {
 				return subscriptionResult{}, nil, fault.New(BillingRequired, "no Stripe customer or payment method on file: run billing_setup, then retry. Nothing was charged.")
 			}
-			sub, err := cfg.Stripe.StartSubscription(ctx, cust, sq.price.ID, pm, c.Hold.UpstreamKey)
+			sub, err := cfg.Stripe.StartSubscription(ctx, cust, sq.price.ID, pm, c.Hold.UpstreamKey,
+				map[string]string{MetaPrincipal: c.Principal(), MetaHold: c.Hold.ID})
 			if err != nil {
 				return subscriptionResult{}, nil, err
 			}
@@ -121,7 +132,8 @@ func SubscriptionStart(cfg SubscriptionConfig) Tool {
 				charged = c.Hold.Held
 			}
 			return subscriptionResult{SubscriptionID: sub.ID, Plan: sq.svc.ID, Status: sub.Status,
-				Amount: charged.Amount(), Interval: string(sq.price.Interval)}, &Charge{Amount: charged, RequestID: sub.RequestID}, nil
+					Amount: charged.Amount(), Interval: string(sq.price.Interval)}, &Charge{Amount: charged, RequestID: sub.RequestID,
+					Bind: &phase.Bind{Invoice: sub.Invoice, Subscription: spend.Subscription{ID: sub.ID, Provider: "stripe", Customer: cust}}}, nil
 		}},
 	}
 }

@@ -1,6 +1,11 @@
 package main
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // inAccount checks that a result says it acted in the human's linked
 // account, and names it.
@@ -98,4 +103,45 @@ func (s *story) promote(pv map[string]any) map[string]any {
 	}
 	say("the sandbox's Cloudflare confirms: account %s runs %s with sha256 %.12s…", s.account, s.worker, live[s.worker])
 	return pr
+}
+
+// renewal moves the sandbox's Stripe test clock 32 days on: the
+// subscription renews, the fake pays the invoice and sends the signed
+// invoice.paid to /webhooks/stripe, and the renewal shows as spent in the
+// month of its period; then the month reconciles with Stripe.
+func (s *story) renewal() {
+	step("tollgate dev advance --days 32: the sandbox's Stripe clock moves on and the subscription renews")
+	out, err := tollgate("dev", "advance", "--days", "32", "--issuer", *issuer)
+	if err != nil {
+		fail("tollgate dev advance", err)
+	}
+	say("%s", strings.TrimSpace(string(out)))
+
+	step("spend_status {\"month\": …}: the renewal, committed by the signed webhook, counts in the month of its period")
+	renewed := ""
+	now := time.Now().UTC()
+	for d := 1; d <= 24 && renewed == ""; d++ {
+		mon := time.Date(now.Year(), now.Month()+time.Month(d), 1, 0, 0, 0, 0, time.UTC).Format("2006-01")
+		st := s.must("spend_status", map[string]any{"provider": "stripe", "month": mon})
+		for _, p := range list(st["providers"]) {
+			if sp, _ := p["spent"].(map[string]any); sp != nil && sp["amount_minor"] != float64(0) {
+				renewed = mon
+				say("stripe %v: spent %s, cap %s, recurring %s", p["month"], money(p["spent"]), money(p["cap"]), money(p["recurring"]))
+			}
+		}
+	}
+	if renewed == "" {
+		fail("spend_status after the renewal", errors.New("no later month shows the renewal as spent"))
+	}
+
+	step("tollgate spend reconcile --provider stripe --month " + renewed + ": the ledger against Stripe's invoices")
+	args := []string{"spend", "reconcile", "--provider", "stripe", "--month", renewed, "--issuer", *issuer}
+	if *redisURL != "" {
+		args = append(args, "--redis-url", *redisURL)
+	}
+	out, err = tollgate(args...)
+	if err != nil {
+		fail("tollgate spend reconcile", fmt.Errorf("%v\n%s", err, out))
+	}
+	say("%s", strings.TrimSpace(string(out)))
 }

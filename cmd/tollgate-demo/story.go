@@ -54,6 +54,7 @@ func run() {
 	s.billing()
 	s.accountConnect()
 	s.provision()
+	s.renewal() // before the sub-agent: it spends from the same session
 	s.subAgent()
 	s.audit()
 	fmt.Printf("\n✓ demo complete: %s registered, configured and live in %s's Cloudflare account %s; every step above is in the audit trail of session %s\n",

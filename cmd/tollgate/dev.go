@@ -33,8 +33,71 @@ sandbox mode and answer only on loopback; a production server has none.
 
   tollgate dev login --user alice@example.com
   tollgate dev agent-token --agent planner
-  tollgate dev link-account --user alice@example.com`,
-	}, newDevLogin(), newDevAgentToken(), newDevLinkAccount())
+  tollgate dev link-account --user alice@example.com
+  tollgate dev advance --days 32`,
+	}, newDevLogin(), newDevAgentToken(), newDevLinkAccount(), newDevAdvance())
+}
+
+func newDevAdvance() *cobra.Command {
+	var issuer string
+	var days int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "advance --days N [--json]",
+		Short: "Move the sandbox's Stripe test clock N days on, renewing subscriptions that fall due",
+		Long: `advance moves the running sandbox's Stripe test clock (every sandbox customer
+lives on it) N days on, as Stripe's test clocks do. Each subscription whose
+period ends renews: the fake creates and pays the invoice and sends the signed
+invoice.paid event to the server's /webhooks/stripe, which commits the renewal
+to the month of the invoice's period (see spend_status {"month": "YYYY-MM"}).
+The events are delivered before this command returns. Sandbox only.
+
+  tollgate dev advance --days 32`,
+		Args: cobra.NoArgs,
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&days, "days", 0, "how many days to move the clock on, 1 to 400 (required)")
+	fs.BoolVar(&asJSON, "json", false, "print the whole answer as JSON")
+	issuerFlag(fs, &issuer)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := applyEnv(cmd.Flags()); err != nil {
+			return err
+		}
+		if days < 1 || days > 400 {
+			return usage("give --days N, from 1 to 400, e.g. --days 32")
+		}
+		base, err := parseIssuer(issuer)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signalContext()
+		defer stop()
+		status, body, err := postForm(ctx, base, "/dev/stripe/advance", url.Values{"days": {fmt.Sprint(days)}})
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return serverRefusal(base, "/dev/stripe/advance", status, body)
+		}
+		var out struct {
+			Frozen   string   `json:"frozen_time"`
+			Renewals int      `json:"renewals"`
+			Failed   []string `json:"failed_deliveries"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil || out.Frozen == "" {
+			return fmt.Errorf("the server at %s answered without a clock; is it a tollgate sandbox?", base)
+		}
+		if asJSON {
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace(string(body)))
+		} else {
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "sandbox Stripe clock now %s; %d renewal(s) charged and sent to /webhooks/stripe\n", out.Frozen, out.Renewals)
+		}
+		if err == nil && len(out.Failed) > 0 {
+			err = fmt.Errorf("%d webhook deliveries failed: %s", len(out.Failed), strings.Join(out.Failed, "; "))
+		}
+		return err
+	}
+	return cmd
 }
 
 func newDevLinkAccount() *cobra.Command {

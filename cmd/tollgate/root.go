@@ -156,6 +156,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&c.RedisCA, "redis-ca", "", "PEM file of the CA that signs the Redis servers' certificates (rediss:// URLs; default: the system roots)")
 	fs.DurationVar(&c.ProviderTimeout, "provider-timeout", d.ProviderTimeout, "how long one request to Cloudflare or Stripe may take; shorter than --handler-deadline")
 	fs.StringVar(&c.CloudflareAPIURL, "cloudflare-api-url", "", "production only: the Cloudflare API root to call instead of the real one (a fake in tests); https, or http to a loopback host")
+	fs.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", "", "the signing secret (whsec_…) of the Stripe webhook endpoint <public-url>/webhooks/stripe, which records subscription renewals and cancellations; empty: the endpoint answers 503")
 	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "production only: the Stripe API root to call instead of the real one (stripe-mock in tests); https, or http to a loopback host")
 	// One configuration, whichever command runs the server: serve's and
 	// stdio's twins are shared (TOLLGATE_TOKEN_TTL for both).

@@ -298,11 +298,24 @@ func newSpendReconcile() *cobra.Command {
 	var (
 		redisURL, principal, charged, note string
 		notCharged, asJSON                 bool
+		provider, month, issuer, stripeAPI string
 	)
 	cmd := &cobra.Command{
-		Use:   "reconcile HOLD_ID --principal P (--charged AMOUNT | --not-charged) [--note N]",
-		Short: "Record what the provider really charged for an expired hold",
-		Long: `reconcile settles an expired hold (see tollgate spend holds --stale) after you
+		Use:   "reconcile (HOLD_ID --principal P (--charged AMOUNT | --not-charged) [--note N] | --provider stripe [--month YYYY-MM]) [--json]",
+		Short: "Compare a month with the provider, or record what it really charged for an expired hold",
+		Long: `reconcile --provider stripe [--month YYYY-MM] compares the ledger's commits of
+the month (UTC, default this month) with Stripe's paid invoices of every
+customer tollgate created (found by their tollgate_principal metadata, so an
+invoice of a subscription tollgate never recorded shows too). It lists each
+mismatch: charged_without_commit, committed_without_charge, amount_differs, and
+exits 1 on any (0 when clean). Stripe is the one in ` + "`STRIPE_SECRET_KEY`" + ` (with
+--stripe-api-url), or else the running sandbox's fake at --issuer. Invoices
+count in the month of their period (renewals) or of their creation (the first
+period). Nothing is changed.
+
+  tollgate spend reconcile --provider stripe --month 2026-12 --json
+
+reconcile HOLD_ID settles an expired hold (see tollgate spend holds --stale) after you
 checked the provider's records:
 
   --charged AMOUNT  the provider did charge: AMOUNT (a decimal in the hold's
@@ -323,10 +336,14 @@ large, not a number) is bad usage (exit 2) and nothing is changed.
 Examples:
   tollgate spend reconcile 3kq7… --principal user:alice@example.com --charged 10.44 --note "CF invoice 8812" --redis-url redis://127.0.0.1:6379
   tollgate spend reconcile 3kq7… --principal user:alice@example.com --not-charged --redis-url redis://127.0.0.1:6379`,
-		Args: exactArgs(1, "one hold id"),
+		Args: cobra.MaximumNArgs(1),
 	}
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
+	fs.StringVar(&provider, "provider", "", "compare a whole month with this provider (stripe) instead of settling one hold")
+	fs.StringVar(&month, "month", "", "with --provider: the UTC month, YYYY-MM (default: this month)")
+	fs.StringVar(&stripeAPI, "stripe-api-url", "", "with --provider stripe and STRIPE_SECRET_KEY: the Stripe API root (default: the real one)")
+	issuerFlag(fs, &issuer)
 	fs.StringVar(&principal, "principal", "", "the principal the hold belongs to, e.g. user:alice@example.com (required)")
 	fs.StringVar(&charged, "charged", "", `what the provider charged, a decimal amount in USD such as "10.44"`)
 	fs.BoolVar(&notCharged, "not-charged", false, "the provider charged nothing")
@@ -335,6 +352,15 @@ Examples:
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return err
+		}
+		if provider != "" {
+			if len(args) != 0 {
+				return usage("give either a HOLD_ID or --provider, not both")
+			}
+			return reconcileMonth(cmd, redisURL, provider, month, issuer, stripeAPI, asJSON)
+		}
+		if len(args) != 1 {
+			return usage("give one hold id, or --provider stripe to compare a month with the provider")
 		}
 		id := args[0]
 		if err := needPrincipal(principal); err != nil {

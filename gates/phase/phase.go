@@ -258,6 +258,16 @@ type Settle struct {
 type Commit struct {
 	HoldID string
 	Actual money.Money
+	// Bind, for a subscription, binds it to the hold (its recurring
+	// commitment) in the same script as the commit: never apart.
+	Bind *Bind
+}
+
+// Bind is a provider subscription to bind to the committed hold, and its
+// first invoice.
+type Bind struct {
+	Subscription spend.Subscription
+	Invoice      string
 }
 
 // Release names a hold to free and why.
@@ -284,7 +294,7 @@ type SettleResult struct {
 // returns the commit's error and appends nothing: the caller records that.
 func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 	var steps []fuse.Step
-	var commitReply, releaseReply, completeReply func(any) error
+	var commitReply, bindReply, releaseReply, completeReply func(any) error
 	var out SettleResult
 	if s.Commit != nil {
 		st, parse, err := r.Ledger.CommitStep(s.Principal, s.Commit.HoldID, s.Commit.Actual)
@@ -292,6 +302,13 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 			return out, err
 		}
 		steps, commitReply = append(steps, st), parse
+		if b := s.Commit.Bind; b != nil {
+			bst, bparse, err := r.Ledger.BindStep(s.Principal, s.Commit.HoldID, b.Subscription, b.Invoice)
+			if err != nil {
+				return out, err
+			}
+			steps, bindReply = append(steps, bst), bparse
+		}
 	}
 	if s.Release != nil {
 		st, parse, err := r.Ledger.ReleaseStep(s.Principal, s.Release.HoldID, s.Release.Reason)
@@ -330,6 +347,9 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 		return err
 	}
 	if err := next(commitReply); err != nil {
+		return out, err
+	}
+	if err := next(bindReply); err != nil {
 		return out, err
 	}
 	if err := next(releaseReply); err != nil {

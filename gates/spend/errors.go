@@ -32,32 +32,34 @@ const (
 // Reply codes of the Lua scripts (the first element of every reply). Zero
 // is never "ok", so a nil or defaulted reply cannot pass.
 const (
-	rHeld          = 1  // a new hold; record follows
-	rReplay        = 2  // the hold existed; record follows
-	rCap           = 3  // cap exceeded; spent, held follow
-	rBudget        = 4  // budget exceeded; index (1-based), spent, held follow
-	rConflict      = 5  // hold id taken by another hold
-	rCapCurrency   = 6  // month's counters are in another currency; it follows
-	rBudgetCurr    = 7  // a budget's counters are in another currency; index, currency follow
-	rNotFound      = 8  // no such hold
-	rOK            = 9  // settled; record follows
-	rExpired       = 10 // the hold expired; record follows
-	rReleased      = 11 // the hold was released; record follows
-	rCommitted     = 12 // the hold was committed with another amount; record follows
-	rTooMuch       = 13 // actual above the hold; record follows
-	rHoldCurrency  = 14 // actual in another currency than the hold; record follows
-	rStillHeld     = 15 // reconcile of a hold that is still open; record follows
-	rReadCounters  = 16 // counters follow: spent, held, currency
-	rReaped        = 17 // number of holds expired follows
-	rListed        = 18 // records follow
-	rUnknownRecord = 19 // the record has a state the package does not know
-	rRecurring     = 20 // recurring commitments would exceed the standing cap; total, cap follow
-	rCapSet        = 21 // cap stored; the previous value follows ('' if none)
-	rCapNotRaised  = 22 // a raise at or below the stored cap; the stored value follows
-	rRenewed       = 23 // renewal recorded
-	rRenewReplay   = 24 // this invoice was recorded before
-	rRenewUnknown  = 25 // recorded, but no such commitment is kept
-	rEnded         = 26 // commitment ended; 1 if it existed follows
+	rHeld             = 1  // a new hold; record follows
+	rReplay           = 2  // the hold existed; record follows
+	rCap              = 3  // cap exceeded; spent, held follow
+	rBudget           = 4  // budget exceeded; index (1-based), spent, held follow
+	rConflict         = 5  // hold id taken by another hold
+	rCapCurrency      = 6  // month's counters are in another currency; it follows
+	rBudgetCurr       = 7  // a budget's counters are in another currency; index, currency follow
+	rNotFound         = 8  // no such hold
+	rOK               = 9  // settled; record follows
+	rExpired          = 10 // the hold expired; record follows
+	rReleased         = 11 // the hold was released; record follows
+	rCommitted        = 12 // the hold was committed with another amount; record follows
+	rTooMuch          = 13 // actual above the hold; record follows
+	rHoldCurrency     = 14 // actual in another currency than the hold; record follows
+	rStillHeld        = 15 // reconcile of a hold that is still open; record follows
+	rReadCounters     = 16 // counters follow: spent, held, currency
+	rReaped           = 17 // number of holds expired follows
+	rListed           = 18 // records follow
+	rUnknownRecord    = 19 // the record has a state the package does not know
+	rRecurring        = 20 // recurring commitments would exceed the standing cap; total, cap follow
+	rCapSet           = 21 // cap stored; the previous value follows ('' if none)
+	rCapNotRaised     = 22 // a raise at or below the stored cap; the stored value follows
+	rRenewed          = 23 // renewal recorded
+	rRenewReplay      = 24 // this invoice was recorded before
+	rRenewUnknown     = 25 // recorded, but no such commitment is kept
+	rEnded            = 26 // commitment ended; 1 if it existed follows
+	rBound            = 27 // subscription bound to its committed first period
+	rBindNotCommitted = 28 // the hold is not committed: nothing bound
 )
 
 func invalid(format string, args ...any) error {

@@ -65,7 +65,7 @@ func (k keyspace) recurring(principal, provider string) string {
 func (k keyspace) charges(principal, provider, month string) string {
 	return k.base(principal) + "charges:" + provider + ":" + month
 }
-func (k keyspace) subs() string                  { return k.prefix + ":spend:subs" }
+func (k keyspace) subs(principal string) string  { return k.base(principal) + "subs" }
 func (k keyspace) capped() string                { return k.prefix + ":spend:capped" }
 func (k keyspace) webhookEvent(id string) string { return k.prefix + ":spend:webhook:" + id }
 
@@ -344,7 +344,7 @@ func (l *Ledger) BindSubscription(ctx context.Context, s Subscription, mon, invo
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	if err := l.rdb.HSet(ctx, l.keys.subs(), s.ID, b).Err(); err != nil {
+	if err := l.rdb.HSet(ctx, l.keys.subs(s.Principal), s.ID, b).Err(); err != nil {
 		return unavailable("bind", err, msgReadDown)
 	}
 	if invoiceID == "" {
@@ -353,12 +353,15 @@ func (l *Ledger) BindSubscription(ctx context.Context, s Subscription, mon, invo
 	return l.NoteCharge(ctx, s.Principal, s.Provider, mon, invoiceID, s.ID, first)
 }
 
-// SubscriptionOf looks a subscription up; ok is false when tollgate does
-// not know it.
-func (l *Ledger) SubscriptionOf(ctx context.Context, id string) (s Subscription, ok bool, err error) {
+// SubscriptionOf looks a subscription of principal up; ok is false when
+// tollgate does not know it (or it is another principal's).
+func (l *Ledger) SubscriptionOf(ctx context.Context, principal, id string) (s Subscription, ok bool, err error) {
+	if !validPrincipal(principal) || id == "" || len(id) > maxID {
+		return Subscription{}, false, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	v, err := l.rdb.HGet(ctx, l.keys.subs(), id).Result()
+	v, err := l.rdb.HGet(ctx, l.keys.subs(principal), id).Result()
 	if errors.Is(err, redis.Nil) {
 		return Subscription{}, false, nil
 	}
@@ -525,3 +528,16 @@ func jsonMarshal(v any) (string, error) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Principals lists the principals that ever asked for a hold (the
+// principals index), for reconcile.
+func (l *Ledger) Principals(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	ps, err := l.rdb.ZRange(ctx, l.keys.principals(), 0, -1).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("principals", err, msgReadDown)
+	}
+	slices.Sort(ps)
+	return ps, nil
+}

@@ -275,11 +275,11 @@ func TestChargesListed(t *testing.T) {
 		"2026-11", "in_1", usd(900)); err != nil {
 		t.Fatal(err)
 	}
-	s, ok, err := f.ledger.SubscriptionOf(ctx, "sub_1")
+	s, ok, err := f.ledger.SubscriptionOf(ctx, alice, "sub_1")
 	if err != nil || !ok || s.Principal != alice || s.Agent != "agent:a" {
 		t.Fatalf("lookup %+v %v %v", s, ok, err)
 	}
-	if _, ok, _ := f.ledger.SubscriptionOf(ctx, "sub_x"); ok {
+	if _, ok, _ := f.ledger.SubscriptionOf(ctx, alice, "sub_x"); ok {
 		t.Fatal("unknown subscription found")
 	}
 	cs, err := f.ledger.Charges(ctx, alice, Stripe, "2026-11")

@@ -379,3 +379,26 @@ local c = redis.call('HMGET', KEYS[1], 'spent', 'held', 'currency')
 local pend, total = recurring(ARGV[1], ARGV[4], ARGV[5])
 return {16, c[1] or '0', c[2] or '0', c[3] or '', string.format('%.0f', cap_of(ARGV[1], ARGV[4], ARGV[5], ARGV[6])), string.format('%.0f', pend), string.format('%.0f', total)}
 `
+
+// bindLua binds a subscription to its committed first period: the
+// binding, the first invoice as the month's charge (first note wins) and
+// the subscription id as the commitment's ref. Answers 28 when the hold
+// is not committed (nothing written).
+// KEYS: hold, subs. ARGV: base, subscription id, binding JSON, invoice,
+// keep ms, hold id.
+const bindLua = `
+local r = redis.call('HMGET', KEYS[1], 'state', 'provider', 'month', 'actual')
+if r[1] ~= 'committed' then return {28} end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local ck = ARGV[1] .. 'charges:' .. r[2] .. ':' .. r[3]
+if redis.call('HSETNX', ck, ARGV[4], (r[4] or '0') .. '|' .. ARGV[2]) == 1 then
+  redis.call('PEXPIRE', ck, ARGV[5])
+end
+local rk = ARGV[1] .. 'recurring:' .. r[2]
+local cur = redis.call('HGET', rk, ARGV[6])
+if cur then
+  local a, nx = string.match(cur, '^(%d+)|([^|]*)')
+  redis.call('HSET', rk, ARGV[6], a .. '|' .. nx .. '|' .. ARGV[2])
+end
+return {27}
+`

@@ -117,3 +117,79 @@ func (l *Ledger) noteIndexed(principal string, now time.Time) {
 	l.touched[principal] = now
 	l.mu.Unlock()
 }
+
+// BindStep records, in the same fused script as the commit of hold
+// holdID (placed after CommitStep, it runs only when the commit was
+// recorded), that provider subscription s.ID is that hold's recurring
+// commitment: the binding (who holds it, who started it), the first
+// invoice listed as the month's charge for reconcile, and the
+// subscription id as the commitment's ref. Webhooks find renewals and
+// cancellations through it, so it is never written apart from the money.
+func (l *Ledger) BindStep(principal, holdID string, s Subscription, invoice string) (fuse.Step, func(reply any) error, error) {
+	s.Principal, s.Commitment = principal, holdID
+	if !validPrincipal(principal) || !validHoldID(holdID) || !KnownProvider(s.Provider) || s.ID == "" || len(s.ID) > maxID ||
+		strings.ContainsAny(s.ID, "|") || len(invoice) > 256 {
+		return fuse.Step{}, nil, invalid("the subscription binding is malformed; nothing was recorded.")
+	}
+	if invoice == "" {
+		invoice = s.ID
+	}
+	b, err := jsonMarshal(s)
+	if err != nil {
+		return fuse.Step{}, nil, internal("bind", "%v", err)
+	}
+	step := fuse.Step{Name: "spend_bind", Body: bindLua, Continue: "r[1] == " + strconv.Itoa(rBound),
+		Keys: []string{l.keys.hold(principal, holdID), l.keys.subs(principal)},
+		Args: []any{l.keys.base(principal), s.ID, b, invoice, l.cfg.Retention.Milliseconds(), holdID}}
+	return step, func(reply any) error {
+		r, err := parseReply(reply)
+		if err != nil {
+			return internal("bind", "%v", err)
+		}
+		if r.code != rBound {
+			return internal("bind", "hold %q is not committed (reply %d); the subscription was not bound", holdID, r.code)
+		}
+		return nil
+	}, nil
+}
+
+// RenewStep is Renew as a fused step: the script goes on (and an audit
+// entry fused after it is written) only when the renewal is new; a
+// replayed invoice stops it.
+func (l *Ledger) RenewStep(r Renewal) (fuse.Step, func(reply any) (replay, known bool, err error), error) {
+	if !validPrincipal(r.Principal) || !KnownProvider(r.Provider) || r.Invoice == "" || len(r.Invoice) > 256 {
+		return fuse.Step{}, nil, invalid("the renewal is malformed.")
+	}
+	if _, err := ParseMonth(r.Month); err != nil {
+		return fuse.Step{}, nil, err
+	}
+	if err := checkAmount(&r.Amount, true, "the renewal"); err != nil {
+		return fuse.Step{}, nil, err
+	}
+	if d := l.DefaultCapFor(r.Provider); r.Amount.Currency != d.Currency {
+		return fuse.Step{}, nil, invalidAmount("the renewal %s is not in %s, the currency of the %s ledger.", r.Amount, strings.ToUpper(d.Currency), r.Provider)
+	}
+	if r.EveryMonths < 1 {
+		r.EveryMonths = 1
+	}
+	step := fuse.Step{Name: "spend_renew", Lib: libLua, Body: renewLua,
+		Continue: "r[1] == " + strconv.Itoa(rRenewed) + " or r[1] == " + strconv.Itoa(rRenewUnknown),
+		Keys:     []string{l.keys.cap(r.Principal, r.Provider, r.Month), l.keys.recurring(r.Principal, r.Provider), l.keys.charges(r.Principal, r.Provider, r.Month)},
+		Args: []any{r.Commitment, r.Invoice, strconv.FormatInt(r.Amount.Minor, 10), r.Amount.Currency, addMonths(r.Month, r.EveryMonths),
+			l.cfg.Retention.Milliseconds(), r.Ref}}
+	return step, func(reply any) (bool, bool, error) {
+		rep, err := parseReply(reply)
+		if err != nil {
+			return false, false, internal("renew", "%v", err)
+		}
+		switch rep.code {
+		case rRenewed:
+			return false, true, nil
+		case rRenewReplay:
+			return true, true, nil
+		case rRenewUnknown:
+			return false, false, nil
+		}
+		return false, false, internal("renew", "script replied %d", rep.code)
+	}, nil
+}

@@ -117,7 +117,11 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener (and not
 	// on the main one).
 	MetricsToken string
-	MetricsAddr  string
+
+	// StripeWebhookSecret is the signing secret (whsec_…) of the Stripe
+	// endpoint POST /webhooks/stripe; empty: the endpoint answers 503.
+	StripeWebhookSecret string
+	MetricsAddr         string
 
 	// SandboxProvidersFrom is another sandbox replica's base URL whose fake
 	// providers this one uses, so that sandbox replicas on one Redis are one

@@ -140,7 +140,7 @@ func TestWholeFlowAgainstTheFake(t *testing.T) {
 	if err != nil || !strings.HasPrefix(price.ID, "price_") || price.Amount != money.USD(4900) || price.Interval != catalog.Month || price.LookupKey != "plan.team" {
 		t.Fatalf("price: %+v, %v", price, err)
 	}
-	sub, err := c.StartSubscription(ctx, cus.ID, price.ID, pm, "sub-user:ada-plan.team-1")
+	sub, err := c.StartSubscription(ctx, cus.ID, price.ID, pm, "sub-user:ada-plan.team-1", nil)
 	if err != nil || sub.Status != "active" || sub.Amount != money.USD(4900) || !strings.HasPrefix(sub.ID, "sub_") || sub.Replayed ||
 		!strings.HasPrefix(sub.RequestID, "req_") {
 		t.Fatalf("subscription: %+v, %v", sub, err)
@@ -207,11 +207,11 @@ func TestRetryWithTheSameKeyIsReplayed(t *testing.T) {
 	cus, pm := withCard(t, f, c)
 	price, _ := f.PriceID("plan.starter")
 
-	first, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-key-1")
+	first, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-key-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-key-1")
+	second, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-key-1", nil)
 	if err != nil || second.ID != first.ID || !second.Replayed || second.RequestID == first.RequestID {
 		t.Fatalf("retry: %+v, %v (first %+v)", second, err, first)
 	}
@@ -221,7 +221,7 @@ func TestRetryWithTheSameKeyIsReplayed(t *testing.T) {
 
 	// The same key for another purchase is Stripe's idempotency error.
 	team, _ := f.PriceID("plan.team")
-	_, err = c.StartSubscription(ctx, cus.ID, team, pm, "sub-key-1")
+	_, err = c.StartSubscription(ctx, cus.ID, team, pm, "sub-key-1", nil)
 	wantCode(t, err, ProviderRefused)
 	if MayHaveCharged(err) || len(f.Subscriptions()) != 1 {
 		t.Fatal("a reused key started a subscription")
@@ -235,7 +235,7 @@ func TestTimeoutThenRetryFindsTheFirstSubscription(t *testing.T) {
 	price, _ := f.PriceID("plan.starter")
 
 	f.LateAnswer(2 * time.Second)
-	_, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-late-1")
+	_, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-late-1", nil)
 	wantCode(t, err, ProviderError)
 	if !provider.Reached(err) || !MayHaveCharged(err) {
 		t.Fatalf("a timed-out subscription POST must say it may have charged: %v", err)
@@ -244,7 +244,7 @@ func TestTimeoutThenRetryFindsTheFirstSubscription(t *testing.T) {
 		t.Fatalf("message: %s", fault.PublicOf(err))
 	}
 	f.LateAnswer(0)
-	sub, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-late-1")
+	sub, err := c.StartSubscription(ctx, cus.ID, price, pm, "sub-late-1", nil)
 	if err != nil || !sub.Replayed || len(f.Subscriptions()) != 1 || sub.ID != f.Subscriptions()[0].ID || len(f.Charges()) != 1 {
 		t.Fatalf("retry: %+v, %v; fake has %d subscriptions", sub, err, len(f.Subscriptions()))
 	}

@@ -43,12 +43,17 @@ type Config struct {
 	HTTPClient *http.Client
 	// Timeout bounds each request; 30s if zero.
 	Timeout time.Duration
+	// TestClock, when set (the sandbox only), puts every customer tollgate
+	// creates on this Stripe test clock, so that `tollgate dev advance`
+	// can renew their subscriptions.
+	TestClock string
 }
 
 // Client calls Stripe through stripe-go. It is safe for concurrent use.
 type Client struct {
-	api     *client.API
-	timeout time.Duration
+	api       *client.API
+	timeout   time.Duration
+	testClock string
 }
 
 // NewClient validates cfg and builds a stripe-go client of its own: a
@@ -84,7 +89,7 @@ func NewClient(cfg Config) (*Client, error) {
 		LeveledLogger:   &stripego.LeveledLogger{Level: stripego.LevelNull},
 		EnableTelemetry: stripego.Bool(false),
 	})
-	return &Client{api: client.New(cfg.SecretKey, &stripego.Backends{API: backend}), timeout: timeout}, nil
+	return &Client{api: client.New(cfg.SecretKey, &stripego.Backends{API: backend}), timeout: timeout, testClock: cfg.TestClock}, nil
 }
 
 func configError(msg string) error {

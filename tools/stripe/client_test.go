@@ -101,7 +101,7 @@ func TestAnswerShapes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, hits := rawServer(t, tt.status, tt.body)
-			_, err := c.StartSubscription(context.Background(), "cus_1", "price_1", "pm_1", "k-1")
+			_, err := c.StartSubscription(context.Background(), "cus_1", "price_1", "pm_1", "k-1", nil)
 			wantCode(t, err, tt.code)
 			if MayHaveCharged(err) != tt.charged {
 				t.Fatalf("MayHaveCharged = %v, want %v: %s", !tt.charged, tt.charged, fault.PublicOf(err))

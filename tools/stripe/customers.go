@@ -76,6 +76,9 @@ func (c *Client) FindOrCreateCustomer(ctx context.Context, email, principal, ide
 
 	p := &stripego.CustomerParams{Email: stripego.String(email)}
 	p.AddMetadata(MetadataPrincipal, principal)
+	if c.testClock != "" {
+		p.TestClock = stripego.String(c.testClock)
+	}
 	p.SetIdempotencyKey(idemKey)
 	create := op{name: "customer_create", what: "creating the Stripe customer", creates: true}
 	var cu *stripego.Customer

@@ -43,7 +43,7 @@ func TestProviderFailures(t *testing.T) {
 			price, _ := f.PriceID("plan.starter")
 			before := len(apiRequests(f))
 			tt.arm(f)
-			sub, err := c.StartSubscription(context.Background(), cus.ID, price, pm, "sub-fail-1")
+			sub, err := c.StartSubscription(context.Background(), cus.ID, price, pm, "sub-fail-1", nil)
 			wantCode(t, err, tt.want.code)
 			var ce *CallError
 			if !errors.As(err, &ce) {
@@ -146,15 +146,15 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 			return err
 		}},
 		{"subscription without an idempotency key", func() error {
-			_, err := c.StartSubscription(ctx, "cus_1", "price_1", "pm_1", "")
+			_, err := c.StartSubscription(ctx, "cus_1", "price_1", "pm_1", "", nil)
 			return err
 		}},
 		{"subscription without a payment method", func() error {
-			_, err := c.StartSubscription(ctx, "cus_1", "price_1", "", "k")
+			_, err := c.StartSubscription(ctx, "cus_1", "price_1", "", "k", nil)
 			return err
 		}},
 		{"subscription with a price id in the payment method", func() error {
-			_, err := c.StartSubscription(ctx, "cus_1", "price_1", "price_1", "k")
+			_, err := c.StartSubscription(ctx, "cus_1", "price_1", "price_1", "k", nil)
 			return err
 		}},
 	}
@@ -180,7 +180,7 @@ func TestUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.StartSubscription(context.Background(), "cus_1", "price_1", "pm_1", "k")
+	_, err = c.StartSubscription(context.Background(), "cus_1", "price_1", "pm_1", "k", nil)
 	wantCode(t, err, ProviderError)
 	if provider.Reached(err) || MayHaveCharged(err) || !strings.Contains(fault.PublicOf(err), "nothing was sent") {
 		t.Fatalf("an unreachable Stripe: %v", err)

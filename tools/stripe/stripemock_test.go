@@ -61,7 +61,7 @@ func TestAdapterAgainstStripeMock(t *testing.T) {
 		if len(pms) > 0 {
 			pm = pms[0]
 		}
-		_, err = c.StartSubscription(ctx, cus.ID, price.ID, pm, "mock-sub-1")
+		_, err = c.StartSubscription(ctx, cus.ID, price.ID, pm, "mock-sub-1", nil)
 		noValidationError(t, "StartSubscription", err)
 	})
 
@@ -90,7 +90,7 @@ func TestAdapterAgainstStripeMock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.StartSubscription(ctx, cus.ID, price.ID, pm, "sub-1"); err != nil {
+		if _, err := c.StartSubscription(ctx, cus.ID, price.ID, pm, "sub-1", nil); err != nil {
 			t.Fatal(err)
 		}
 		reqs := apiRequests(f)

@@ -94,6 +94,7 @@ type Subscription struct {
 	Amount    money.Money
 	RequestID string // Stripe's Request-Id, for the audit trail
 	Replayed  bool   // Stripe answered from its idempotency store: no second subscription
+	Invoice   string // in_…: the first invoice, for reconcile ("" if Stripe sent none)
 }
 
 // StartSubscription subscribes the customer to one unit of the price,
@@ -105,7 +106,11 @@ type Subscription struct {
 // Stripe answers 402 and creates nothing (card_declined), rather than
 // leaving an incomplete subscription that the human could later pay
 // outside tollgate's hold.
-func (c *Client) StartSubscription(ctx context.Context, customerID, priceID, paymentMethodID, idemKey string) (Subscription, error) {
+//
+// metadata (at most 10 keys) is stored on the subscription; tollgate puts
+// the principal and the hold there, so that a signed webhook about the
+// subscription names whose ledger it belongs to.
+func (c *Client) StartSubscription(ctx context.Context, customerID, priceID, paymentMethodID, idemKey string, metadata map[string]string) (Subscription, error) {
 	if err := checkID("customerID", customerID, "cus_"); err != nil {
 		return Subscription{}, err
 	}
@@ -123,6 +128,12 @@ func (c *Client) StartSubscription(ctx context.Context, customerID, priceID, pay
 		Items:                []*stripego.SubscriptionItemsParams{{Price: stripego.String(priceID)}},
 		DefaultPaymentMethod: stripego.String(paymentMethodID),
 		PaymentBehavior:      stripego.String("error_if_incomplete"),
+	}
+	if len(metadata) > 10 {
+		return Subscription{}, fault.New(fault.InvalidArgument, "at most 10 metadata keys; nothing was sent to Stripe")
+	}
+	for k, v := range metadata {
+		p.AddMetadata(k, v)
 	}
 	p.SetIdempotencyKey(idemKey)
 	o := op{name: "subscription_create", what: "starting the subscription to " + priceID, charges: true}
@@ -146,6 +157,9 @@ func (c *Client) StartSubscription(ctx context.Context, customerID, priceID, pay
 	}
 	out := Subscription{ID: sub.ID, Status: string(sub.Status), Amount: amount, RequestID: s.RequestID,
 		Replayed: s.Header.Get("Idempotent-Replayed") == "true"}
+	if sub.LatestInvoice != nil && checkID("the invoice id", sub.LatestInvoice.ID, "in_") == nil {
+		out.Invoice = sub.LatestInvoice.ID
+	}
 	switch sub.Status {
 	case stripego.SubscriptionStatusActive, stripego.SubscriptionStatusTrialing:
 		return out, nil

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	fakestripe "github.com/tollgate-dev/tollgate/fixtures/stripe"
+	"github.com/tollgate-dev/tollgate/gates/spend"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
+	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/testkit"
+)
+
+func TestCompareMonth(t *testing.T) {
+	usd := money.USD
+	ledger := map[string][]spend.Charge{
+		"user:a": {{Key: "in_1", Amount: usd(900)}, {Key: "in_2", Amount: usd(900)}, {Key: "in_3", Amount: usd(500)}},
+	}
+	prov := []providerCharge{
+		{Principal: "user:a", Key: "in_1", Amount: usd(900)},
+		{Principal: "user:a", Key: "in_2", Amount: usd(1900)},
+		{Principal: "user:a", Key: "in_4", Amount: usd(700)},
+	}
+	got := compareMonth(ledger, nil, prov, nil)
+	kinds := map[string]string{}
+	for _, m := range got {
+		kinds[m.Key] = m.Kind
+	}
+	if len(got) != 3 || kinds["in_2"] != "amount_differs" || kinds["in_3"] != "committed_without_charge" || kinds["in_4"] != "charged_without_commit" {
+		t.Fatalf("mismatches %+v", got)
+	}
+	if clean := compareMonth(map[string][]spend.Charge{"user:a": {{Key: "in_1", Amount: usd(900)}}}, nil, prov[:1], nil); len(clean) != 0 {
+		t.Fatalf("clean month has mismatches %+v", clean)
+	}
+	// The same invoice in a neighbouring month on the other side matches.
+	if near := compareMonth(map[string][]spend.Charge{"user:a": {{Key: "in_1", Amount: usd(900)}}}, nil, nil, prov[:1]); len(near) != 0 {
+		t.Fatalf("a neighbouring month's invoice is a mismatch: %+v", near)
+	}
+	if near := compareMonth(nil, map[string][]spend.Charge{"user:a": {{Key: "in_4", Amount: usd(700)}}}, prov[2:], nil); len(near) != 0 {
+		t.Fatalf("a neighbouring month's commit is a mismatch: %+v", near)
+	}
+	// An invoice committed to another principal's ledger is a mismatch.
+	if other := compareMonth(map[string][]spend.Charge{"user:b": {{Key: "in_1", Amount: usd(900)}}}, nil, prov[:1], nil); len(other) != 1 {
+		t.Fatalf("another principal's commit matched: %+v", other)
+	}
+}
+
+// TestSpendReconcileStripe runs the command against a fake Stripe: clean
+// (exit 0) after a subscription committed and bound, then exit 1 with an
+// injected mismatch on each side.
+func TestSpendReconcileStripe(t *testing.T) {
+	const key = "sk_test_reconcile"
+	f := fakestripe.New(fakestripe.Config{SecretKey: key})
+	base, stop := f.Start()
+	defer stop()
+	post := func(path string, form url.Values) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", path, res.StatusCode, out)
+		}
+		return out
+	}
+	cus := post("/v1/customers", url.Values{"email": {"alice@example.com"}, "metadata[tollgate_principal]": {alicePrincipal}})["id"].(string)
+	cs := post("/v1/checkout/sessions", url.Values{"mode": {"setup"}, "customer": {cus}, "currency": {"usd"}, "success_url": {"https://example.com/ok"}})["id"].(string)
+	pm, err := f.CompleteCheckout(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	price, _ := f.PriceID("plan.starter")
+	sub := post("/v1/subscriptions", url.Values{"customer": {cus}, "items[0][price]": {price}, "default_payment_method": {pm}})
+	inv := sub["latest_invoice"].(string)
+	paid := f.Charges()[0].Amount
+
+	rurl := testkit.RedisURL(t)
+	opt, err := redis.ParseURL(rurl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	l, err := spend.New(rdb, spend.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := l.Hold(ctx, spend.HoldRequest{HoldID: "h1", Principal: alicePrincipal, Provider: spend.Stripe, Amount: paid, Recurring: paid, Tool: "subscription_start"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cst, _, _ := l.CommitStep(alicePrincipal, h.ID, paid)
+	bst, bparse, err := l.BindStep(alicePrincipal, h.ID, spend.Subscription{ID: sub["id"].(string), Provider: spend.Stripe}, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := fuse.Run(ctx, rdb, cst, bst); err != nil || bparse(res.Replies[1]) != nil {
+		t.Fatalf("commit+bind %v %v", res, err)
+	}
+
+	env := []string{"STRIPE_SECRET_KEY=" + key}
+	args := []string{"spend", "reconcile", "--provider", "stripe", "--month", h.Month, "--redis-url", rurl, "--stripe-api-url", base}
+	out, errOut, code := runBin(t, env, args...)
+	if code != exitOK || !strings.Contains(out, "no mismatch") || !strings.Contains(out, "1 provider charge") {
+		t.Fatalf("clean reconcile: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// The ledger commits a charge Stripe never took.
+	if err := l.NoteCharge(ctx, alicePrincipal, spend.Stripe, h.Month, "in_ghost", "sub_ghost", money.USD(100)); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runBin(t, env, append(args, "--json")...)
+	var rep struct {
+		Mismatches []Mismatch `json:"mismatches"`
+	}
+	if code != exitRefused || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Mismatches) != 1 ||
+		rep.Mismatches[0].Kind != "committed_without_charge" || rep.Mismatches[0].Key != "in_ghost" || !strings.Contains(errOut, "mismatch") {
+		t.Fatalf("injected mismatch: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code := runBin(t, env, "spend", "reconcile", "--provider", "stripe", "--month", "2026-13", "--redis-url", rurl); code != exitUsage {
+		t.Fatalf("bad month: exit %d %s", code, errOut)
+	}
+}
