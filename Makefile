@@ -99,3 +99,19 @@ chaos:
 chaos-short:
 	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
 	TOLLGATE_CHAOS=short $(GO) test -v -count=1 -timeout 8m -run '^(TestChaos|TestDurability)$$' ./e2e/chaos/
+
+## soak: SOAK_DURATION (default 10m) of mixed traffic at SOAK_RATE calls/s (default 20; every 50th a paid
+## domain_register) against one replica on an AOF redis-server; prints RSS, goroutines, Redis memory and
+## p99 at the start and the end (see BENCHMARKS.md, "Soak"). Not in make test or CI.
+SOAK_DURATION ?= 10m
+SOAK_RATE     ?= 20
+.PHONY: soak
+soak:
+	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+	TOLLGATE_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -v -count=1 -timeout 0 -run '^TestSoak$$' ./e2e/chaos/
+
+## fuzz-short: every fuzz target for FUZZTIME=2s (make fuzz with a short time); the total is dominated by
+## building each package's fuzz binary. Not in CI.
+.PHONY: fuzz-short
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
