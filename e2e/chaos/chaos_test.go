@@ -530,7 +530,7 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 // setup starts the fake providers' process and replicas tollgate replicas
 // on redisURL, and gives principals principals per paid calls each (one
 // domain each, interleaved so that every fault meets all of them).
-func setup(t *testing.T, bin, redisURL string, replicas, principals, per int) (providers *replica, reps []*replica, people []*principal, calls []*paidCall) {
+func setup(t *testing.T, bin, redisURL string, replicas, principals, per int, extraEnv ...string) (providers *replica, reps []*replica, people []*principal, calls []*paidCall) {
 	t.Helper()
 	common := []string{
 		"TOLLGATE_REDIS_URL=" + redisURL,
@@ -544,6 +544,7 @@ func setup(t *testing.T, bin, redisURL string, replicas, principals, per int) (p
 		"TOLLGATE_MCP_SESSIONS_PER_PRINCIPAL=10000",
 		"TOLLGATE_LOG_LEVEL=warn",
 	}
+	common = append(common, extraEnv...)
 	// The fake providers live in a process of their own that no fault touches:
 	// they stand for Cloudflare, whose record of charges is the truth the
 	// ledger is checked against. The replicas under load use them.

@@ -63,7 +63,12 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rs.kill9(); _ = os.RemoveAll(dir) })
-	_, reps, people, paid := setup(t, bin, "redis://"+rs.Addr, 1, (paidCalls+paidPer-1)/paidPer, paidPer)
+	// Task tokens live --token-ttl (default 10m); the run's are minted
+	// first and must outlive it.
+	if dur > 50*time.Minute {
+		t.Fatalf("SOAK_DURATION=%s: at most 50m (task tokens live at most an hour)", dur)
+	}
+	_, reps, people, paid := setup(t, bin, "redis://"+rs.Addr, 1, (paidCalls+paidPer-1)/paidPer, paidPer, "TOLLGATE_TOKEN_TTL=1h")
 	r := reps[0]
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
