@@ -100,3 +100,32 @@ fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
 		d=$$(dirname $$f); for n in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
 			echo "fuzz $$d $$n ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$n$$" -fuzztime $(FUZZTIME) ./$$d; done; done
+
+## chaos: the chaos suite (e2e/chaos): a real six-node Redis Cluster (3 masters, 3 replicas) on loopback,
+## two tollgate replicas, 200 paid calls from 4 principals (cap 400.00 each) while a master is paused (SIGSTOP 2 s), a master
+## is killed (its replica promoted), a tollgate replica is killed mid-call and everything is restarted; it
+## prints one table of invariants and fails if any does not hold. chaos-short is the same with 120 calls from 3
+## (CI). Plain make test skips both (TOLLGATE_CHAOS unset).
+.PHONY: chaos chaos-short
+chaos:
+	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+	TOLLGATE_CHAOS=full $(GO) test -v -count=1 -timeout 15m -run '^(TestChaos|TestDurability)$$' ./e2e/chaos/
+chaos-short:
+	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+	TOLLGATE_CHAOS=short $(GO) test -v -count=1 -timeout 8m -run '^(TestChaos|TestDurability)$$' ./e2e/chaos/
+
+## soak: SOAK_DURATION (default 10m) of mixed traffic at SOAK_RATE calls/s (default 20; every 50th a paid
+## domain_register) against one replica on an AOF redis-server; prints RSS, goroutines, Redis memory and
+## p99 at the start and the end (see BENCHMARKS.md, "Soak"). Not in make test or CI.
+SOAK_DURATION ?= 10m
+SOAK_RATE     ?= 20
+.PHONY: soak
+soak:
+	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+	TOLLGATE_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -v -count=1 -timeout 0 -run '^TestSoak$$' ./e2e/chaos/
+
+## fuzz-short: every fuzz target for FUZZTIME=2s (make fuzz with a short time); the total is dominated by
+## building each package's fuzz binary. Not in CI.
+.PHONY: fuzz-short
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s

@@ -247,3 +247,25 @@ func (c *cluster) healthy() bool {
 	}
 	return true
 }
+
+// waitFailover waits until the running nodes see dead as failed and no
+// longer a master of any slot, and the cluster is healthy again.
+func (c *cluster) waitFailover(dead *redisNode, within time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		nodes, err := c.topology()
+		if err == nil {
+			promoted := true
+			for _, n := range nodes {
+				if n.Addr == dead.Addr && (n.Slots || !n.Failed) {
+					promoted = false
+				}
+			}
+			if promoted && c.healthy() {
+				return time.Now(), nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("no replica of %s took over within %s", dead.Addr, within)
+}

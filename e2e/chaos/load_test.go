@@ -15,12 +15,12 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// principal is one human of the load, with one task token whose resources
-// name its domains and whose budget is budgetMinor.
+// principal is one human of the load, with task tokens whose resources name
+// its domains.
 type principal struct {
 	Email   string
-	Account string // their account in the shared fake Cloudflare
-	Token   string
+	Account string   // their account in the shared fake Cloudflare
+	Tokens  []string // one per agent, each naming some of Domains
 	Domains []string
 }
 
@@ -28,6 +28,7 @@ type principal struct {
 // ended after every retry.
 type paidCall struct {
 	P        *principal
+	Token    string
 	Domain   string
 	Key      string
 	Attempts int
@@ -46,6 +47,22 @@ type paidCall struct {
 type fleet struct {
 	replicas []*replica
 	inflight []atomic.Int64
+
+	mu        sync.Mutex
+	transport map[string]int // transport failures by message, for the report
+}
+
+func (f *fleet) noteTransport(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.transport == nil {
+		f.transport = map[string]int{}
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	f.transport[msg]++
 }
 
 func newFleet(rs ...*replica) *fleet {
@@ -77,10 +94,11 @@ func (f *fleet) do(ctx context.Context, c *paidCall, start, maxAttempts int) {
 		c.Attempts++
 		c.Replicas[r.Name] = true
 		f.inflight[idx].Add(1)
-		res, err := callTool(ctx, r.URL, c.P.Token, "domain_register", map[string]any{"domain": c.Domain, "idempotency_key": c.Key})
+		res, err := callTool(ctx, r.URL, c.Token, "domain_register", map[string]any{"domain": c.Domain, "idempotency_key": c.Key})
 		f.inflight[idx].Add(-1)
 		if err != nil {
 			c.Transport++
+			f.noteTransport(err)
 			c.Code = "transport: " + err.Error()
 			sleep(ctx, 250*time.Millisecond)
 			continue

@@ -73,7 +73,7 @@ func OpenWith(ctx context.Context, rawURL string, o Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := redis.NewUniversalClient(opts)
+	client := newClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {

@@ -95,6 +95,7 @@ func (e *Edge) Wrap(next http.Handler) http.Handler {
 			// revoked session cannot even list tools.
 			if err := e.cfg.Sessions.Check(r.Context(), c.Subject, c.SessionID, c.ID); err != nil {
 				if fault.CodeOf(err) == fault.Unavailable {
+					e.cfg.Log.Warn("session check failed: the session store is unavailable", "principal", c.Subject, "method", call.Method, "err", err)
 					httpx.Fail(w, http.StatusServiceUnavailable, "temporarily_unavailable", fault.PublicOf(err))
 					return
 				}
