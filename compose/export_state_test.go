@@ -1,3 +1,5 @@
+//go:build !nosandbox
+
 package compose
 
 import "github.com/tollgate-dev/tollgate/gates/spend"
