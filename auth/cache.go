@@ -17,28 +17,26 @@ import (
 // still active is never cached (the guard asks Redis on every call).
 type CachedVerifier struct {
 	v     *AccessVerifier
-	cache *tokenCache[Claims]
+	cache *tokenCache[*Claims]
 }
 
 // NewCachedVerifier wraps v with a cache of at most max tokens (default
 // 10,000); clock defaults to time.Now.
 func NewCachedVerifier(v *AccessVerifier, max int, clock func() time.Time) *CachedVerifier {
-	return &CachedVerifier{v: v, cache: newTokenCache[Claims](max, 0, clock)}
+	return &CachedVerifier{v: v, cache: newTokenCache[*Claims](max, 0, clock)}
 }
 
 // Verify returns the claims of a valid access token, from the cache when
 // this replica has verified the same token before and it has not expired.
 // Every caller gets its own copy of the claims.
 func (cv *CachedVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	if c, ok := cv.cache.get(token); ok {
-		return c.clone(), nil
-	}
-	c, err := cv.v.Verify(ctx, token)
-	if err != nil || c.Expiry == nil {
-		return c, err
-	}
-	cv.cache.put(token, *c.clone(), c.Expiry.Time())
-	return c, nil
+	return cv.cache.through(token, (*Claims).clone, func() (*Claims, time.Time, error) {
+		c, err := cv.v.Verify(ctx, token)
+		if err != nil {
+			return c, time.Time{}, err
+		}
+		return c, expiryOf(c.Expiry), nil
+	})
 }
 
 // CachedSubjectVerifier remembers user tokens it has verified, like
@@ -48,25 +46,23 @@ func (cv *CachedVerifier) Verify(ctx context.Context, token string) (*Claims, er
 // stops working here within that minute.
 type CachedSubjectVerifier struct {
 	v     *SubjectVerifier
-	cache *tokenCache[SubjectClaims]
+	cache *tokenCache[*SubjectClaims]
 }
 
 // NewCachedSubjectVerifier wraps v (clock defaults to time.Now).
 func NewCachedSubjectVerifier(v *SubjectVerifier, clock func() time.Time) *CachedSubjectVerifier {
-	return &CachedSubjectVerifier{v: v, cache: newTokenCache[SubjectClaims](0, evidenceMaxAge, clock)}
+	return &CachedSubjectVerifier{v: v, cache: newTokenCache[*SubjectClaims](0, evidenceMaxAge, clock)}
 }
 
 // Verify is SubjectVerifier.Verify, from the cache when it can be.
 func (cv *CachedSubjectVerifier) Verify(ctx context.Context, token string) (*SubjectClaims, error) {
-	if c, ok := cv.cache.get(token); ok {
-		return c.clone(), nil
-	}
-	c, err := cv.v.Verify(ctx, token)
-	if err != nil || c.Expiry == nil {
-		return c, err
-	}
-	cv.cache.put(token, *c.clone(), c.Expiry.Time())
-	return c, nil
+	return cv.cache.through(token, (*SubjectClaims).clone, func() (*SubjectClaims, time.Time, error) {
+		c, err := cv.v.Verify(ctx, token)
+		if err != nil {
+			return c, time.Time{}, err
+		}
+		return c, expiryOf(c.Expiry), nil
+	})
 }
 
 // CachedAttestor remembers JWT attestations it has verified, for at most a
@@ -89,15 +85,10 @@ func (ca *CachedAttestor) Attest(ctx context.Context, ev Evidence) (Agent, error
 	if ev.Token == "" || ev.PeerPID != 0 {
 		return ca.a.Attest(ctx, ev)
 	}
-	if ag, ok := ca.cache.get(ev.Token); ok {
-		return ag.clone(), nil
-	}
-	ag, err := ca.a.Attest(ctx, ev)
-	if err != nil || ag.Expiry.IsZero() {
-		return ag, err
-	}
-	ca.cache.put(ev.Token, ag.clone(), ag.Expiry)
-	return ag, nil
+	return ca.cache.through(ev.Token, Agent.clone, func() (Agent, time.Time, error) {
+		ag, err := ca.a.Attest(ctx, ev)
+		return ag, ag.Expiry, err
+	})
 }
 
 // evidenceMaxAge bounds how long a verified user token or attestation is
@@ -130,6 +121,29 @@ func newTokenCache[V any](max int, maxAge time.Duration, clock func() time.Time)
 		clock = time.Now
 	}
 	return &tokenCache[V]{now: clock, max: max, maxAge: maxAge, items: map[[32]byte]cached[V]{}}
+}
+
+// through returns a copy of what the cache holds for token; otherwise it
+// runs verify and, when that succeeds and names an expiry, keeps a copy
+// until then. No caller ever holds the cached value itself.
+func (tc *tokenCache[V]) through(token string, clone func(V) V, verify func() (V, time.Time, error)) (V, error) {
+	if v, ok := tc.get(token); ok {
+		return clone(v), nil
+	}
+	v, exp, err := verify()
+	if err != nil || exp.IsZero() {
+		return v, err
+	}
+	tc.put(token, clone(v), exp)
+	return v, nil
+}
+
+// expiryOf is d as a time, or the zero time (never cached) when absent.
+func expiryOf(d *jwt.NumericDate) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.Time()
 }
 
 // get returns the value cached for token, if it has not expired. The
