@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/compose/composetest"
+
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/tollgate-dev/tollgate/compose"
-	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
@@ -36,22 +37,7 @@ func newApp(t *testing.T) (*compose.App, *httptest.Server) {
 // newAppOn is newApp on a given Redis.
 func newAppOn(t *testing.T, redisURL string) (*compose.App, *httptest.Server) {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	cfg := config.Default()
-	cfg.Addr = ts.Listener.Addr().String()
-	cfg.RedisURL = redisURL
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := compose.New(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ts.Config.Handler = a.Handler()
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return a, ts
+	return composetest.Serve(t, redisURL, nil)
 }
 
 func TestHealthz(t *testing.T) {

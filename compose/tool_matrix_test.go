@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/compose/composetest"
+
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -31,23 +33,7 @@ import (
 // newAppWith is newApp with a changed config (e.g. --cap).
 func newAppWith(t *testing.T, change func(*config.Config)) (*compose.App, *httptest.Server) {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	cfg := config.Default()
-	cfg.Addr = ts.Listener.Addr().String()
-	cfg.RedisURL = testkit.RedisURL(t)
-	change(&cfg)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := compose.New(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ts.Config.Handler = a.Handler()
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return a, ts
+	return composetest.Serve(t, testkit.RedisURL(t), change)
 }
 
 // callWithin is call with a longer deadline, for provider timeouts (the

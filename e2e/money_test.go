@@ -116,7 +116,11 @@ func TestTwoReplicasRacingRegistrationsStayUnderTheCap(t *testing.T) {
 		switch c {
 		case "":
 			ok++
-		case "cap_exceeded":
+		case "cap_exceeded", "approval_required":
+			// approval_required: a call that saw the cap already spent
+			// parked a cap_raise approval for a human (these clients
+			// cannot elicit); either way nothing was charged, which the
+			// fake's record of charges below checks.
 		default:
 			t.Errorf("%s: %s", names[i], c)
 		}

@@ -3,14 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/compose"
-	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/compose/composetest"
+
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
@@ -19,21 +18,7 @@ func TestMain(m *testing.M) { os.Exit(testkit.MainRedis(m)) }
 // sandbox starts a sandbox tollgate in this process and returns its URL.
 func sandbox(t *testing.T) string {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	cfg := config.Default()
-	cfg.Addr = ts.Listener.Addr().String()
-	cfg.RedisURL = testkit.RedisURL(t)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := compose.New(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ts.Config.Handler = a.Handler()
-	ts.Start()
-	t.Cleanup(ts.Close)
+	_, ts := composetest.Serve(t, testkit.RedisURL(t), nil)
 	return ts.URL
 }
 
