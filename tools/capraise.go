@@ -7,6 +7,7 @@ import (
 	"github.com/tollgate-dev/tollgate/gates/human"
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
@@ -15,6 +16,8 @@ import (
 // that month (gates/spend).
 type CapRaiser interface {
 	Status(ctx context.Context, principal, provider string) (spend.Status, error)
+	// MonthStatusStep is Status as a step of the guard's first phase.
+	MonthStatusStep(principal, provider string) (fuse.Step, func(reply any) (spend.Status, error), error)
 	RaiseCap(ctx context.Context, principal, provider, mon string, to money.Money) (spend.CapChange, bool, error)
 }
 
@@ -39,7 +42,7 @@ func (p *pipelineCall) capRaiseAsk(ctx context.Context, q *Quote) (*Ask, error) 
 		// raise of this month cannot change.
 		return nil, nil
 	}
-	st, err := caps.Status(ctx, p.c.Subject, p.t.Provider)
+	st, err := p.capStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +59,29 @@ func (p *pipelineCall) capRaiseAsk(ctx context.Context, q *Quote) (*Ask, error) 
 		"provider": p.t.Provider, "month": st.Month, "month_to_date": st.Spent.String(), "held": st.Held.String(),
 		"item": q.Item, "price": q.Amount.String(), "cap": st.Cap.String(), "new_cap": need.String(), "cap_max": ceiling.String(),
 	}, raise: &capRaise{provider: p.t.Provider, month: st.Month, to: need}}, nil
+}
+
+// capRaiseRead is the cap_raise gate's read of the month as a step of the
+// first phase (nil when the gate is off or the tool is not paid), so a
+// paid call pays no round trip of its own for it.
+func (p *pipelineCall) capRaiseRead() (fuse.Step, func(any) (spend.Status, error), bool) {
+	if !p.t.Paid || p.cfg.Caps == nil || p.cfg.CapMax.Minor <= 0 {
+		return fuse.Step{}, nil, false
+	}
+	step, parse, err := p.cfg.Caps.MonthStatusStep(p.c.Subject, p.t.Provider)
+	if err != nil {
+		return fuse.Step{}, nil, false // read on its own when asked, which reports the error
+	}
+	return step, parse, true
+}
+
+// capStatus is the month read in the first phase, or read now when it was
+// not (a retry that starts over reads it again either way).
+func (p *pipelineCall) capStatus(ctx context.Context) (spend.Status, error) {
+	if p.capRead != nil {
+		return p.capRead()
+	}
+	return p.cfg.Caps.Status(ctx, p.c.Subject, p.t.Provider)
 }
 
 // raiseCap does what an accepted cap_raise gate asked, and audits it.

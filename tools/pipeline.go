@@ -100,6 +100,9 @@ type pipelineCall struct {
 	// gateDigest is the arguments' digest without idempotency_key and
 	// approval_id.
 	gateDigest string
+	// capRead parses the month read in the first phase for the cap_raise
+	// gate (nil when it was not read there).
+	capRead func() (spend.Status, error)
 }
 
 func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, args map[string]any) *mcp.CallToolResult {
@@ -160,6 +163,10 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, args ma
 		step, finish := p.cfg.Tenancy.Read(p.c.Subject, zone)
 		pre.Extra, finishTenant = []fuse.Step{step}, finish
 	}
+	capStep, capParse, readCap := p.capRaiseRead()
+	if readCap {
+		pre.Extra = append(pre.Extra, capStep)
+	}
 	sctx, endStep := observe.Step(ctx, "pre")
 	pr, err := p.cfg.Phases.Pre(sctx, pre)
 	endStep(err)
@@ -168,6 +175,10 @@ func (p *pipelineCall) run(ctx context.Context, req mcp.CallToolRequest, args ma
 	}
 	if pr.Replay != nil {
 		return p.replay(ctx, pr.Replay)
+	}
+	if readCap && len(pr.Extra) > 0 {
+		reply := pr.Extra[len(pr.Extra)-1]
+		p.capRead = func() (spend.Status, error) { return capParse(reply) }
 	}
 	p.rec.audited = true
 	// Step 4b: the principal's own account, and the zone inside it.

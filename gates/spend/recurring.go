@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
 )
 
@@ -247,11 +248,41 @@ func (l *Ledger) MonthStatus(ctx context.Context, principal, provider, mon strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	res, err := l.scripts.readMonth.Run(ctx, l.rdb, []string{l.keys.cap(principal, provider, mon), l.keys.open(principal)},
-		l.keys.base(principal), ms(l.cfg.Now()), reapLimit, provider, mon, cp.Minor).Result()
+	keys, args := l.readMonthCall(principal, provider, mon, cp)
+	res, err := l.scripts.readMonth.Run(ctx, l.rdb, keys, args...).Result()
 	if err != nil {
 		return Status{}, unavailable("status", err, msgReadDown)
 	}
+	return monthStatusReply(res, provider, mon, cp)
+}
+
+// MonthStatusStep is Status (this month's) as a fused step, so that the
+// guard reads the month in the same round trip as the session check. The
+// script always goes on.
+func (l *Ledger) MonthStatusStep(principal, provider string) (fuse.Step, func(reply any) (Status, error), error) {
+	if !validPrincipal(principal) {
+		return fuse.Step{}, nil, invalid("the principal is missing or not printable text of at most %d bytes.", maxPrincipal)
+	}
+	if !KnownProvider(provider) {
+		return fuse.Step{}, nil, invalid("unknown provider %q (use %s).", provider, strings.Join(Providers(), " or "))
+	}
+	cp, err := l.capFor(principal, provider)
+	if err != nil {
+		return fuse.Step{}, nil, err
+	}
+	mon := month(l.cfg.Now())
+	keys, args := l.readMonthCall(principal, provider, mon, cp)
+	step := fuse.Step{Name: "spend_read_month", Lib: libLua, Body: readMonthLua, Continue: "true", Keys: keys, Args: args}
+	return step, func(reply any) (Status, error) { return monthStatusReply(reply, provider, mon, cp) }, nil
+}
+
+func (l *Ledger) readMonthCall(principal, provider, mon string, cp money.Money) ([]string, []any) {
+	return []string{l.keys.cap(principal, provider, mon), l.keys.open(principal)},
+		[]any{l.keys.base(principal), ms(l.cfg.Now()), reapLimit, provider, mon, cp.Minor}
+}
+
+// monthStatusReply reads readMonthLua's reply.
+func monthStatusReply(res any, provider, mon string, cp money.Money) (Status, error) {
 	r, err := parseReply(res)
 	if err != nil || r.code != rReadCounters {
 		return Status{}, internal("status", "reply %v: %v", res, err)
