@@ -92,6 +92,11 @@ func (g *guard) call(ctx context.Context, t Tool, req mcp.CallToolRequest) *mcp.
 	// resolved: a call that acted in a Cloudflare account gets an outcome
 	// entry naming it.
 	named := rec.audited && !rec.outcomeAudited && rec.Account != ""
+	if named && e.Decision == sessions.DecisionAllow && e.Code == "" {
+		// The call's first entry said tool_call/allow; this one says how
+		// it ended, as a paid or creating call's third phase does.
+		e.Event, e.Decision = "tool_result", sessions.DecisionOK
+	}
 	if !rec.audited || named || !rec.outcomeAudited && (e.Decision == sessions.DecisionDeny || e.Code != "") {
 		if _, aerr := g.deps.Trail.Append(context.WithoutCancel(ctx), e); aerr != nil {
 			g.auditLog.Error("audit append failed", "tool", t.def.Name, "err", aerr)

@@ -20,6 +20,7 @@ package tools
 //	audit:<outcome>  commit, release or tool_result        ┘
 //	loop.refused:<code>  a refusal fed back to the loop guard
 //	audit:tool_call  (last) a refusal or question after the first phase
+//	audit:tool_result (last) how an unpaid call that acted in an account ended
 //
 // Step 4 (the target against tollgate:resources) and step 3 (scopes) call
 // no dependency; the negative rows pin where they stop a call.
@@ -131,12 +132,12 @@ func TestGuardStepsPerTool(t *testing.T) {
 		{name: "spend_status reads the ledger in its handler", tool: "spend_status", args: map[string]any{"provider": "cloudflare"},
 			want: steps(unpaid, []string{"handler", "spend.status", "spend.budget"})},
 		{name: "domain_check: metered, in the account, no zone", tool: "domain_check", args: map[string]any{"domain": newDomain},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler", "audit:tool_result"}), providerCalls: true},
 		{name: "dns_list: owned zone read", tool: "dns_list", args: map[string]any{"zone": zoneName},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler", "audit:tool_result"}), providerCalls: true},
 		{name: "dns_upsert: owned zone write, neither creating nor paid", tool: "dns_upsert",
 			args: map[string]any{"zone": zoneName, "type": "A", "name": "www", "content": "192.0.2.1"},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler", "audit:tool_result"}), providerCalls: true},
 		{name: "dns_delete", tool: "dns_delete",
 			setup: func(t *testing.T, h *harness) map[string]any {
 				res := h.call(t, "dns_upsert", map[string]any{"zone": zoneName, "type": "A", "name": "www", "content": "192.0.2.1"})
@@ -144,9 +145,9 @@ func TestGuardStepsPerTool(t *testing.T) {
 				decode(t, res, &out)
 				return map[string]any{"zone": zoneName, "id": out.Record.ID}
 			},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler", "audit:tool_result"}), providerCalls: true},
 		{name: "ssl_configure", tool: "ssl_configure", args: map[string]any{"zone": zoneName, "mode": "strict"},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler", "audit:tool_result"}), providerCalls: true},
 		{name: "api_token_create: creating, so idempotent and re-checked", tool: "api_token_create",
 			args:          map[string]any{"zone": zoneName, "permissions": []any{"DNS Write"}},
 			want:          steps(creating, []string{"session.recheck", "idem.begin", "handler", "secret.has", "secret.add", "idem.complete", "audit:tool_result"}),
@@ -155,7 +156,7 @@ func TestGuardStepsPerTool(t *testing.T) {
 			want: steps(metered, []string{"gate.ask", "links.get", "session.recheck", "handler", "links.get", "audit:tool_result"})},
 		{name: "deploy_preview: worker target in an owned zone", tool: "deploy_preview",
 			args: map[string]any{"name": "shop-example", "script": workerScript},
-			want: steps(resolved, []string{"handler", "audit:tool_call"}), providerCalls: true},
+			want: steps(resolved, []string{"handler", "audit:tool_result"}), providerCalls: true},
 		{name: "deploy_promote: first call parks an approval", tool: "deploy_promote",
 			setup: previewArgs,
 			want:  steps(resolved, []string{"gate.ask", "gate.approval", "audit:gate", "loop.refused:approval_required", "audit:tool_call"}),
