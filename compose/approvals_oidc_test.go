@@ -148,3 +148,50 @@ func TestApprovalsSignInNotConfigured(t *testing.T) {
 		t.Fatalf("a callback without sign-in configured: %d", resp.StatusCode)
 	}
 }
+
+// TestApprovalsSignInSandboxAtAnIndependentProvider: a sandbox given
+// --idp-issuer and --idp-client-id signs humans in at that provider (here
+// zitadel/oidc's pkg/op), through the same code path as production: the
+// authorize redirect carries PKCE and a nonce, a tampered ID token is
+// refused, another human cannot open the approval, and its own human
+// decides it.
+func TestApprovalsSignInSandboxAtAnIndependentProvider(t *testing.T) {
+	jwks := writeJWKS(t)
+	var op *oidctest.Provider
+	a, ts := newAppWith(t, func(c *config.Config) {
+		op = oidctest.Start(t, oidctest.Config{ClientID: "tollgate-sbx", ClientSecret: "sbx-s3cret",
+			RedirectURIs: []string{"http://" + c.Addr + "/approvals/callback"},
+			Users:        map[string]string{"alice@example.com": "u-alice", "bob@example.com": "u-bob"}})
+		c.IdPIssuer, c.IdPJWKS = op.Issuer, jwks
+		c.IdPClientID, c.IdPClientSecret = "tollgate-sbx", "sbx-s3cret"
+	})
+	if a.Cfg.Mode == config.Production {
+		t.Fatal("want a sandbox App")
+	}
+	base := ts.URL
+	checkAuthorizeRedirect(t, newBrowser(t, base), op.Issuer, "tollgate-sbx", base+"/approvals/callback")
+
+	ap, err := a.Approvals().Create(context.Background(), gates.Approval{
+		Binding: gates.Binding{Principal: "user:u-alice", Session: "s1", Tool: "deploy_promote", ArgsDigest: "sha256:00"},
+		Kind:    gates.Production, Summary: "Promote alice-shop to production",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.SetNonce("not-this-sign-ins-nonce")
+	if resp, body := newBrowser(t, base).login("alice@example.com", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an ID token with another nonce: status %d, want 401\n%s", resp.StatusCode, body)
+	}
+	op.SetNonce("")
+
+	bob := newBrowser(t, base)
+	bob.signIn("bob@example.com")
+	if resp, body := bob.get("/approvals/" + ap.ID); resp.StatusCode != http.StatusNotFound || strings.Contains(body, "alice-shop") {
+		t.Fatalf("bob opens alice's approval: %d\n%s", resp.StatusCode, body)
+	}
+	alice := newBrowser(t, base)
+	alice.signIn("alice@example.com")
+	if resp, body := alice.decide(ap.ID, "approve"); resp.StatusCode != http.StatusOK || statusOf(t, a, ap.ID) != gates.StatusApproved {
+		t.Fatalf("alice approves: %d\n%s", resp.StatusCode, body)
+	}
+}
