@@ -124,8 +124,8 @@ soak:
 	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
 	TOLLGATE_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -v -count=1 -timeout 0 -run '^TestSoak$$' ./e2e/chaos/
 
-## fuzz-short: every fuzz target for FUZZTIME=2s (make fuzz with a short time); the total is dominated by
-## building each package's fuzz binary. Not in CI.
+## fuzz-short: every fuzz target for FUZZTIME=2s (make fuzz with a short time), in CI; the total (about 5 min) is dominated by
+## building each package's fuzz binary.
 .PHONY: fuzz-short
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
