@@ -629,3 +629,34 @@ func TestApprovalsPageEscapesWhatTheAgentWrote(t *testing.T) {
 		}
 	}
 }
+
+// TestURLModeApprovalsAreNotApprovedOnThePage: a billing or account-link
+// approval is completed on the provider's page it links to; posting
+// decision=approve for it is refused and leaves it pending, while Deny
+// still works.
+func TestURLModeApprovalsAreNotApprovedOnThePage(t *testing.T) {
+	a, ts := newApp(t)
+	for _, kind := range []gates.Kind{gates.Billing, gates.Authentication} {
+		t.Run(string(kind), func(t *testing.T) {
+			ap, err := a.Approvals().Create(context.Background(), gates.Approval{
+				Binding: gates.Binding{Principal: alicePrincipal, Session: "s1", Tool: "billing_setup", ArgsDigest: "sha256:00"},
+				Kind:    kind, Summary: "Add a card at Stripe",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			alice := newBrowser(t, ts.URL)
+			alice.signIn("alice@example.com")
+			resp, body := alice.decide(ap.ID, "approve")
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Nothing was done") {
+				t.Fatalf("approve: %d\n%s", resp.StatusCode, body)
+			}
+			if s := statusOf(t, a, ap.ID); s != gates.StatusPending {
+				t.Fatalf("after approve on the page the approval is %s, want pending", s)
+			}
+			if resp, body := alice.decide(ap.ID, "deny"); resp.StatusCode != http.StatusOK || statusOf(t, a, ap.ID) != gates.StatusDenied {
+				t.Fatalf("deny: %d\n%s", resp.StatusCode, body)
+			}
+		})
+	}
+}

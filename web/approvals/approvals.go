@@ -330,7 +330,15 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request) {
 		p.Message(w, http.StatusBadRequest, "Bad request", "The decision must be approve or deny. Nothing was done.")
 		return
 	}
-	if _, ok := p.own(w, r, s); !ok {
+	mine, ok := p.own(w, r, s)
+	if !ok {
+		return
+	}
+	if approve && mine.Kind.URLMode() {
+		// Linking an account or adding a card is completed by the
+		// provider's page the approval links to; Approve would only mark
+		// it approved without anything having happened there.
+		p.Message(w, http.StatusBadRequest, "Not approvable here", "This approval is completed on the provider's page it links to, not with Approve. Nothing was done.")
 		return
 	}
 	by := "page:" + s.principal
