@@ -162,3 +162,56 @@ func (h *recHuman) shown() string {
 	defer h.mu.Unlock()
 	return strings.Join(h.all, "\n---\n")
 }
+
+// TestCapRaiseByApprovalOnly: with --form-gates approval (production's
+// default) the cap_raise gate is never put to the MCP client, even one
+// that would accept it: an agent running its own client cannot raise its
+// human's cap. The call parks as a cap_raise approval; nothing is charged
+// or raised until the human decides it.
+func TestCapRaiseByApprovalOnly(t *testing.T) {
+	a, ts := newAppWith(t, func(c *config.Config) {
+		c.FormGates = "approval"
+		c.Caps = []string{"cloudflare=40.00"}
+		c.ConfirmAbove = "1000.00" // no purchase gate: only the cap stands in the way
+	})
+	const email = "self-raise@example.com"
+	principal := "user:" + email
+	a.LinkTestAccount(t, principal)
+	yes := &recHuman{action: mcp.ElicitationResponseActionAccept} // the agent answering itself
+	c := testkit.HTTP(t, ts.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(gatedTokenFor(t, ts.URL, email, "self.io")), Elicit: yes})
+	res, err := call(t, c, "domain_register", map[string]any{"domain": "self.io"})
+	if err != nil || errCode(t, res) != "approval_required" {
+		t.Fatalf("an eliciting client over the cap with --form-gates approval: %v %s", err, resultJSON(t, res))
+	}
+	if n := yes.asked.Load(); n != 0 {
+		t.Fatalf("the client was asked %d question(s): %q", n, yes.shown())
+	}
+	if n := len(a.FakeCloudflare().Charges()); n != 0 {
+		t.Fatalf("%d charge(s) before the human decided", n)
+	}
+	for _, e := range readAudit(t, a.Trail(), principal) {
+		if e.Event == "cap_raise" {
+			t.Fatalf("the cap was raised without the human: %+v", e)
+		}
+	}
+	id := structured(t, res)["error"].(map[string]any)["details"].(map[string]any)["approval_id"].(string)
+	ap, err := a.Approvals().Get(context.Background(), id)
+	if err != nil || ap.Kind != "cap_raise" || ap.Fields["new_cap"] != "50.00 USD" {
+		t.Fatalf("approval %+v %v, want a cap_raise to 50.00 USD", ap, err)
+	}
+	// Retrying with the approval id before the human decided changes nothing.
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "self.io", "approval_id": id})
+	if code := errCode(t, res); code != "approval_pending" && code != "approval_required" {
+		t.Fatalf("retry before the decision: %s", resultJSON(t, res))
+	}
+	if n := len(a.FakeCloudflare().Charges()); n != 0 {
+		t.Fatalf("%d charge(s) before the human decided", n)
+	}
+	if _, err := a.Approvals().Decide(context.Background(), id, principal, true, "human"); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = call(t, c, "domain_register", map[string]any{"domain": "self.io", "approval_id": id})
+	if res.IsError || len(a.FakeCloudflare().Charges()) != 1 {
+		t.Fatalf("after the human approved: %s", resultJSON(t, res))
+	}
+}

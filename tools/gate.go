@@ -151,7 +151,7 @@ func (p *pipelineCall) gate(ctx context.Context, req mcp.CallToolRequest, args m
 		if g.FormsByApproval && !urlOnly(st.Gates) {
 			// Sealed before form answers were turned off: not accepted.
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(human.StateInvalid))
-			return nil, fault.New(human.StateInvalid, "this server takes answers to purchase, production and terms questions only on its approvals page; call again without the answer to get an approval. Nothing was done.")
+			return nil, fault.New(human.StateInvalid, "this server takes answers to purchase, production, terms and cap-raise questions only on its approvals page; call again without the answer to get an approval. Nothing was done.")
 		}
 		if !sameAsks(st.Gates, asks) {
 			p.auditGate(ctx, asks, sessions.DecisionDeny, string(GateChanged))

@@ -136,7 +136,7 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.DurationVar(&c.HoldTTL, "hold-ttl", d.HoldTTL, "how long a hold lives if its call never finishes (a crash); then it is released and listed for reconciliation")
 	fs.IntVar(&c.RateSession, "rate-session", d.RateSession, "metered tool calls per minute per task session")
 	fs.IntVar(&c.RateUser, "rate-user", d.RateUser, "metered tool calls per minute per principal")
-	fs.StringVar(&c.FormGates, "form-gates", d.FormGates, "how purchase, production and terms gates are answered: elicit (the MCP client shows the form; an agent that runs its own client can answer it) or approval (the human decides on the approvals page, or an operator with tollgate approvals); default approval with --production, elicit in the sandbox")
+	fs.StringVar(&c.FormGates, "form-gates", d.FormGates, "how purchase, production, terms and cap_raise gates are answered: elicit (the MCP client shows the form; an agent that runs its own client can answer it) or approval (the human decides on the approvals page, or an operator with tollgate approvals); default approval with --production, elicit in the sandbox")
 	fs.StringVar(&c.ConfirmAbove, "confirm-above", d.ConfirmAbove, "purchases at or above this amount (USD) ask the human first (the purchase gate); subscriptions always ask")
 	fs.StringVar(&c.CapMax, "cap-max", d.CapMax, "the highest a human may raise a month's cap to (USD) when a purchase would exceed it (the cap_raise gate); 0 turns the gate off")
 	fs.StringVar(&c.SandboxProvidersFrom, "sandbox-providers-from", "", "sandbox only: use the fake Cloudflare and Stripe of the sandbox replica at this loopback base URL, so several sandbox replicas on one Redis act on one set of fake accounts")

@@ -64,7 +64,7 @@ type Config struct {
 	// CapMax is the highest a human may raise a month's cap to through the
 	// cap_raise gate (USD); "0" turns the gate off.
 	CapMax string
-	// FormGates is how form-mode gates (purchase, production, terms) are
+	// FormGates is how form-mode gates (purchase, production, terms, cap_raise) are
 	// answered: "elicit" (the MCP client shows the form; it trusts the
 	// client to put it before a human) or "approval" (the human decides on
 	// the approvals page or an operator with the CLI; an agent that runs
