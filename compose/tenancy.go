@@ -66,8 +66,8 @@ func (t *tenancy) resolve(ctx context.Context, principal string, ten links.Tenan
 	return out, nil
 }
 
-// RecordZone records a zone the principal's account holds (a new
-// registration).
-func (t *tenancy) RecordZone(ctx context.Context, principal string, ten tools.Tenant, z cloudflare.Zone) error {
-	return t.links.AddZone(ctx, principal, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: ten.AccountID})
+// RecordZoneStep records a zone the principal's account holds (a new
+// registration), as a step of the commit's script.
+func (t *tenancy) RecordZoneStep(principal string, ten tools.Tenant, z cloudflare.Zone) fuse.Step {
+	return t.links.AddZoneStep(principal, links.ZoneRef{Name: z.Name, ID: z.ID, AccountID: ten.AccountID})
 }

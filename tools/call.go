@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/auth"
 	"github.com/tollgate-dev/tollgate/gates/phase"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
 )
 
@@ -77,6 +78,10 @@ type Charge struct {
 	// Bind, for a subscription, binds it to the hold in the same script
 	// as the commit (the guard fills in who started it).
 	Bind *phase.Bind
+	// With are writes of the principal's own state that belong with the
+	// charge (a registered domain's zone): steps of the commit's script,
+	// run after it and only when it is recorded.
+	With []fuse.Step
 }
 
 // facts is what the guard established for a call, whatever its tool's

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
 	"github.com/tollgate-dev/tollgate/tools/provider"
@@ -27,9 +28,11 @@ type RegisterConfig struct {
 	Zones ZoneRecorder
 }
 
-// ZoneRecorder records that a principal's linked account holds a zone.
+// ZoneRecorder records that a principal's linked account holds a zone: a
+// step that runs in the commit's script, so recording it costs no round
+// trip of its own.
 type ZoneRecorder interface {
-	RecordZone(ctx context.Context, principal string, t Tenant, z cloudflare.Zone) error
+	RecordZoneStep(principal string, t Tenant, z cloudflare.Zone) fuse.Step
 }
 
 type domainRegisterArgs struct {
@@ -157,7 +160,9 @@ func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegist
 	case cloudflare.StateSucceeded:
 		c.Progress(ctx, 3, 3, string(name)+" registered")
 		out := domainRegisterResult{Domain: string(name), Status: "registered", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}
-		out.ZoneRecorded = recordZone(ctx, cfg.Zones, c.Principal(), t, name)
+		if step, ok := recordZone(ctx, cfg.Zones, c.Principal(), t, name); ok {
+			charge.With, out.ZoneRecorded = append(charge.With, step), true
+		}
 		return out, charge, nil
 	case cloudflare.StateFailed, cloudflare.StateBlocked, cloudflare.StateActionRequired:
 		return none, nil, provider.AfterCall(fault.Newf(cloudflare.ProviderRefused, "Cloudflare did not register %s (%s); nothing was charged.", name, status))
@@ -166,18 +171,20 @@ func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegist
 	return domainRegisterResult{Domain: string(name), Status: "pending", Years: y, Charged: charged.Amount(), RegistrationID: r.ID, Account: t.AccountID}, charge, nil
 }
 
-// recordZone records the new domain's zone as the principal's, so the
-// zone tools may act on it. A failure leaves the registration as it is;
-// account_connect records the account's zones again.
-func recordZone(ctx context.Context, zones ZoneRecorder, principal string, t Tenant, name domainname.Name) bool {
+// recordZone finds the new domain's zone at Cloudflare and returns the step
+// that records it as the principal's, so the zone tools may act on it; the
+// guard runs it with the commit. Not found leaves the registration as it
+// is; account_connect records the account's zones again. The step writes
+// nothing when the human linked another account while the call ran.
+func recordZone(ctx context.Context, zones ZoneRecorder, principal string, t Tenant, name domainname.Name) (fuse.Step, bool) {
 	if zones == nil {
-		return false
+		return fuse.Step{}, false
 	}
 	z, err := t.Cloudflare.ZoneForDomain(ctx, name)
 	if err != nil {
-		return false
+		return fuse.Step{}, false
 	}
-	return zones.RecordZone(context.WithoutCancel(ctx), principal, t, z) == nil
+	return zones.RecordZoneStep(principal, t, z), true
 }
 
 func terminal(s cloudflare.State) bool {

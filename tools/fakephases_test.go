@@ -95,6 +95,11 @@ func (f *fakePhases) Settle(ctx context.Context, s phase.Settle) (phase.SettleRe
 	if s.Complete != nil {
 		out.IdemError = f.idem.Complete(ctx, s.Principal, s.Complete.Key.Tool, s.Complete.Key.Key, s.Complete.Fence, s.Complete.Result)
 	}
+	if s.Commit != nil {
+		for _, w := range s.Commit.With {
+			f.ledger.log.add(w.Name)
+		}
+	}
 	e, err := f.trail.Append(ctx, s.Entry)
 	out.Entry = e
 	return out, err

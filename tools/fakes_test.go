@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/domainname"
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/sessions"
 	"github.com/tollgate-dev/tollgate/tools/cloudflare"
@@ -370,9 +371,10 @@ func (f *fakeSecrets) AddSecret(_ context.Context, principal, name, value string
 // fakeZones is domain_register's ZoneRecorder.
 type fakeZones struct{ log *stepLog }
 
-func (f *fakeZones) RecordZone(context.Context, string, Tenant, cloudflare.Zone) error {
-	f.log.add("zone.record")
-	return nil
+// RecordZoneStep is a step named for the log; fakePhases.Settle logs the
+// names of a commit's With steps as it runs them.
+func (f *fakeZones) RecordZoneStep(string, Tenant, cloudflare.Zone) fuse.Step {
+	return fuse.Step{Name: "zone.record"}
 }
 
 var (

@@ -184,7 +184,7 @@ func TestGuardStepsPerTool(t *testing.T) {
 			providerCalls: true},
 		{name: "domain_register: paid, held, committed", tool: "domain_register", args: map[string]any{"domain": newDomain},
 			want: steps(creating, []string{"quote", "gate.ask", "session.recheck", "idem.begin", "hold", "audit:hold",
-				"handler", "zone.record", "commit", "idem.complete", "audit:commit"}),
+				"handler", "commit", "idem.complete", "zone.record", "audit:commit"}),
 			providerCalls: true,
 			check: func(t *testing.T, h *harness, _ *mcp.CallToolResult) {
 				if got := h.ledger.settledAs(); !slices.Equal(got, []string{"commit"}) {

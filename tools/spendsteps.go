@@ -157,6 +157,9 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key
 		}
 		if actual != nil {
 			st.Commit = &phase.Commit{HoldID: sp.ID, Actual: *actual}
+			if charge != nil {
+				st.Commit.With = charge.With
+			}
 			e = p.entry("commit", sessions.DecisionOK)
 			if charge != nil && charge.Bind != nil {
 				b := *charge.Bind

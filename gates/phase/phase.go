@@ -261,6 +261,10 @@ type Commit struct {
 	// Bind, for a subscription, binds it to the hold (its recurring
 	// commitment) in the same script as the commit: never apart.
 	Bind *Bind
+	// With are further steps of the principal's that belong with the
+	// commit (a registered domain's zone). They run last in the script,
+	// only when the commit was recorded, and their replies are not read.
+	With []fuse.Step
 }
 
 // Bind is a provider subscription to bind to the committed hold, and its
@@ -325,6 +329,9 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 		} else {
 			steps, completeReply = append(steps, st), parse
 		}
+	}
+	if s.Commit != nil {
+		steps = append(steps, s.Commit.With...)
 	}
 	f, err := r.Audit.Fused(ctx, s.Entry, r.Redis, steps...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/fault"
 	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/money"
+	"github.com/tollgate-dev/tollgate/internal/rediskey"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 	"github.com/tollgate-dev/tollgate/sessions"
 )
@@ -109,11 +110,35 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	if n := g.hook.N.Load() - before; n != 3 {
 		t.Errorf("a paid call took %d round trips, want 3", n)
 	}
+	// A write that belongs with the charge (a registration's zone) rides
+	// in the commit's script.
+	mark := "tg:{" + rediskey.EscapePrincipal(alice) + "}:test-with"
+	with := func(v string) []fuse.Step {
+		return []fuse.Step{{Name: "test_with", Body: "redis.call('SET', KEYS[1], ARGV[1]) return 1", Continue: "true", Keys: []string{mark}, Args: []any{v}}}
+	}
+	ad, err = paidCall(t, ctx, g, "k5", 1)
+	must(t, err)
+	_, err = g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
+		Commit:   &Commit{HoldID: ad.Hold.ID, Actual: usd(1), With: with("k5")},
+		Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k5", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
+	must(t, err)
+	if v, err := g.rdb.Get(ctx, mark).Result(); err != nil || v != "k5" {
+		t.Fatalf("the commit's With step: %q, %v", v, err)
+	}
 	ad, err = paidCall(t, ctx, g, "k2", 100)
 	must(t, err)
 	_, err = g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("release"), Release: &Release{HoldID: ad.Hold.ID, Reason: "declined"},
 		Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k2", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
 	must(t, err)
+	// A commit that cannot be recorded (the hold was released) runs none
+	// of its With steps and appends nothing.
+	if _, err := g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
+		Commit: &Commit{HoldID: ad.Hold.ID, Actual: usd(100), With: with("k2")}}); err == nil {
+		t.Fatal("a released hold was committed")
+	}
+	if v, _ := g.rdb.Get(ctx, mark).Result(); v != "k5" {
+		t.Fatalf("a With step ran although its commit was refused: %q", v)
+	}
 
 	// The same key again is a replay, found in the first phase.
 	pre, err := g.r.Pre(ctx, Pre{Call: g.call(), Entry: g.entry("tool_call"), Peek: k})
@@ -132,15 +157,15 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	_, err = g.r.Pre(ctx, Pre{Call: g.call(), Entry: g.entry("tool_call")})
 	testkit.WantCode(t, err, fault.SessionRevoked)
 
-	// What was audited: tool_call, hold, commit, tool_call, hold, release
-	// and the third call's tool_call; the chain verifies.
+	// What was audited: three committed calls (tool_call, hold, commit),
+	// a released one, and the over-cap call's tool_call; the chain verifies.
 	var events []string
 	all, err := g.r.Audit.ForSessions(ctx, map[string]string{g.sess.ID: alice})
 	must(t, err)
 	for _, e := range all[g.sess.ID] {
 		events = append(events, e.Event)
 	}
-	want := []string{"tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "release", "tool_call"}
+	want := []string{"tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "release", "tool_call"}
 	if len(events) != len(want) {
 		t.Fatalf("audited %v, want %v", events, want)
 	}
@@ -155,8 +180,8 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	}
 	st, err := g.r.Ledger.Status(ctx, alice, "cloudflare")
 	must(t, err)
-	if st.Spent.Minor != 1118 || st.Held.Minor != 0 {
-		t.Fatalf("ledger spent %v held %v, want 11.18 and nothing", st.Spent, st.Held)
+	if st.Spent.Minor != 1119 || st.Held.Minor != 0 {
+		t.Fatalf("ledger spent %v held %v, want 11.19 and nothing", st.Spent, st.Held)
 	}
 }
 

@@ -134,26 +134,41 @@ end
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
 return 1`)
 
-// AddZone records that the principal's linked account holds zone (after
-// a registration there). It refuses when the linked account is another.
+// AddZone records that the principal's linked account holds zone, on its
+// own (tests and tools outside a call); it refuses when the linked account
+// is another.
 func (s *Store) AddZone(ctx context.Context, principal string, z ZoneRef) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := addZone.Run(ctx, s.rdb, []string{s.key(principal)}, fieldCloudflareAccount, z.AccountID, fieldZonePrefix+string(z.Name), z.AccountID+" "+z.ID).Err()
-	switch {
-	case err == nil:
-		return nil
-	case strings.Contains(err.Error(), "other_account"):
+	res, err := fuse.Run(ctx, s.rdb, s.AddZoneStep(principal, z))
+	if err != nil {
+		return fault.Wrap(err, fault.Unavailable, "the account store is unavailable; the zone was not recorded. Retry shortly")
+	}
+	if len(res.Replies) != 1 || res.Replies[0] != int64(1) {
 		return fault.New(fault.ResourceForbidden, "the zone is not in the principal's linked Cloudflare account; it was not recorded")
 	}
-	return fault.Wrap(err, fault.Unavailable, "the account store is unavailable; the zone was not recorded. Retry shortly")
+	return nil
 }
 
-// addZone sets a zone field only while the linked account is the zone's.
-var addZone = redis.NewScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return redis.error_reply('other_account') end
+// AddZoneStep records that the principal's linked account holds zone (after
+// a registration there), as a step of a fused script (internal/fuse): a
+// registration records its zone in the same round trip as its commit. The
+// step writes only while the linked account is still the zone's, answers 1
+// when it wrote and 0 when the account was linked again meanwhile, and
+// always lets the script go on: the commit before it stands either way.
+func (s *Store) AddZoneStep(principal string, z ZoneRef) fuse.Step {
+	return fuse.Step{Name: "links_add_zone", Body: addZoneStepLua, Continue: "true",
+		Keys: []string{s.key(principal)},
+		Args: []any{fieldCloudflareAccount, z.AccountID, fieldZonePrefix + string(z.Name), z.AccountID + " " + z.ID}}
+}
+
+// addZoneStepLua sets a zone field only while the linked account is the
+// zone's. KEYS: the principal's links. ARGV: account field, account, zone
+// field, zone value.
+const addZoneStepLua = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
-return 1`)
+return 1`
 
 // Tenant reads, in one round trip, the principal's linked account, its
 // credential, and — when zone is not empty — whether the account holds it.

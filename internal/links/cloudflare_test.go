@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tollgate-dev/tollgate/internal/fault"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
@@ -78,12 +79,24 @@ func TestLinkIsSealedAndReadWithItsZones(t *testing.T) {
 	if tn, _ := s.Tenant(ctx, alice, "shop.example"); tn.Zone != nil {
 		t.Fatalf("a zone of the earlier account is still known: %+v", tn.Zone)
 	}
-	// AddZone refuses a zone of an account that is not the linked one.
-	if err := s.AddZone(ctx, alice, ZoneRef{Name: "shop.example", ID: zoneID1, AccountID: acctA}); fault.CodeOf(err) != fault.ResourceForbidden {
-		t.Fatalf("zone of another account recorded: %v", err)
-	}
-	if err := s.AddZone(ctx, alice, ZoneRef{Name: "new.example", ID: zoneID1, AccountID: acctB}); err != nil {
-		t.Fatal(err)
+	// AddZoneStep records a zone as a step of the commit's script: nothing
+	// for an account that is not the linked one, and it goes on either way.
+	for _, c := range []struct {
+		ref  ZoneRef
+		want int64
+	}{
+		{ZoneRef{Name: "shop.example", ID: zoneID1, AccountID: acctA}, 0},
+		{ZoneRef{Name: "new.example", ID: zoneID1, AccountID: acctB}, 1},
+	} {
+		if c.want == 0 {
+			if err := s.AddZone(ctx, alice, c.ref); fault.CodeOf(err) != fault.ResourceForbidden {
+				t.Fatalf("AddZone recorded a zone of another account: %v", err)
+			}
+		}
+		res, err := fuse.Run(ctx, s.rdb, s.AddZoneStep(alice, c.ref))
+		if err != nil || res.Stopped != -1 || len(res.Replies) != 1 || res.Replies[0] != c.want {
+			t.Fatalf("AddZoneStep %s: %+v %v, want reply %d", c.ref.Name, res, err, c.want)
+		}
 	}
 	zones, err := s.Zones(ctx, alice)
 	if err != nil || len(zones) != 1 || zones[0].Name != "new.example" {
