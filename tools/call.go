@@ -77,6 +77,11 @@ type Charge struct {
 	// Bind, for a subscription, binds it to the hold in the same script
 	// as the commit (the guard fills in who started it).
 	Bind *phase.Bind
+	// Note, for a one-off charge, is the provider's own key for it (for
+	// a domain registration "<account id>/<domain>"): the committed hold
+	// is listed under it for tollgate spend reconcile, in the same script
+	// as the commit. NoteRef is kept with it (a request id).
+	Note, NoteRef string
 }
 
 // facts is what the guard established for a call, whatever its tool's
