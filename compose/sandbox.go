@@ -196,17 +196,23 @@ func sandboxOAuthClients(publicURL string) []fakecf.OAuthClient {
 
 // devCloudflareCharges serves GET /dev/cloudflare/charges: what the
 // sandbox's fake Cloudflare has charged, so a script (or a test across
-// processes) can compare spend_status with the provider's own record.
+// processes, or tollgate spend reconcile --provider cloudflare) can
+// compare the ledger with the provider's own record. month is the UTC
+// month the fake's clock charged in.
 func (a *App) devCloudflareCharges(w http.ResponseWriter, r *http.Request) {
 	type charge struct {
-		Domain  string `json:"domain"`
-		Years   int    `json:"years"`
-		Price   any    `json:"price"`
-		Account string `json:"account_id"`
+		Domain         string `json:"domain"`
+		Years          int    `json:"years"`
+		Price          any    `json:"price"`
+		Account        string `json:"account_id"`
+		RegistrationID string `json:"registration_id,omitempty"`
+		Time           string `json:"time"`
+		Month          string `json:"month"`
 	}
 	out := []charge{}
 	for _, c := range a.sandbox.cf.Charges() {
-		out = append(out, charge{Domain: c.Domain, Years: c.Years, Price: c.Price, Account: c.Account})
+		out = append(out, charge{Domain: c.Domain, Years: c.Years, Price: c.Price, Account: c.Account, RegistrationID: c.RegistrationID,
+			Time: c.Time.UTC().Format(time.RFC3339), Month: c.Time.UTC().Format("2006-01")})
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"charges": out})
 }

@@ -82,6 +82,11 @@ type Charge struct {
 	// charge (a registered domain's zone): steps of the commit's script,
 	// run after it and only when it is recorded.
 	With []fuse.Step
+	// Note, for a one-off charge, is the provider's own key for it (for
+	// a domain registration "<account id>/<domain>"): the committed hold
+	// is listed under it for tollgate spend reconcile, in the same script
+	// as the commit. NoteRef is kept with it (a request id).
+	Note, NoteRef string
 }
 
 // facts is what the guard established for a call, whatever its tool's

@@ -136,7 +136,13 @@ func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegist
 	if r.PriceReported && r.Price.Currency == h.Held.Currency && r.Price.Minor <= h.Held.Minor {
 		charged = r.Price
 	}
-	charge := &Charge{Amount: charged, RequestID: r.RayID}
+	// Listed for reconcile under Cloudflare's own key for a registration:
+	// the account and the domain as registered.
+	ref := r.RayID
+	if ref == "" {
+		ref = string(name)
+	}
+	charge := &Charge{Amount: charged, RequestID: r.RayID, Note: t.AccountID + "/" + string(name), NoteRef: ref}
 	status := r.Status
 	for i := 0; !terminal(status) && i < cfg.MaxPolls; i++ {
 		c.Progress(ctx, 1, 3, fmt.Sprintf("waiting for Cloudflare (%s)", status))

@@ -175,6 +175,9 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key
 				}
 				e.Detail["subscription"] = b.Subscription.ID
 			}
+			if charge != nil && charge.Note != "" {
+				st.Commit.Note = &phase.Note{Key: charge.Note, Ref: charge.NoteRef}
+			}
 			e.Amount, e.ProviderRequestID = actual, requestID
 			p.rec.Amount, p.rec.ProviderRequestID = actual, requestID
 		} else {
@@ -227,6 +230,9 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key
 	}
 	if out.IdemError != nil {
 		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", out.IdemError)
+	}
+	if out.NoteErr != nil {
+		p.cfg.Log.Error("the committed charge was not noted for reconcile; spend reconcile will list it as charged_without_commit", "hold", sp.ID, "err", out.NoteErr)
 	}
 	return res
 }

@@ -301,7 +301,7 @@ func newSpendReconcile() *cobra.Command {
 		provider, month, issuer, stripeAPI string
 	)
 	cmd := &cobra.Command{
-		Use:   "reconcile (HOLD_ID --principal P (--charged AMOUNT | --not-charged) [--note N] | --provider stripe [--month YYYY-MM]) [--json]",
+		Use:   "reconcile (HOLD_ID --principal P (--charged AMOUNT | --not-charged) [--note N] | --provider (stripe|cloudflare) [--month YYYY-MM]) [--json]",
 		Short: "Compare a month with the provider, or record what it really charged for an expired hold",
 		Long: `reconcile --provider stripe [--month YYYY-MM] compares the ledger's commits of
 the month (UTC, default this month) with Stripe's paid invoices of every
@@ -314,6 +314,22 @@ count in the month of their period (renewals) or of their creation (the first
 period). Nothing is changed.
 
   tollgate spend reconcile --provider stripe --month 2026-12 --json
+
+reconcile --provider cloudflare [--month YYYY-MM] does the same for domain
+registrations, by <account id>/<domain>: each registration tollgate committed
+is listed in the ledger under it, in the month of its hold, and compared with
+what the running sandbox's fake Cloudflare at --issuer billed (in the month it
+charged), each account mapped to the principal that linked it. It works
+against a sandbox only: Cloudflare has no API that lists an account's
+registrar charges, so against a production server it exits 2 (compare with
+Cloudflare's billing export by hand). A registration whose outcome was
+unknown when the call ended (no charge reported, so the held price was
+counted without a key) is not listed under its key and shows as
+charged_without_commit: find its commit in tollgate audit export (reason
+"outcome unknown") before treating it as money the ledger missed. Nothing is
+changed.
+
+  tollgate spend reconcile --provider cloudflare --month 2026-12 --issuer http://127.0.0.1:8080 --redis-url redis://127.0.0.1:6379
 
 reconcile HOLD_ID settles an expired hold (see tollgate spend holds --stale) after you
 checked the provider's records:
@@ -340,7 +356,7 @@ Examples:
 	}
 	fs := cmd.Flags()
 	redisURLFlag(fs, &redisURL)
-	fs.StringVar(&provider, "provider", "", "compare a whole month with this provider (stripe) instead of settling one hold")
+	fs.StringVar(&provider, "provider", "", "compare a whole month with this provider (stripe or cloudflare) instead of settling one hold")
 	fs.StringVar(&month, "month", "", "with --provider: the UTC month, YYYY-MM (default: this month)")
 	fs.StringVar(&stripeAPI, "stripe-api-url", "", "with --provider stripe and STRIPE_SECRET_KEY: the Stripe API root (default: the real one)")
 	issuerFlag(fs, &issuer)
@@ -360,7 +376,7 @@ Examples:
 			return reconcileMonth(cmd, redisURL, provider, month, issuer, stripeAPI, asJSON)
 		}
 		if len(args) != 1 {
-			return usage("give one hold id, or --provider stripe to compare a month with the provider")
+			return usage("give one hold id, or --provider stripe|cloudflare to compare a month with the provider")
 		}
 		id := args[0]
 		if err := needPrincipal(principal); err != nil {

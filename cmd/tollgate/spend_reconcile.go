@@ -12,10 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/compose"
 	"github.com/tollgate-dev/tollgate/gates/spend"
+	"github.com/tollgate-dev/tollgate/internal/links"
 	"github.com/tollgate-dev/tollgate/internal/money"
 	"github.com/tollgate-dev/tollgate/tools/stripe"
 )
@@ -24,7 +26,7 @@ import (
 type Mismatch struct {
 	Kind      string       `json:"kind"` // charged_without_commit, committed_without_charge, amount_differs
 	Principal string       `json:"principal"`
-	Key       string       `json:"key"` // the invoice id
+	Key       string       `json:"key"` // Stripe: the invoice id; Cloudflare: <account id>/<domain>
 	Ref       string       `json:"ref,omitempty"`
 	Ledger    *money.Money `json:"ledger,omitempty"`
 	Provider  *money.Money `json:"provider,omitempty"`
@@ -38,8 +40,8 @@ type providerCharge struct {
 
 // compareMonth lists the mismatches of one month between what the ledger
 // committed (ledger: that month's charges by principal) and what the
-// provider charged (provider: that month's charges), matching by invoice
-// id. An invoice may sit in a neighbouring month on the other side (a
+// provider charged (provider: that month's charges), matching by key (a
+// Stripe invoice id, a Cloudflare account/domain). An invoice may sit in a neighbouring month on the other side (a
 // hold counts in the month it was placed, an invoice in its period's; on
 // a test clock they differ): nearLedger and nearProvider are every charge
 // of the months around, and a match there is not a mismatch.
@@ -188,6 +190,95 @@ func reconcileStripe(ctx context.Context, l *spend.Ledger, sc *stripe.Client, mo
 	return compareMonth(ledger, nearLedger, prov, near), len(prov), nil
 }
 
+// cloudflareCharge is one registration the sandbox's fake Cloudflare
+// billed, as GET /dev/cloudflare/charges lists it.
+type cloudflareCharge struct {
+	Domain         string      `json:"domain"`
+	Account        string      `json:"account_id"`
+	RegistrationID string      `json:"registration_id"`
+	Price          money.Money `json:"price"`
+	Month          string      `json:"month"`
+}
+
+// msgCloudflareSandboxOnly is why reconcile --provider cloudflare needs
+// a sandbox.
+const msgCloudflareSandboxOnly = "reconcile --provider cloudflare works against a sandbox only: Cloudflare has no API that lists an account's registrar charges. " +
+	"For production compare the ledger (tollgate spend show, tollgate audit export) with Cloudflare's billing export by hand. Nothing was changed"
+
+// cloudflareCharges reads what the running sandbox's fake Cloudflare
+// billed (GET /dev/cloudflare/charges at issuer). A server without that
+// route (production, or a replica using another's fakes) is bad usage.
+func cloudflareCharges(ctx context.Context, issuer string) ([]cloudflareCharge, error) {
+	base, err := parseIssuer(issuer)
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/dev/cloudflare/charges", nil)
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no tollgate server at %s (%v); %s", base, err, msgCloudflareSandboxOnly)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Charges *[]cloudflareCharge `json:"charges"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, 64<<20)).Decode(&body) != nil || body.Charges == nil {
+		return nil, usage("the server at %s is not a sandbox running its own fake Cloudflare (GET /dev/cloudflare/charges: HTTP %d); %s",
+			base, res.StatusCode, msgCloudflareSandboxOnly)
+	}
+	for _, c := range *body.Charges {
+		if _, err := spend.ParseMonth(c.Month); err != nil || c.Account == "" || c.Domain == "" {
+			return nil, fmt.Errorf("the sandbox at %s listed a charge without its account, domain or month (%+v); is it an older tollgate? Nothing was changed", base, c)
+		}
+	}
+	return *body.Charges, nil
+}
+
+// reconcileCloudflare compares month mon of the ledger with the
+// registrations the sandbox's fake Cloudflare billed, by
+// <account id>/<domain>. Each account is the principal's that linked it
+// (an account no principal links now shows with no principal).
+func reconcileCloudflare(ctx context.Context, l *spend.Ledger, rdb redis.UniversalClient, charges []cloudflareCharge, mon string) ([]Mismatch, int, error) {
+	principals, err := l.Principals(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	owner, err := links.CloudflareAccounts(ctx, rdb, principals)
+	if err != nil {
+		return nil, 0, err
+	}
+	first, _ := time.Parse("2006-01", mon)
+	var prov, near []providerCharge
+	for _, c := range charges {
+		pc := providerCharge{Principal: owner[c.Account], Key: c.Account + "/" + c.Domain, Ref: c.RegistrationID, Amount: c.Price}
+		cm, _ := time.Parse("2006-01", c.Month)
+		switch d := (cm.Year()-first.Year())*12 + int(cm.Month()-first.Month()); {
+		case d == 0:
+			prov = append(prov, pc)
+		case d >= -1 && d <= 1:
+			near = append(near, pc)
+		}
+	}
+	ledger, nearLedger := map[string][]spend.Charge{}, map[string][]spend.Charge{}
+	for _, p := range principals {
+		// A hold counts in the month it was placed, the registration in
+		// the month Cloudflare charged: across a month's end they differ by
+		// one.
+		for d := -1; d <= 1; d++ {
+			cs, err := l.Charges(ctx, p, spend.Cloudflare, first.AddDate(0, d, 0).Format("2006-01"))
+			if err != nil {
+				return nil, 0, err
+			}
+			if d == 0 {
+				ledger[p] = cs
+			} else {
+				nearLedger[p] = append(nearLedger[p], cs...)
+			}
+		}
+	}
+	return compareMonth(ledger, nearLedger, prov, near), len(prov), nil
+}
+
 func printMismatches(w io.Writer, provider, mon string, ms []Mismatch, compared int, asJSON bool) error {
 	if asJSON {
 		if ms == nil {
@@ -200,7 +291,7 @@ func printMismatches(w io.Writer, provider, mon string, ms []Mismatch, compared 
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tPRINCIPAL\tINVOICE\tREF\tLEDGER\tPROVIDER")
+	fmt.Fprintln(tw, "KIND\tPRINCIPAL\tKEY\tREF\tLEDGER\tPROVIDER")
 	show := func(m *money.Money) string {
 		if m == nil {
 			return "-"
@@ -208,7 +299,7 @@ func printMismatches(w io.Writer, provider, mon string, ms []Mismatch, compared 
 		return m.String()
 	}
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Kind, m.Principal, m.Key, m.Ref, show(m.Ledger), show(m.Provider))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Kind, dash(m.Principal), m.Key, dash(m.Ref), show(m.Ledger), show(m.Provider))
 	}
 	return tw.Flush()
 }
@@ -222,11 +313,9 @@ func (e errMismatch) Error() string {
 
 func reconcileMonth(cmd *cobra.Command, redisURL, provider, mon, issuer, stripeAPI string, asJSON bool) error {
 	switch provider {
-	case spend.Stripe:
-	case spend.Cloudflare:
-		return usage("--provider cloudflare is not supported yet: the ledger does not list Cloudflare registrations by id; use --provider stripe")
+	case spend.Stripe, spend.Cloudflare:
 	default:
-		return usage("--provider must be stripe")
+		return usage("--provider must be stripe or cloudflare")
 	}
 	if mon == "" {
 		mon = spend.MonthOf(time.Now())
@@ -235,18 +324,38 @@ func reconcileMonth(cmd *cobra.Command, redisURL, provider, mon, issuer, stripeA
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	l, closeFn, err := openLedger(ctx, redisURL, nil)
+	rdb, closeFn, err := dialDeployment(ctx, redisURL)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	sc, err := stripeForReconcile(ctx, stripeAPI, issuer)
+	l, err := spend.New(rdb, spend.Config{})
 	if err != nil {
 		return err
 	}
-	ms, n, err := reconcileStripe(ctx, l, sc, mon)
-	if err != nil {
-		return ledgerError(err)
+	var (
+		ms []Mismatch
+		n  int
+	)
+	switch provider {
+	case spend.Stripe:
+		sc, err := stripeForReconcile(ctx, stripeAPI, issuer)
+		if err != nil {
+			return err
+		}
+		ms, n, err = reconcileStripe(ctx, l, sc, mon)
+		if err != nil {
+			return ledgerError(err)
+		}
+	case spend.Cloudflare:
+		charges, err := cloudflareCharges(ctx, issuer)
+		if err != nil {
+			return err
+		}
+		ms, n, err = reconcileCloudflare(ctx, l, rdb, charges, mon)
+		if err != nil {
+			return ledgerError(err)
+		}
 	}
 	if err := printMismatches(cmd.OutOrStdout(), provider, mon, ms, n, asJSON); err != nil {
 		return err

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
 	fakestripe "github.com/tollgate-dev/tollgate/fixtures/stripe"
@@ -133,5 +137,121 @@ func TestSpendReconcileStripe(t *testing.T) {
 	}
 	if _, errOut, code := runBin(t, env, "spend", "reconcile", "--provider", "stripe", "--month", "2026-13", "--redis-url", rurl); code != exitUsage {
 		t.Fatalf("bad month: exit %d %s", code, errOut)
+	}
+}
+
+// TestSpendReconcileCloudflare registers a domain through a sandbox
+// server's real tool path, then reconciles the month with the sandbox's
+// fake Cloudflare: clean (exit 0), then exit 1 with each kind of mismatch
+// injected into the ledger, and exit 2 against a server without the
+// sandbox's route.
+func TestSpendReconcileCloudflare(t *testing.T) {
+	rurl := testkit.RedisURL(t)
+	srv := testkit.Serve(t, testkit.Binary(t), []string{"TOLLGATE_REDIS_URL=" + rurl})
+	acct := testkit.LinkAccount(t, srv.URL, "alice@example.com")
+	const domain = "reconcile-cf.com"
+	tok := testkit.TaskToken(t, srv.URL, testkit.Grant{Scope: "domain:read domain:register spend:read",
+		Details: `[{"type":"tollgate:resources","domains":["` + domain + `"]},{"type":"tollgate:spend","provider":"cloudflare","max_amount":"100.00","currency":"usd"}]`})
+	c := testkit.HTTP(t, srv.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(tok)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "domain_register", map[string]any{"domain": domain}
+	res, err := c.CallTool(ctx, req)
+	if err != nil || res.IsError {
+		t.Fatalf("domain_register: %v %+v", err, res)
+	}
+	var reg struct {
+		Status  string      `json:"status"`
+		Charged money.Money `json:"charged"`
+		Account string      `json:"account_id"`
+	}
+	b, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(b, &reg); err != nil || reg.Status != "registered" || reg.Account != acct || reg.Charged.Minor <= 0 {
+		t.Fatalf("registration %s: %+v %v", b, reg, err)
+	}
+	mon := spend.MonthOf(time.Now())
+	key := acct + "/" + domain
+
+	// The commit listed the registration under Cloudflare's key for it.
+	rdb := redisClient(t, rurl)
+	l, err := spend.New(rdb, spend.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := l.Charges(ctx, alicePrincipal, spend.Cloudflare, mon)
+	if err != nil || len(cs) != 1 || cs[0].Key != key || cs[0].Amount != reg.Charged || cs[0].Ref == "" {
+		t.Fatalf("ledger charges %+v %v, want %s = %s", cs, err, key, reg.Charged)
+	}
+
+	args := []string{"spend", "reconcile", "--provider", "cloudflare", "--month", mon, "--redis-url", rurl, "--issuer", srv.URL}
+	out, errOut, code := runBin(t, nil, args...)
+	if code != exitOK || !strings.Contains(out, "cloudflare "+mon+": 1 provider charge(s)") || !strings.Contains(out, "no mismatch") {
+		t.Fatalf("clean reconcile: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	type report struct {
+		Provider        string     `json:"provider"`
+		ProviderCharges int        `json:"provider_charges"`
+		Mismatches      []Mismatch `json:"mismatches"`
+	}
+	// mismatch runs reconcile --json and wants exactly one mismatch of
+	// kind for k, then the table naming it.
+	mismatch := func(kind, k string, ledger, provider *money.Money) {
+		t.Helper()
+		out, errOut, code := runBin(t, nil, append(args, "--json")...)
+		var rep report
+		if code != exitRefused || json.Unmarshal([]byte(out), &rep) != nil || rep.Provider != "cloudflare" || rep.ProviderCharges != 1 ||
+			len(rep.Mismatches) != 1 || !strings.Contains(errOut, "1 mismatch") {
+			t.Fatalf("%s: exit %d\n%s\n%s", kind, code, out, errOut)
+		}
+		m := rep.Mismatches[0]
+		if m.Kind != kind || m.Key != k || m.Principal != alicePrincipal ||
+			(ledger == nil) != (m.Ledger == nil) || ledger != nil && *m.Ledger != *ledger ||
+			(provider == nil) != (m.Provider == nil) || provider != nil && *m.Provider != *provider {
+			t.Fatalf("%s: got %+v", kind, m)
+		}
+		table, _, code := runBin(t, nil, args...)
+		if code != exitRefused || !strings.Contains(table, "KIND") || !strings.Contains(table, "KEY") ||
+			!regexp.MustCompile(regexp.QuoteMeta(kind)+`\s+`+regexp.QuoteMeta(alicePrincipal)+`\s+`+regexp.QuoteMeta(k)).MatchString(table) {
+			t.Fatalf("%s: table exit %d\n%s", kind, code, table)
+		}
+	}
+	chargesKey := "tg:{" + alicePrincipal + "}:charges:cloudflare:" + mon
+	noted := rdb.HGet(ctx, chargesKey, key).Val()
+	_, ref, _ := strings.Cut(noted, "|")
+
+	// The ledger noted another amount than Cloudflare charged.
+	rdb.HSet(ctx, chargesKey, key, "1|"+ref)
+	one := money.USD(1)
+	mismatch("amount_differs", key, &one, &reg.Charged)
+
+	// Cloudflare charged a registration the ledger never committed.
+	rdb.HDel(ctx, chargesKey, key)
+	mismatch("charged_without_commit", key, nil, &reg.Charged)
+	rdb.HSet(ctx, chargesKey, key, noted)
+
+	// The ledger committed a registration Cloudflare never charged.
+	ghost := acct + "/ghost-cf.com"
+	if err := l.NoteCharge(ctx, alicePrincipal, spend.Cloudflare, mon, ghost, "ray-ghost", money.USD(1044)); err != nil {
+		t.Fatal(err)
+	}
+	ghostAmt := money.USD(1044)
+	mismatch("committed_without_charge", ghost, &ghostAmt, nil)
+	rdb.HDel(ctx, chargesKey, ghost)
+	if out, errOut, code := runBin(t, nil, args...); code != exitOK {
+		t.Fatalf("clean again: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// A server without the sandbox's fake Cloudflare (production): exit 2,
+	// saying why, nothing changed.
+	prod := httptest.NewServer(http.NotFoundHandler())
+	defer prod.Close()
+	_, errOut, code = runBin(t, nil, "spend", "reconcile", "--provider", "cloudflare", "--redis-url", rurl, "--issuer", prod.URL)
+	if code != exitUsage || !strings.Contains(errOut, "sandbox only") || !strings.Contains(errOut, "billing export") || !strings.Contains(errOut, "Nothing was changed") {
+		t.Fatalf("production server: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := runBin(t, nil, "spend", "reconcile", "--provider", "paypal", "--redis-url", rurl); code != exitUsage || !strings.Contains(errOut, "stripe or cloudflare") {
+		t.Fatalf("unknown provider: exit %d %s", code, errOut)
 	}
 }

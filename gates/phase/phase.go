@@ -265,6 +265,16 @@ type Commit struct {
 	// commit (a registered domain's zone). They run last in the script,
 	// only when the commit was recorded, and their replies are not read.
 	With []fuse.Step
+	// Note, for a one-off charge the provider lists by its own id, lists
+	// the committed hold under that id for reconcile, in the same script
+	// as the commit (after it, so never for money not recorded).
+	Note *Note
+}
+
+// Note is a one-off charge's key at the provider and a reference (a
+// request id) kept with it.
+type Note struct {
+	Key, Ref string
 }
 
 // Bind is a provider subscription to bind to the committed hold, and its
@@ -292,13 +302,16 @@ type Complete struct {
 type SettleResult struct {
 	Entry                 sessions.Entry
 	ReleaseErr, IdemError error
+	// NoteErr: the commit was recorded but its charge was not noted for
+	// reconcile.
+	NoteErr error
 }
 
 // Settle runs the last phase. When the commit cannot be recorded it
 // returns the commit's error and appends nothing: the caller records that.
 func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 	var steps []fuse.Step
-	var commitReply, bindReply, releaseReply, completeReply func(any) error
+	var commitReply, bindReply, noteReply, releaseReply, completeReply func(any) error
 	var out SettleResult
 	if s.Commit != nil {
 		st, parse, err := r.Ledger.CommitStep(s.Principal, s.Commit.HoldID, s.Commit.Actual)
@@ -312,6 +325,14 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 				return out, err
 			}
 			steps, bindReply = append(steps, bst), bparse
+		}
+		if n := s.Commit.Note; n != nil {
+			nst, nparse, err := r.Ledger.NoteStep(s.Principal, s.Commit.HoldID, n.Key, n.Ref)
+			if err != nil {
+				out.NoteErr = err
+			} else {
+				steps, noteReply = append(steps, nst), nparse
+			}
 		}
 	}
 	if s.Release != nil {
@@ -358,6 +379,9 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 	}
 	if err := next(bindReply); err != nil {
 		return out, err
+	}
+	if err := next(noteReply); err != nil {
+		out.NoteErr = err
 	}
 	if err := next(releaseReply); err != nil {
 		out.ReleaseErr = err

@@ -3,6 +3,7 @@ package phase
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -110,19 +111,43 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	if n := g.hook.N.Load() - before; n != 3 {
 		t.Errorf("a paid call took %d round trips, want 3", n)
 	}
+	// With its charge noted for reconcile: still one round trip per phase
+	// (a first call of that shape loads the fused script, uncounted).
+	ad, err = paidCall(t, ctx, g, "k5", 1)
+	must(t, err)
+	_, err = g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
+		Commit: &Commit{HoldID: ad.Hold.ID, Actual: usd(1), Note: &Note{Key: "acct/k5.com"}}, Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k5", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
+	must(t, err)
+	note := &Note{Key: "acct/k6.com", Ref: "ray-k6"}
+	before = g.hook.N.Load()
+	ad, err = paidCall(t, ctx, g, "k6", 1)
+	must(t, err)
+	sr, err := g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
+		Commit: &Commit{HoldID: ad.Hold.ID, Actual: usd(1), Note: note}, Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k6", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
+	must(t, err)
+	if n := g.hook.N.Load() - before; n != 3 {
+		t.Errorf("a paid call with a note took %d round trips, want 3", n)
+	}
+	if sr.NoteErr != nil {
+		t.Fatalf("note: %v", sr.NoteErr)
+	}
+	cs, err := g.r.Ledger.Charges(ctx, alice, "cloudflare", ad.Hold.Month)
+	if err != nil || !slices.ContainsFunc(cs, func(c spend.Charge) bool { return c.Key == note.Key && c.Ref == note.Ref && c.Amount == usd(1) }) {
+		t.Fatalf("the committed charge is not noted: %+v %v", cs, err)
+	}
 	// A write that belongs with the charge (a registration's zone) rides
 	// in the commit's script.
 	mark := "tg:{" + rediskey.EscapePrincipal(alice) + "}:test-with"
 	with := func(v string) []fuse.Step {
 		return []fuse.Step{{Name: "test_with", Body: "redis.call('SET', KEYS[1], ARGV[1]) return 1", Continue: "true", Keys: []string{mark}, Args: []any{v}}}
 	}
-	ad, err = paidCall(t, ctx, g, "k5", 1)
+	ad, err = paidCall(t, ctx, g, "k7", 1)
 	must(t, err)
 	_, err = g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
-		Commit:   &Commit{HoldID: ad.Hold.ID, Actual: usd(1), With: with("k5")},
-		Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k5", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
+		Commit:   &Commit{HoldID: ad.Hold.ID, Actual: usd(1), With: with("k7")},
+		Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k7", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
 	must(t, err)
-	if v, err := g.rdb.Get(ctx, mark).Result(); err != nil || v != "k5" {
+	if v, err := g.rdb.Get(ctx, mark).Result(); err != nil || v != "k7" {
 		t.Fatalf("the commit's With step: %q, %v", v, err)
 	}
 	ad, err = paidCall(t, ctx, g, "k2", 100)
@@ -136,7 +161,7 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 		Commit: &Commit{HoldID: ad.Hold.ID, Actual: usd(100), With: with("k2")}}); err == nil {
 		t.Fatal("a released hold was committed")
 	}
-	if v, _ := g.rdb.Get(ctx, mark).Result(); v != "k5" {
+	if v, _ := g.rdb.Get(ctx, mark).Result(); v != "k7" {
 		t.Fatalf("a With step ran although its commit was refused: %q", v)
 	}
 
@@ -157,15 +182,16 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	_, err = g.r.Pre(ctx, Pre{Call: g.call(), Entry: g.entry("tool_call")})
 	testkit.WantCode(t, err, fault.SessionRevoked)
 
-	// What was audited: three committed calls (tool_call, hold, commit),
-	// a released one, and the over-cap call's tool_call; the chain verifies.
+	// What was audited: tool_call, hold, commit for each of the five
+	// committed calls, tool_call, hold, release, and the last call's
+	// tool_call; the chain verifies.
 	var events []string
 	all, err := g.r.Audit.ForSessions(ctx, map[string]string{g.sess.ID: alice})
 	must(t, err)
 	for _, e := range all[g.sess.ID] {
 		events = append(events, e.Event)
 	}
-	want := []string{"tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "release", "tool_call"}
+	want := []string{"tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "commit", "tool_call", "hold", "release", "tool_call"}
 	if len(events) != len(want) {
 		t.Fatalf("audited %v, want %v", events, want)
 	}
@@ -180,8 +206,8 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	}
 	st, err := g.r.Ledger.Status(ctx, alice, "cloudflare")
 	must(t, err)
-	if st.Spent.Minor != 1119 || st.Held.Minor != 0 {
-		t.Fatalf("ledger spent %v held %v, want 11.19 and nothing", st.Spent, st.Held)
+	if st.Spent.Minor != 1121 || st.Held.Minor != 0 {
+		t.Fatalf("ledger spent %v held %v, want 11.21 and nothing", st.Spent, st.Held)
 	}
 }
 

@@ -60,6 +60,8 @@ const (
 	rEnded            = 26 // commitment ended; 1 if it existed follows
 	rBound            = 27 // subscription bound to its committed first period
 	rBindNotCommitted = 28 // the hold is not committed: nothing bound
+	rNoted            = 29 // charge noted for reconcile; 1 if new, 0 if noted before follows
+	rNoteNotCommitted = 30 // the hold is not committed: nothing noted
 )
 
 func invalid(format string, args ...any) error {

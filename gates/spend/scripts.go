@@ -402,3 +402,20 @@ if cur then
 end
 return {27}
 `
+
+// noteLua lists a committed hold as a charge of its month for reconcile:
+// the provider, month and amount come from the hold itself, never from
+// the caller. First note wins (a replay changes nothing). Answers 30 when
+// the hold is not committed (nothing written), else 29 and 1 when the
+// note is new, 0 when it was there.
+// KEYS: hold. ARGV: base, charge key, ref, keep ms.
+const noteLua = `
+local r = redis.call('HMGET', KEYS[1], 'state', 'provider', 'month', 'actual')
+if r[1] ~= 'committed' then return {30} end
+local ck = ARGV[1] .. 'charges:' .. r[2] .. ':' .. r[3]
+if redis.call('HSETNX', ck, ARGV[2], (r[4] or '0') .. '|' .. ARGV[3]) == 1 then
+  redis.call('PEXPIRE', ck, ARGV[4])
+  return {29, 1}
+end
+return {29, 0}
+`

@@ -193,3 +193,30 @@ func (l *Ledger) RenewStep(r Renewal) (fuse.Step, func(reply any) (replay, known
 		return false, false, internal("renew", "script replied %d", rep.code)
 	}, nil
 }
+
+// NoteStep lists, in the same fused script as the commit of hold holdID
+// (placed after CommitStep, it runs only when the commit was recorded),
+// that hold as one charge of its month under key, for reconcile
+// (Charges): a one-off charge with the provider's own id for it, such as
+// a Cloudflare registration's "<account>/<domain>". The provider, the
+// month and the amount are the committed hold's, read by the script. The
+// first note of key wins, so a retried script changes nothing. The script
+// always goes on: the money is recorded whether or not the note is.
+func (l *Ledger) NoteStep(principal, holdID, key, ref string) (fuse.Step, func(reply any) error, error) {
+	if !validPrincipal(principal) || !validHoldID(holdID) || !printable(key, 256) || !optionalText(ref, 256) {
+		return fuse.Step{}, nil, invalid("the charge note is malformed; nothing was noted.")
+	}
+	step := fuse.Step{Name: "spend_note", Body: noteLua, Continue: "true",
+		Keys: []string{l.keys.hold(principal, holdID)},
+		Args: []any{l.keys.base(principal), key, ref, l.cfg.Retention.Milliseconds()}}
+	return step, func(reply any) error {
+		r, err := parseReply(reply)
+		if err != nil {
+			return internal("note", "%v", err)
+		}
+		if r.code != rNoted {
+			return internal("note", "hold %q is not committed (reply %d); the charge %q was not noted", holdID, r.code, key)
+		}
+		return nil
+	}, nil
+}

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -255,6 +256,40 @@ func (s *Store) Zones(ctx context.Context, principal string) ([]ZoneRef, error) 
 		a, id, _ := strings.Cut(v, " ")
 		if ok && a == acct && acct != "" {
 			out = append(out, ZoneRef{Name: domainname.Name(name), ID: id, AccountID: a})
+		}
+	}
+	return out, nil
+}
+
+// CloudflareAccounts maps the Cloudflare account each of principals has
+// linked now to that principal; principals with none are left out (when
+// two name one account, the first in sorted order keeps it). It reads
+// plain ids only, no credential, so it needs no Store and no key: for the
+// operator's tools (tollgate spend reconcile).
+func CloudflareAccounts(ctx context.Context, rdb redis.UniversalClient, principals []string) (map[string]string, error) {
+	ps := slices.Clone(principals)
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	out := map[string]string{}
+	const batch = 256
+	for i := 0; i < len(ps); i += batch {
+		chunk := ps[i:min(i+batch, len(ps))]
+		cmds := make([]*redis.StringCmd, len(chunk))
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, pr := range chunk {
+				cmds[j] = p.HGet(ctx, linksKey(pr), fieldCloudflareAccount)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fault.Wrap(err, fault.Unavailable, "the account store is unavailable; nothing was read. Retry shortly")
+		}
+		for j, c := range cmds {
+			if acct := c.Val(); acct != "" {
+				if _, taken := out[acct]; !taken {
+					out[acct] = chunk[j]
+				}
+			}
 		}
 	}
 	return out, nil

@@ -345,3 +345,24 @@ func TestFailedRenewalBacksOff(t *testing.T) {
 		t.Fatalf("the token endpoint was asked %d times in the back-off", calls)
 	}
 }
+
+// The operator's reconcile finds whose each linked account is, from plain
+// ids alone.
+func TestCloudflareAccountsMapsAccountsToPrincipals(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	const bob = "user:bob@example.com"
+	if err := s.LinkCloudflare(ctx, alice, CloudflareLink{AccountID: acctA, Token: live("access-1", "")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkCloudflare(ctx, bob, CloudflareLink{AccountID: acctB, Token: live("access-2", "")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := CloudflareAccounts(ctx, s.rdb, []string{bob, alice, "user:nolink@example.com", alice})
+	if err != nil || len(got) != 2 || got[acctA] != alice || got[acctB] != bob {
+		t.Fatalf("%v %v", got, err)
+	}
+	if got, err := CloudflareAccounts(ctx, s.rdb, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no principals: %v %v", got, err)
+	}
+}

@@ -50,7 +50,9 @@ func New(rdb redis.UniversalClient, key []byte) (*Store, error) {
 	return &Store{rdb: rdb, aead: aead, timeout: 2 * time.Second}, nil
 }
 
-func (s *Store) key(principal string) string {
+func (s *Store) key(principal string) string { return linksKey(principal) }
+
+func linksKey(principal string) string {
 	return "tg:{" + rediskey.EscapePrincipal(principal) + "}:links"
 }
 
