@@ -144,4 +144,18 @@ func (s *story) renewal() {
 		fail("tollgate spend reconcile", fmt.Errorf("%v\n%s", err, out))
 	}
 	say("%s", strings.TrimSpace(string(out)))
+
+	// The registration, noted in the commit's script, against the
+	// sandbox Cloudflare's own record of what it charged.
+	thisMonth := now.Format("2006-01")
+	step("tollgate spend reconcile --provider cloudflare --month " + thisMonth + ": the ledger against Cloudflare's registrations")
+	args = []string{"spend", "reconcile", "--provider", "cloudflare", "--month", thisMonth, "--issuer", *issuer}
+	if *redisURL != "" {
+		args = append(args, "--redis-url", *redisURL)
+	}
+	out, err = tollgate(args...)
+	if err != nil {
+		fail("tollgate spend reconcile --provider cloudflare", fmt.Errorf("%v\n%s", err, out))
+	}
+	say("%s", strings.TrimSpace(string(out)))
 }
