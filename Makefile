@@ -104,8 +104,8 @@ fuzz:
 ## chaos: the chaos suite (e2e/chaos): a real six-node Redis Cluster (3 masters, 3 replicas) on loopback,
 ## two tollgate replicas, 200 paid calls from 4 principals (cap 400.00 each) while a master is paused (SIGSTOP 2 s), a master
 ## is killed (its replica promoted), a tollgate replica is killed mid-call and everything is restarted; it
-## prints one table of invariants and fails if any does not hold. chaos-short is the same with 120 calls from 3
-## (CI). Plain make test skips both (TOLLGATE_CHAOS unset).
+## prints one table of invariants and fails if any does not hold (about 40 s; CI runs it). chaos-short is the same with 120 calls from 3
+## principals, for a quick look. Plain make test skips both (TOLLGATE_CHAOS unset).
 .PHONY: chaos chaos-short
 chaos:
 	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
