@@ -319,7 +319,8 @@ reconcile --provider cloudflare [--month YYYY-MM] does the same for domain
 registrations, by <account id>/<domain>: each registration tollgate committed
 is listed in the ledger under it, in the month of its hold, and compared with
 what the running sandbox's fake Cloudflare at --issuer billed (in the month it
-charged), each account mapped to the principal that linked it. It works
+charged), each charge shown for the principal the ledger noted it for (one
+with no note: whoever links its account now). It works
 against a sandbox only: Cloudflare has no API that lists an account's
 registrar charges, so against a production server it exits 2 (compare with
 Cloudflare's billing export by hand). A registration whose outcome was

@@ -248,18 +248,11 @@ func reconcileCloudflare(ctx context.Context, l *spend.Ledger, rdb redis.Univers
 		return nil, 0, err
 	}
 	first, _ := time.Parse("2006-01", mon)
-	var prov, near []providerCharge
-	for _, c := range charges {
-		pc := providerCharge{Principal: owner[c.Account], Key: c.Account + "/" + c.Domain, Ref: c.RegistrationID, Amount: c.Price}
-		cm, _ := time.Parse("2006-01", c.Month)
-		switch d := (cm.Year()-first.Year())*12 + int(cm.Month()-first.Month()); {
-		case d == 0:
-			prov = append(prov, pc)
-		case d >= -1 && d <= 1:
-			near = append(near, pc)
-		}
-	}
 	ledger, nearLedger := map[string][]spend.Charge{}, map[string][]spend.Charge{}
+	// noted is who the ledger noted each registration for: the principal
+	// whose linked account it was when the commit was recorded. A charge
+	// is that principal's even when the account was linked again since.
+	noted := map[string]string{}
 	for _, p := range principals {
 		// A hold counts in the month it was placed, the registration in
 		// the month Cloudflare charged: across a month's end they differ by
@@ -269,11 +262,30 @@ func reconcileCloudflare(ctx context.Context, l *spend.Ledger, rdb redis.Univers
 			if err != nil {
 				return nil, 0, err
 			}
+			for _, c := range cs {
+				noted[c.Key] = p
+			}
 			if d == 0 {
 				ledger[p] = cs
 			} else {
 				nearLedger[p] = append(nearLedger[p], cs...)
 			}
+		}
+	}
+	var prov, near []providerCharge
+	for _, c := range charges {
+		key := c.Account + "/" + c.Domain
+		who, ok := noted[key]
+		if !ok {
+			who = owner[c.Account] // not in the ledger: whoever links the account now
+		}
+		pc := providerCharge{Principal: who, Key: key, Ref: c.RegistrationID, Amount: c.Price}
+		cm, _ := time.Parse("2006-01", c.Month)
+		switch d := (cm.Year()-first.Year())*12 + int(cm.Month()-first.Month()); {
+		case d == 0:
+			prov = append(prov, pc)
+		case d >= -1 && d <= 1:
+			near = append(near, pc)
 		}
 	}
 	return compareMonth(ledger, nearLedger, prov, near), len(prov), nil

@@ -242,6 +242,14 @@ func TestSpendReconcileCloudflare(t *testing.T) {
 	if out, errOut, code := runBin(t, nil, args...); code != exitOK {
 		t.Fatalf("clean again: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// The human links another Cloudflare account: the registration is
+	// still the one the ledger noted for them, not a mismatch.
+	linksKey := "tg:{" + alicePrincipal + "}:links"
+	rdb.HSet(ctx, linksKey, "cloudflare_account", "ffffffffffffffffffffffffffffffff")
+	if out, errOut, code := runBin(t, nil, args...); code != exitOK {
+		t.Fatalf("after a relink: exit %d\n%s\n%s", code, out, errOut)
+	}
+	rdb.HSet(ctx, linksKey, "cloudflare_account", acct)
 
 	// A server without the sandbox's fake Cloudflare (production): exit 2,
 	// saying why, nothing changed.
