@@ -80,7 +80,8 @@ type Charge struct {
 	Bind *phase.Bind
 	// With are writes of the principal's own state that belong with the
 	// charge (a registered domain's zone): steps of the commit's script,
-	// run after it and only when it is recorded.
+	// run after it and only when it is recorded. A step that answers 0
+	// wrote nothing (the guard logs it; the result was already kept).
 	With []fuse.Step
 	// Note, for a one-off charge, is the provider's own key for it (for
 	// a domain registration "<account id>/<domain>"): the committed hold

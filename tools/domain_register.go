@@ -181,7 +181,9 @@ func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegist
 // that records it as the principal's, so the zone tools may act on it; the
 // guard runs it with the commit. Not found leaves the registration as it
 // is; account_connect records the account's zones again. The step writes
-// nothing when the human linked another account while the call ran.
+// nothing when the human linked another account while the call ran; the
+// result, kept in the same script, then still says zone_recorded, and the
+// guard logs the step's 0.
 func recordZone(ctx context.Context, zones ZoneRecorder, principal string, t Tenant, name domainname.Name) (fuse.Step, bool) {
 	if zones == nil {
 		return fuse.Step{}, false

@@ -231,6 +231,11 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key
 	if out.IdemError != nil {
 		p.cfg.Log.Error("idempotency complete failed: a retry may run again", "tool", p.t.def.Name, "err", out.IdemError)
 	}
+	for i, r := range out.With {
+		if r == int64(0) && i < len(st.Commit.With) {
+			p.cfg.Log.Warn("a step of the commit wrote nothing: the human's linked Cloudflare account changed while the call ran", "step", st.Commit.With[i].Name, "hold", sp.ID)
+		}
+	}
 	if out.NoteErr != nil {
 		p.cfg.Log.Error("the committed charge was not noted for reconcile; spend reconcile will list it as charged_without_commit", "hold", sp.ID, "err", out.NoteErr)
 	}

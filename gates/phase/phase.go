@@ -302,6 +302,9 @@ type Complete struct {
 type SettleResult struct {
 	Entry                 sessions.Entry
 	ReleaseErr, IdemError error
+	// With holds the replies of the commit's With steps, in order, when
+	// they ran (nil when the commit was not recorded).
+	With []any
 	// NoteErr: the commit was recorded but its charge was not noted for
 	// reconcile.
 	NoteErr error
@@ -351,6 +354,7 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 			steps, completeReply = append(steps, st), parse
 		}
 	}
+	withAt := len(steps)
 	if s.Commit != nil {
 		steps = append(steps, s.Commit.With...)
 	}
@@ -388,6 +392,9 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 	}
 	if err := next(completeReply); err != nil {
 		out.IdemError = err
+	}
+	if len(f.Steps.Replies) > withAt {
+		out.With = f.Steps.Replies[withAt:]
 	}
 	return out, nil
 }

@@ -143,12 +143,12 @@ func exercise(t *testing.T, ctx context.Context, g *rig) {
 	}
 	ad, err = paidCall(t, ctx, g, "k7", 1)
 	must(t, err)
-	_, err = g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
+	wr, err := g.r.Settle(ctx, Settle{Call: g.call(), Entry: g.entry("commit"),
 		Commit:   &Commit{HoldID: ad.Hold.ID, Actual: usd(1), With: with("k7")},
 		Complete: &Complete{Key: Key{Tool: "domain_register", Key: "k7", Digest: digest}, Fence: ad.Idem.Fence, Result: []byte(`{}`)}})
 	must(t, err)
-	if v, err := g.rdb.Get(ctx, mark).Result(); err != nil || v != "k7" {
-		t.Fatalf("the commit's With step: %q, %v", v, err)
+	if v, err := g.rdb.Get(ctx, mark).Result(); err != nil || v != "k7" || len(wr.With) != 1 || wr.With[0] != int64(1) {
+		t.Fatalf("the commit's With step: %q, %v, replies %v", v, err, wr.With)
 	}
 	ad, err = paidCall(t, ctx, g, "k2", 100)
 	must(t, err)
