@@ -235,7 +235,8 @@ func newApprovalsDecide(approve bool) *cobra.Command {
 approval's own principal, as "cli:<os user>@<host>"; it is audited with
 --reason. On success it prints "` + did + ` ID" on stdout. An approval that
 expired or was already decided is refused (exit 1): its decision stands and
-nothing is changed. With --json it prints the decided approval as a JSON
+nothing is changed. A billing or authentication approval cannot be approved
+(exit 2): it is completed on the provider's page it links to; deny refuses it. With --json it prints the decided approval as a JSON
 object instead (the fields of approvals list --json).
 
 Example:
@@ -264,6 +265,9 @@ Example:
 		a, err := store.Get(ctx, id)
 		if err != nil {
 			return approvalError(err, id)
+		}
+		if approve && a.Kind.URLMode() {
+			return usage("approval %s is a %s approval: it is completed on the provider's page it links to (%s), not approved here; deny it to refuse it. Nothing was done.", id, a.Kind, "the approvals page sends the human there")
 		}
 		by := "cli:" + operator()
 		// The operator decides for the approval's own principal: Decide

@@ -179,6 +179,38 @@ func TestApprovalsCLI(t *testing.T) {
 		}
 	})
 
+	// A billing approval is completed on Stripe's page it links to:
+	// approving it here would mark it approved with nothing on file.
+	t.Run("url mode", func(t *testing.T) {
+		btok := testkit.TaskToken(t, srv.URL, testkit.Grant{Email: "carol@example.com", Scope: "billing:setup"})
+		bc := testkit.HTTP(t, srv.URL+"/mcp", testkit.ClientOptions{Headers: testkit.Bearer(btok)})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "billing_setup"
+		res, err := bc.CallTool(ctx, req)
+		if err != nil || !res.IsError {
+			t.Fatalf("billing_setup without elicitation: %v %+v", err, res)
+		}
+		var billing string
+		for _, a := range listApprovals(t, url, "--principal", "user:carol@example.com") {
+			if a.Kind == "billing" && a.Status == "pending" {
+				billing = a.ID
+			}
+		}
+		if billing == "" {
+			t.Fatal("no pending billing approval for carol")
+		}
+		out, stderr := cli(t, url, exitUsage, "approvals", "approve", billing)
+		if out != "" || !strings.Contains(stderr, "provider's page") || !strings.Contains(stderr, "Nothing was done") {
+			t.Fatalf("approve of a billing approval: stdout %q stderr %q", out, stderr)
+		}
+		if a, ok := findApproval(listApprovals(t, url, "--principal", "user:carol@example.com"), billing); !ok || a.Status != "pending" {
+			t.Fatalf("after the refused approve: %+v (listed %v)", a, ok)
+		}
+		cli(t, url, exitOK, "approvals", "deny", billing)
+	})
+
 	t.Run("usage", func(t *testing.T) {
 		_, stderr, code := runBin(t, []string{"TOLLGATE_REDIS_URL="}, "approvals", "list")
 		if code != exitUsage || !strings.Contains(stderr, "--redis-url") {
