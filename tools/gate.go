@@ -325,16 +325,30 @@ func (p *pipelineCall) approvalRequired(ctx context.Context, asks []Ask, b human
 	}
 	p.auditGate(ctx, asks, "", "asked: approval "+ap.ID)
 	url := p.cfg.Gates.ApprovalURL(ap.ID)
+	if a.Kind.URLMode() {
+		// Completed at the provider, through the page: no operator can
+		// approve it in the human's place.
+		return &fault.Error{Code: ApprovalRequired, Public: fmt.Sprintf(
+			"the human must do this on the provider's page: open %s (it leads there), then call %s again with the same arguments plus approval_id %q. Nothing was done or charged.",
+			url, p.t.def.Name, ap.ID), Cause: approvalDetails{ID: ap.ID, URL: url}}
+	}
 	return &fault.Error{Code: ApprovalRequired, Public: fmt.Sprintf(
 		"a human must approve this first: open %s (or run `tollgate approvals approve %s`), then call %s again with the same arguments plus approval_id %q. Nothing was done or charged.",
-		url, ap.ID, p.t.def.Name, ap.ID), Cause: approvalDetails{ID: ap.ID, URL: url}}
+		url, ap.ID, p.t.def.Name, ap.ID), Cause: approvalDetails{ID: ap.ID, URL: url, CLI: true}}
 }
 
-type approvalDetails struct{ ID, URL string }
+type approvalDetails struct {
+	ID, URL string
+	CLI     bool // an operator may decide it with tollgate approvals
+}
 
 func (d approvalDetails) Error() string { return "approval " + d.ID }
 func (d approvalDetails) Details() any {
-	return map[string]string{"approval_id": d.ID, "approval_url": d.URL, "cli": "tollgate approvals approve " + d.ID}
+	m := map[string]string{"approval_id": d.ID, "approval_url": d.URL}
+	if d.CLI {
+		m["cli"] = "tollgate approvals approve " + d.ID
+	}
+	return m
 }
 
 func (p *pipelineCall) remember(ctx context.Context, asks []Ask, by string) error {

@@ -192,6 +192,11 @@ func TestApprovalsCLI(t *testing.T) {
 		if err != nil || !res.IsError {
 			t.Fatalf("billing_setup without elicitation: %v %+v", err, res)
 		}
+		// The agent is told the human completes it at the provider, not
+		// that an operator can approve it.
+		if b, _ := json.Marshal(res); !strings.Contains(string(b), "provider's page") || strings.Contains(string(b), "tollgate approvals approve") {
+			t.Fatalf("billing_setup's approval_required: %s", b)
+		}
 		var billing string
 		for _, a := range listApprovals(t, url, "--principal", "user:carol@example.com") {
 			if a.Kind == "billing" && a.Status == "pending" {
