@@ -1,0 +1,96 @@
+package testkit
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Replicated is a Redis master with one replica (--replicaof), for tests
+// of what the master's WAIT answers.
+type Replicated struct {
+	Master, Replica *redis.Client
+	replica         *os.Process
+}
+
+// StartReplicated starts a master and one replica of it for this test and
+// returns once the replica is in sync (master_link_status:up). Both are
+// killed when the test ends; a paused replica is resumed first.
+func StartReplicated(t testing.TB) *Replicated {
+	t.Helper()
+	mport, rport := loopbackPort(t), loopbackPort(t)
+	master, _ := startProc(t, []string{"--port", mport, "--repl-diskless-sync-delay", "0"})
+	replica, proc := startProc(t, []string{"--port", rport, "--replicaof", "127.0.0.1", mport})
+	r := &Replicated{Master: master, Replica: replica, replica: proc}
+	t.Cleanup(func() { _ = r.Resume() })
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(replica.Info(ctx, "replication").Val(), "master_link_status:up") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not sync with its master within 10s: %s", replica.Info(ctx, "replication").Val())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r
+}
+
+// Pause freezes the replica (SIGSTOP): it stays connected but acknowledges
+// nothing, so the master's WAIT times out.
+func (r *Replicated) Pause() error { return r.replica.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused replica (SIGCONT).
+func (r *Replicated) Resume() error { return r.replica.Signal(syscall.SIGCONT) }
+
+// startProc starts a plain redis-server with args (which name its port),
+// waits until it answers PING and returns a client and the process. Both
+// end with the test.
+func startProc(t testing.TB, args []string) (*redis.Client, *os.Process) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not on PATH")
+	}
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "redis.log")
+	var port string
+	for i, a := range args {
+		if a == "--port" && i+1 < len(args) {
+			port = args[i+1]
+		}
+	}
+	args = append([]string{"--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--logfile", logFile}, args...)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logFile)
+			t.Fatalf("redis-server %v exited: %s", args, lastLines(string(b), 5))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer within 10s", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c, cmd.Process
+}
