@@ -21,7 +21,8 @@ type Replicated struct {
 }
 
 // StartReplicated starts a master and one replica of it for this test and
-// returns once the replica is in sync (master_link_status:up). Both are
+// returns once the replica is in sync (master_link_status:up) and the
+// master counts it for WAIT. Both are
 // killed when the test ends; a paused replica is resumed first.
 func StartReplicated(t testing.TB) *Replicated {
 	t.Helper()
@@ -37,6 +38,26 @@ func StartReplicated(t testing.TB) *Replicated {
 			t.Fatalf("the replica did not sync with its master within 10s: %s", replica.Info(ctx, "replication").Val())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The master counts the replica for WAIT once the replica's first
+	// acknowledgement arrived (up to a second after the link is up): a
+	// write and WAIT on one connection tell when it does.
+	for {
+		var wait *redis.Cmd
+		_, _ = master.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "testkit:replicated", "1", 0)
+			wait = p.Do(ctx, "WAIT", 1, 100)
+			return nil
+		})
+		if n, _ := wait.Int(); n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the master does not count its replica for WAIT within 10s: %s", master.Info(ctx, "replication").Val())
+		}
+	}
+	if err := master.Del(ctx, "testkit:replicated").Err(); err != nil {
+		t.Fatal(err)
 	}
 	return r
 }
