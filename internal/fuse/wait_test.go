@@ -94,3 +94,25 @@ func TestRunNoWaitAddsNothing(t *testing.T) {
 		t.Fatal("no wait asked, yet short")
 	}
 }
+
+// On a Cluster the script and its WAIT go to the master of the key's
+// slot: a key of the replicated master is acknowledged by its replica
+// every time, a key of the master without one never (a WAIT sent to
+// another node would answer otherwise now and then).
+func TestRunWaitOnClusterGoesToTheKeysMaster(t *testing.T) {
+	cc := testkit.StartClusterReplicated(t)
+	ctx := fuse.Strict(context.Background())
+	withReplica := testkit.ClusterKeyIn(t, cc, 0, 8191)
+	without := testkit.ClusterKeyIn(t, cc, 8192, 16383)
+	w := fuse.Wait{Replicas: 1, Timeout: 20 * time.Millisecond}
+	for i := range 10 {
+		_, acks, err := fuse.RunWait(ctx, cc, w, setStep(withReplica+":k", "1"))
+		if err != nil || acks != 1 {
+			t.Fatalf("run %d on the replicated master: %d acks, %v; want 1", i, acks, err)
+		}
+		_, acks, err = fuse.RunWait(ctx, cc, w, setStep(without+":k", "1"))
+		if err != nil || acks != 0 {
+			t.Fatalf("run %d on the master without a replica: %d acks, %v; want 0", i, acks, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,4 +115,90 @@ func startProc(t testing.TB, args []string) (*redis.Client, *os.Process) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return c, cmd.Process
+}
+
+// StartClusterReplicated runs a Redis Cluster of two masters (slots
+// 0..8191 and 8192..16383) of which only the first has a replica, for
+// tests of where a Cluster client sends WAIT. It returns a client of the
+// cluster once the replica is in sync and counted by its master.
+func StartClusterReplicated(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	var ports, buses []string
+	var nodes []*redis.Client
+	for range 3 {
+		port, bus := loopbackPort(t), loopbackPort(t)
+		nodes = append(nodes, startNode(t, []string{"--port", port, "--cluster-enabled", "yes", "--cluster-port", bus,
+			"--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"}, port, nil, ""))
+		ports, buses = append(ports, port), append(buses, bus)
+	}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(nodes[0].Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 8191).Err())
+	must(nodes[1].Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 8192, 16383).Err())
+	for i := 1; i < 3; i++ {
+		must(nodes[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", ports[i], buses[i]).Err())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(nodes[2].ClusterInfo(ctx).Val(), "cluster_known_nodes:3") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster did not meet: %s", nodes[2].ClusterInfo(ctx).Val())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	id := nodes[0].Do(ctx, "CLUSTER", "MYID").Val()
+	for nodes[2].Do(ctx, "CLUSTER", "REPLICATE", id).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica cannot replicate the first master: %v", nodes[2].Do(ctx, "CLUSTER", "REPLICATE", id).Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, n := range nodes {
+		for !strings.Contains(n.ClusterInfo(ctx).Val(), "cluster_state:ok") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the cluster did not reach cluster_state:ok: %s", n.ClusterInfo(ctx).Val())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	key := ClusterKeyIn(t, nodes[0], 0, 8191)
+	for {
+		var wait *redis.Cmd
+		_, _ = nodes[0].Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, "1", 0)
+			wait = p.Do(ctx, "WAIT", 1, 100)
+			return nil
+		})
+		if n, _ := wait.Int(); n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first master does not count its replica: %s", nodes[0].Info(ctx, "replication").Val())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:" + ports[0]}})
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// ClusterKeyIn is a key "{N}" whose Cluster slot is within lo..hi.
+func ClusterKeyIn(t testing.TB, c redis.Cmdable, lo, hi int64) string {
+	t.Helper()
+	for i := range 1000 {
+		k := fmt.Sprintf("{%d}", i)
+		s, err := c.ClusterKeySlot(context.Background(), k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s >= lo && s <= hi {
+			return k
+		}
+	}
+	t.Fatalf("no key of slots %d..%d", lo, hi)
+	return ""
 }
