@@ -417,10 +417,10 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 		return out, err
 	}
 	out.Entry = f.Entry
-	if acks.Short() {
-		r.short("settle", acks)
-	}
 	if f.Replayed {
+		if acks.Short() {
+			r.short("settle", acks)
+		}
 		return out, nil
 	}
 	i := 0
@@ -437,6 +437,10 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 	}
 	if err := next(commitReply); err != nil {
 		return out, err
+	}
+	if acks.Short() {
+		// Only a commit recorded (not one refused) is reported.
+		r.short("settle", acks)
 	}
 	if err := next(bindReply); err != nil {
 		return out, err
