@@ -241,12 +241,29 @@ func (a *App) guardDeps() tools.GuardDeps {
 			},
 		},
 		Pipeline: tools.PipelineConfig{
-			Phases:  &phase.Runner{Redis: a.Redis.Client, Audit: a.id.trail, Sessions: a.id.sessions, Loop: a.money.loop, Idem: a.money.idem, Ledger: a.money.ledger},
+			Phases:  &phase.Runner{Redis: a.Redis.Client, Audit: a.id.trail, Sessions: a.id.sessions, Loop: a.money.loop, Idem: a.money.idem, Ledger: a.money.ledger, Wait: a.redisWait()},
 			Tenancy: a.tenant, Idem: a.money.idem, Loop: a.money.loop, Sessions: a.id.sessions,
 			Trail: a.id.trail, Gates: a.gateConfig(), Log: a.Log.With("component", "pipeline"), HandlerDeadline: a.Cfg.HandlerDeadline,
 			Caps: a.money.ledger, CapMax: a.gates.capMax,
 		},
 	}
+}
+
+// redisWait is how the guard's phases wait for Redis replicas
+// (--redis-wait-replicas; 0 waits for none): a short hold is refused, a
+// short commit is logged and counted.
+func (a *App) redisWait() phase.Wait {
+	return phase.Wait{Replicas: a.Cfg.RedisWaitReplicas, Timeout: a.Cfg.RedisWaitTimeout,
+		Short: func(ph string, acked int) {
+			a.Observe.RedisWaitShort(ph)
+			if ph == "settle" {
+				a.Log.Warn("a commit was acknowledged by fewer Redis replicas than --redis-wait-replicas in time; it is kept (the provider charged) but a failover now could lose it: check it with tollgate spend reconcile",
+					"phase", ph, "acked", acked, "asked", a.Cfg.RedisWaitReplicas, "timeout", a.Cfg.RedisWaitTimeout)
+			} else {
+				a.Log.Warn("a hold was acknowledged by fewer Redis replicas than --redis-wait-replicas in time; it was released and the call refused",
+					"phase", ph, "acked", acked, "asked", a.Cfg.RedisWaitReplicas, "timeout", a.Cfg.RedisWaitTimeout)
+			}
+		}}
 }
 
 // InProcessClient is an MCP client connected to this App's server in the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/auth/sts"
 	"github.com/tollgate-dev/tollgate/catalog"
+	"github.com/tollgate-dev/tollgate/internal/fuse"
 	"github.com/tollgate-dev/tollgate/internal/httpx"
 	"github.com/tollgate-dev/tollgate/internal/observe"
 	"github.com/tollgate-dev/tollgate/web/edge"
@@ -51,7 +52,9 @@ func (a *App) routes() http.Handler {
 		whsec = a.sandbox.webhookSecret()
 	}
 	mux.Handle("/webhooks/stripe", &stripehook.Handler{Secret: whsec, Ledger: a.money.ledger,
-		Trail: a.id.trail, Redis: a.Redis.Client, Log: a.Log})
+		Trail: a.id.trail, Redis: a.Redis.Client, Log: a.Log,
+		Wait:  fuse.Wait{Replicas: a.Cfg.RedisWaitReplicas, Timeout: a.Cfg.RedisWaitTimeout},
+		Short: func(int) { a.Observe.RedisWaitShort("renewal") }})
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	if a.Cfg.MetricsAddr == "" {

@@ -83,6 +83,8 @@ func TestBadConfigStopsStartupNamingTheFlag(t *testing.T) {
 		{"a provider API root in the sandbox", nil, []string{"serve", "--stripe-api-url", "http://127.0.0.1:12111"}, "--stripe-api-url"},
 		{"a CA without a TLS Redis", nil, []string{"serve", "--redis-url", "redis://127.0.0.1:1", "--redis-ca", "/nonexistent.pem"}, "--redis-ca (or TOLLGATE_REDIS_CA)"},
 		{"a cap for no provider", nil, []string{"stdio", "--cap", "paypal=10.00"}, "--cap"},
+		{"too many replicas to wait for", nil, []string{"serve", "--redis-wait-replicas", "17"}, "--redis-wait-replicas (or TOLLGATE_REDIS_WAIT_REPLICAS): 17 is out of range; use 0..16"},
+		{"a wait past a second", []string{"TOLLGATE_REDIS_WAIT_TIMEOUT=2s"}, []string{"serve"}, "--redis-wait-timeout (or TOLLGATE_REDIS_WAIT_TIMEOUT): 2s is out of range; use 10ms..1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -153,6 +153,8 @@ func serverFlags(fs *pflag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token /metrics asks for (default: none, /metrics is open; it carries no principal or e-mail)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address only (e.g. 127.0.0.1:9420) instead of on --addr")
 	fs.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "connections this replica holds open at once; more wait to be accepted (keep it under the process's file descriptor limit)")
+	fs.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", d.RedisWaitReplicas, "replicas (0..16) that must acknowledge each hold, commit and Stripe renewal (Redis WAIT, same round trip); a hold short of them is released and the call refused, nothing charged. 0 (default) waits for none")
+	fs.DurationVar(&c.RedisWaitTimeout, "redis-wait-timeout", d.RedisWaitTimeout, "how long (10ms..1s) a hold, commit or renewal waits for --redis-wait-replicas")
 	fs.StringVar(&c.RedisCA, "redis-ca", "", "PEM file of the CA that signs the Redis servers' certificates (rediss:// URLs; default: the system roots)")
 	fs.DurationVar(&c.ProviderTimeout, "provider-timeout", d.ProviderTimeout, "how long one request to Cloudflare or Stripe may take; shorter than --handler-deadline")
 	fs.StringVar(&c.CloudflareAPIURL, "cloudflare-api-url", "", "production only: the Cloudflare API root to call instead of the real one (a fake in tests); https, or http to a loopback host")

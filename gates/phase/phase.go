@@ -20,6 +20,8 @@ package phase
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -40,6 +42,33 @@ type Runner struct {
 	Loop     *loopguard.Guard
 	Idem     *idempotency.Store
 	Ledger   *spend.Ledger
+	// Wait, when Replicas > 0, has Admit's hold and Settle's commit
+	// confirmed by that many replicas (Redis WAIT, in the same round
+	// trip). A hold short of them is released and the call refused
+	// (unavailable, nothing charged); a commit short of them is kept (the
+	// provider has charged) and reported to Short.
+	Wait Wait
+}
+
+// Wait is how many replicas must acknowledge a hold or a commit, within
+// what time, and what to tell when fewer did.
+type Wait struct {
+	Replicas int
+	Timeout  time.Duration
+	// Short, when set, is told of a phase ("admit", "settle") whose
+	// write fewer than Replicas replicas acknowledged in time.
+	Short func(phase string, acked int)
+}
+
+// waiting marks ctx for a waited fused script when the Runner waits.
+func (r *Runner) waiting(ctx context.Context) (context.Context, *fuse.Acks) {
+	return fuse.WithWait(ctx, fuse.Wait{Replicas: r.Wait.Replicas, Timeout: r.Wait.Timeout})
+}
+
+func (r *Runner) short(phase string, acks *fuse.Acks) {
+	if r.Wait.Short != nil {
+		r.Wait.Short(phase, acks.Got)
+	}
 }
 
 // Check reports a Runner missing a store.
@@ -196,8 +225,10 @@ func (r *Runner) Admit(ctx context.Context, a Admit) (AdmitResult, error) {
 		a.Entry.Detail["hold"] = req.HoldID
 	}
 	var res fuse.Result
+	var holdAcks *fuse.Acks
 	if a.Hold != nil {
-		f, err := r.Audit.Fused(ctx, a.Entry, r.Redis, steps...)
+		wctx, acks := r.waiting(ctx)
+		f, err := r.Audit.Fused(wctx, a.Entry, r.Redis, steps...)
 		if err != nil {
 			return AdmitResult{}, err
 		}
@@ -207,8 +238,9 @@ func (r *Runner) Admit(ctx context.Context, a Admit) (AdmitResult, error) {
 			amt := a.Hold.Amount
 			out.Hold = spend.Hold{ID: out.Idem.Fence, Principal: a.Principal, Provider: a.Hold.Provider, Amount: amt, State: spend.StateHeld}
 			out.Entry = f.Entry
-			return out, nil
+			return r.confirmHold(ctx, a.Principal, out, acks)
 		}
+		holdAcks = acks
 		res, out.Entry = f.Steps, f.Entry
 	} else {
 		res, err = fuse.Run(ctx, r.Redis, steps...)
@@ -236,8 +268,30 @@ func (r *Runner) Admit(ctx context.Context, a Admit) (AdmitResult, error) {
 			return out, err
 		}
 		out.Hold = h
+		return r.confirmHold(ctx, a.Principal, out, holdAcks)
 	}
 	return out, nil
+}
+
+// confirmHold refuses a hold that fewer replicas than the Runner waits for
+// acknowledged: a failover now could promote a replica without it, and
+// free money a provider would then charge a second time. The hold is
+// released (best effort: else it expires with --hold-ttl) and the call
+// refused before the provider; the idempotency lock is left for the
+// caller to abort, as for any refused hold.
+func (r *Runner) confirmHold(ctx context.Context, principal string, out AdmitResult, acks *fuse.Acks) (AdmitResult, error) {
+	if !acks.Short() {
+		return out, nil
+	}
+	r.short("admit", acks)
+	if st, _, err := r.Ledger.ReleaseStep(principal, out.Hold.ID, "replicas"); err == nil {
+		_, _ = fuse.Run(ctx, r.Redis, st)
+	}
+	hold := out.Hold
+	out.Hold = spend.Hold{}
+	return out, fault.New(fault.Unavailable, fmt.Sprintf(
+		"Redis could not confirm the hold of %s on %d replica(s) within %s, so the call was not run; nothing was charged. Retry shortly",
+		hold.Amount, acks.Asked, r.Wait.Timeout))
 }
 
 // Settle is the phase after the provider call.
@@ -355,15 +409,22 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 		}
 	}
 	withAt := len(steps)
+	wctx, acks := ctx, (*fuse.Acks)(nil)
 	if s.Commit != nil {
 		steps = append(steps, s.Commit.With...)
+		// The provider has charged: a commit fewer replicas acknowledged
+		// is kept, and reported.
+		wctx, acks = r.waiting(ctx)
 	}
-	f, err := r.Audit.Fused(ctx, s.Entry, r.Redis, steps...)
+	f, err := r.Audit.Fused(wctx, s.Entry, r.Redis, steps...)
 	if err != nil {
 		return out, err
 	}
 	out.Entry = f.Entry
 	if f.Replayed {
+		if acks.Short() {
+			r.short("settle", acks)
+		}
 		return out, nil
 	}
 	i := 0
@@ -380,6 +441,10 @@ func (r *Runner) Settle(ctx context.Context, s Settle) (SettleResult, error) {
 	}
 	if err := next(commitReply); err != nil {
 		return out, err
+	}
+	if acks.Short() {
+		// Only a commit recorded (not one refused) is reported.
+		r.short("settle", acks)
 	}
 	if err := next(bindReply); err != nil {
 		return out, err

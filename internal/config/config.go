@@ -39,6 +39,11 @@ type Config struct {
 	// RedisCA is a PEM file of the CA(s) that sign the Redis servers'
 	// certificates (rediss:// URLs only); empty trusts the system roots.
 	RedisCA string
+	// RedisWaitReplicas, when above 0, is how many replicas must
+	// acknowledge a hold, a commit and a Stripe renewal (Redis WAIT, in the
+	// same round trip) within RedisWaitTimeout; 0 waits for none.
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
 
 	// Tokens.
 	TokenTTL time.Duration // default lifetime of issued task tokens
@@ -167,6 +172,8 @@ func Default() Config {
 		MaxConnections:          4096,
 
 		ProviderTimeout: 30 * time.Second,
+
+		RedisWaitTimeout: 500 * time.Millisecond,
 	}
 }
 
@@ -180,6 +187,13 @@ func (e *FieldError) Error() string {
 	env := "TOLLGATE_" + strings.ToUpper(strings.ReplaceAll(e.Flag, "-", "_"))
 	return fmt.Sprintf("--%s (or %s): %s", e.Flag, env, e.Msg)
 }
+
+// The bounds of --redis-wait-replicas and --redis-wait-timeout.
+const (
+	MaxWaitReplicas = 16
+	MinWaitTimeout  = 10 * time.Millisecond
+	MaxWaitTimeout  = time.Second
+)
 
 // holdMargin is how much longer than the handler deadline a hold lives:
 // settling after the deadline takes a few Redis calls.
@@ -236,6 +250,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateRedisCA(); err != nil {
 		return err
+	}
+	if c.RedisWaitReplicas < 0 || c.RedisWaitReplicas > MaxWaitReplicas {
+		return &FieldError{"redis-wait-replicas", fmt.Sprintf("%d is out of range; use 0..%d (replicas that must acknowledge a hold or a commit; 0 waits for none)", c.RedisWaitReplicas, MaxWaitReplicas)}
+	}
+	if c.RedisWaitTimeout < MinWaitTimeout || c.RedisWaitTimeout > MaxWaitTimeout {
+		return &FieldError{"redis-wait-timeout", fmt.Sprintf("%s is out of range; use %s..%s (how long a hold or a commit waits for --redis-wait-replicas)", c.RedisWaitTimeout, MinWaitTimeout, MaxWaitTimeout)}
 	}
 	if c.Mode == Production {
 		if c.PolicyFile == "" {

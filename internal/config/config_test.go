@@ -124,3 +124,41 @@ func TestProviderSettings(t *testing.T) {
 		t.Fatalf("default provider timeout %s, want 30s", d.ProviderTimeout)
 	}
 }
+
+// --redis-wait-replicas and --redis-wait-timeout: the defaults (off,
+// 500ms) and the ends of their ranges pass; beyond them Validate names the
+// flag and the range.
+func TestRedisWaitFlags(t *testing.T) {
+	if c := Default(); c.RedisWaitReplicas != 0 || c.RedisWaitTimeout != 500*time.Millisecond {
+		t.Fatalf("defaults %d, %s; want 0 (off) and 500ms", c.RedisWaitReplicas, c.RedisWaitTimeout)
+	}
+	for _, tc := range []struct {
+		replicas int
+		timeout  time.Duration
+		flag     string
+		rng      string
+	}{
+		{0, 500 * time.Millisecond, "", ""},
+		{1, 10 * time.Millisecond, "", ""},
+		{16, time.Second, "", ""},
+		{-1, 500 * time.Millisecond, "redis-wait-replicas", "0..16"},
+		{17, 500 * time.Millisecond, "redis-wait-replicas", "0..16"},
+		{1, 9 * time.Millisecond, "redis-wait-timeout", "10ms..1s"},
+		{1, 1001 * time.Millisecond, "redis-wait-timeout", "10ms..1s"},
+		{0, 0, "redis-wait-timeout", "10ms..1s"},
+	} {
+		c := production()
+		c.RedisWaitReplicas, c.RedisWaitTimeout = tc.replicas, tc.timeout
+		err := c.Validate()
+		if tc.flag == "" {
+			if err != nil {
+				t.Errorf("%d, %s: %v", tc.replicas, tc.timeout, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Flag != tc.flag || !strings.Contains(fe.Msg, tc.rng) {
+			t.Errorf("%d, %s: got %v, want --%s naming %s", tc.replicas, tc.timeout, err, tc.flag, tc.rng)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -67,9 +68,23 @@ func Run(ctx context.Context, rdb redis.Scripter, steps ...Step) (Result, error)
 		keys = append(keys, s.Keys...)
 		args = append(args, s.Args...)
 	}
-	reply, err := script.Run(ctx, rdb, keys, args...).Slice()
+	var raw any
+	var err error
+	if w, acks := waitOf(ctx); w.Replicas > 0 {
+		var n int
+		raw, n, err = runWaited(ctx, rdb, script, w, keys, args)
+		if err == nil {
+			acks.Asked, acks.Got = w.Replicas, n
+		}
+	} else {
+		raw, err = script.s.Run(ctx, rdb, keys, args...).Result()
+	}
 	if err != nil {
 		return Result{}, err
+	}
+	reply, ok := raw.([]any)
+	if !ok {
+		return Result{}, fmt.Errorf("fuse: malformed reply %v", raw)
 	}
 	if len(reply) < 1 {
 		return Result{}, fmt.Errorf("fuse: empty reply")
@@ -81,7 +96,16 @@ func Run(ctx context.Context, rdb redis.Scripter, steps ...Step) (Result, error)
 	return Result{Replies: reply[1:], Stopped: int(stopped) - 1}, nil
 }
 
-var compiled sync.Map // script text → *redis.Script
+var compiled sync.Map // script text → *script
+
+// script is a compiled fused script: its text (for EVAL), its SHA (for
+// EVALSHA) and whether this process has sent its text once (after which
+// a waited run sends EVALSHA first).
+type script struct {
+	src    string
+	s      *redis.Script
+	loaded atomic.Bool
+}
 
 type strictKey struct{}
 
@@ -93,16 +117,16 @@ type strictKey struct{}
 func Strict(ctx context.Context) context.Context { return context.WithValue(ctx, strictKey{}, true) }
 
 // compile builds (once) the fused script of steps.
-func compile(steps []Step, strict bool) *redis.Script {
+func compile(steps []Step, strict bool) *script {
 	src := Source(steps)
 	if strict {
 		src = "#!lua\n" + src
 	}
 	if s, ok := compiled.Load(src); ok {
-		return s.(*redis.Script)
+		return s.(*script)
 	}
-	s, _ := compiled.LoadOrStore(src, redis.NewScript(src))
-	return s.(*redis.Script)
+	s, _ := compiled.LoadOrStore(src, &script{src: src, s: redis.NewScript(src)})
+	return s.(*script)
 }
 
 // Source is the fused script of steps (exported for tests and for reading).

@@ -61,6 +61,7 @@ type Observer struct {
 	spend           *prometheus.CounterVec
 	redisErrors     prometheus.Counter
 	refusals        *prometheus.CounterVec
+	waitShort       *prometheus.CounterVec
 
 	mu    sync.RWMutex
 	tools map[string]bool
@@ -100,6 +101,8 @@ func New(cfg Config) *Observer {
 		Help: "Redis commands and pipelines that failed (a missing key is not an error)."})
 	o.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_refusals_total",
 		Help: "Requests the HTTP edge refused before the guard (no or invalid token, limits, scopes) by code."}, []string{"code"})
+	o.waitShort = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_redis_wait_short_total",
+		Help: "Writes fewer Redis replicas acknowledged than --redis-wait-replicas within --redis-wait-timeout, by phase: admit (the hold was released and the call refused), settle (the commit was kept: the provider had charged), renewal (Stripe was answered 503 and retries)."}, []string{"phase"})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tollgate_build_info",
 		Help: "Always 1: the running tollgate's version, Go version and mode."}, []string{"version", "goversion", "mode"})
 	goVersion := "unknown"
@@ -108,7 +111,7 @@ func New(cfg Config) *Observer {
 	}
 	build.WithLabelValues(cfg.Version, goVersion, cfg.Mode).Set(1)
 	for _, c := range []prometheus.Collector{o.toolCalls, o.guardStep, o.providerCalls, o.providerSeconds,
-		o.exchanges, o.spend, o.redisErrors, o.refusals, build,
+		o.exchanges, o.spend, o.redisErrors, o.refusals, o.waitShort, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -209,6 +212,17 @@ func (o *Observer) Refused(code string) {
 		return
 	}
 	o.refusals.WithLabelValues(CodeLabel(code)).Inc()
+}
+
+// WaitPhases are the phases whose writes may wait for replicas.
+var WaitPhases = []string{"admit", "settle", "renewal"}
+
+// RedisWaitShort counts a write fewer replicas acknowledged than asked.
+func (o *Observer) RedisWaitShort(phase string) {
+	if o == nil {
+		return
+	}
+	o.waitShort.WithLabelValues(oneOf(phase, WaitPhases)).Inc()
 }
 
 // providerCall records one HTTP request to a provider.

@@ -17,6 +17,8 @@ package stripehook
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,7 +64,17 @@ type Handler struct {
 	Trail  Trail
 	Redis  redis.Scripter
 	Log    *slog.Logger
+	// Wait, when Replicas > 0, has a renewal confirmed by that many
+	// replicas (Redis WAIT, in the same round trip). A renewal fewer
+	// acknowledged is answered 503 so that Stripe retries it (recording
+	// an invoice again changes nothing), and reported to Short.
+	Wait  fuse.Wait
+	Short func(acked int)
 }
+
+// errShort is a renewal recorded on the Redis master that fewer replicas
+// than asked acknowledged in time.
+var errShort = errors.New("the renewal was recorded, but Redis could not confirm it on the replicas asked for (--redis-wait-replicas) within --redis-wait-timeout")
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -120,7 +132,12 @@ func (h *Handler) once(w http.ResponseWriter, ctx context.Context, id string, do
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"received": true, "replay": true})
 		return
 	}
-	if err := do(); err != nil {
+	if err := do(); errors.Is(err, errShort) {
+		h.Ledger.ForgetWebhookEvent(ctx, id)
+		h.Log.Warn("stripe renewal not confirmed by Redis replicas; Stripe will retry", "event", id, "err", err)
+		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the renewal could not be confirmed on Redis replicas in time; Stripe retries, and recording it again changes nothing.")
+		return
+	} else if err != nil {
 		h.Ledger.ForgetWebhookEvent(ctx, id)
 		h.Log.Error("stripe webhook not recorded; Stripe will retry", "event", id, "err", err)
 		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the event could not be recorded; nothing was changed. Stripe retries.")
@@ -208,7 +225,8 @@ func (h *Handler) invoicePaid(ctx context.Context, eventID string, inv *stripego
 		Amount: &amt, Reason: "Stripe charged a renewal of the subscription; committed to " + mon,
 		Detail: map[string]string{"subscription": b.ID, "human": b.Human, "agent": b.Agent, "invoice": trim(inv.ID),
 			"month": mon, "commitment": b.Commitment, "event": trim(eventID)}}
-	f, err := h.Trail.Fused(ctx, e, h.Redis, st)
+	wctx, acks := fuse.WithWait(ctx, h.Wait)
+	f, err := h.Trail.Fused(wctx, e, h.Redis, st)
 	if err != nil {
 		return err
 	}
@@ -216,6 +234,12 @@ func (h *Handler) invoicePaid(ctx context.Context, eventID string, inv *stripego
 		if _, _, err := parse(f.Steps.Replies[0]); err != nil {
 			return err
 		}
+	}
+	if acks.Short() {
+		if h.Short != nil {
+			h.Short(acks.Got)
+		}
+		return fmt.Errorf("%w (%d of %d)", errShort, acks.Got, acks.Asked)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	stripego "github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/webhook"
 
@@ -42,6 +43,11 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	rdb := testkit.Redis(t)
 	t.Cleanup(func() { _ = rdb.Close() })
+	return newRigOn(t, rdb, nil)
+}
+
+// newRigOn is newRig on rdb, with set (when not nil) changing the handler.
+func newRigOn(t *testing.T, rdb *redis.Client, set func(*stripehook.Handler)) *rig {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	ledger, err := spend.New(rdb, spend.Config{DefaultCap: money.USD(10000), Now: func() time.Time { return now }})
 	if err != nil {
@@ -52,6 +58,9 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	h := &stripehook.Handler{Secret: secret, Ledger: ledger, Trail: trail, Redis: rdb, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if set != nil {
+		set(h)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	r := &rig{t: t, ledger: ledger, trail: trail, srv: srv}
@@ -231,5 +240,42 @@ func TestDeletedEndsTheCommitment(t *testing.T) {
 	st, _ := r.ledger.MonthStatus(context.Background(), alice, spend.Stripe, "2027-01")
 	if st.Recurring.Minor != 0 {
 		t.Fatal(fmt.Sprint("recurring after cancellation ", st.Recurring))
+	}
+}
+
+// With --redis-wait-replicas, a renewal its replica acknowledged is
+// answered 200; one it did not (the replica paused) is answered 503 and
+// reported, and Stripe's retry, once the replica is back, records nothing
+// twice and is answered 200.
+func TestRenewalShortOfReplicasIsRetried(t *testing.T) {
+	rep := testkit.StartReplicated(t)
+	shorts := 0
+	r := newRigOn(t, rep.Master, func(h *stripehook.Handler) {
+		h.Wait = fuse.Wait{Replicas: 1, Timeout: 100 * time.Millisecond}
+		h.Short = func(int) { shorts++ }
+	})
+	dec := time.Date(2026, 12, 20, 12, 0, 0, 0, time.UTC)
+	if c := r.post(renewal("evt_1", "in_2", "sub_1", alice, dec, 2900), secret, time.Now()); c != 200 || shorts != 0 {
+		t.Fatalf("acknowledged renewal: %d, %d short", c, shorts)
+	}
+	if err := rep.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	jan := dec.AddDate(0, 1, 0)
+	start := time.Now()
+	if c := r.post(renewal("evt_2", "in_3", "sub_1", alice, jan, 2900), secret, time.Now()); c != http.StatusServiceUnavailable || shorts != 1 {
+		t.Fatalf("unacknowledged renewal: %d, %d short; want 503 and 1", c, shorts)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the unacknowledged renewal took %s", took)
+	}
+	if err := rep.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.post(renewal("evt_2", "in_3", "sub_1", alice, jan, 2900), secret, time.Now()); c != 200 {
+		t.Fatalf("Stripe's retry: %d, want 200", c)
+	}
+	if got := r.spent("2027-01"); got != 2900 {
+		t.Fatalf("January spent %d, want the renewal once (2900)", got)
 	}
 }
