@@ -73,7 +73,7 @@ func readAudit(t *testing.T, trail *sessions.Audit, principal string) []sessions
 // with Retry-After, another principal is unaffected, and closing a session
 // frees its place.
 func TestMCPSessionsPerPrincipal(t *testing.T) {
-	_, ts := newAppWith(t, func(c *config.Config) { c.MCPSessionsPerPrincipal = 2 })
+	a, ts := newAppWith(t, func(c *config.Config) { c.MCPSessionsPerPrincipal = 2 })
 	tok := testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "opener", Scope: "catalog:read"})
 	var sids []string
 	for range 2 {
@@ -88,6 +88,11 @@ func TestMCPSessionsPerPrincipal(t *testing.T) {
 		t.Fatalf("third initialize: %d, session %q, Retry-After %q; want 429 with Retry-After and no session",
 			resp.StatusCode, sid, resp.Header.Get("Retry-After"))
 	}
+	// The refusal is audited with who asked, like a refused tool call.
+	waitAudit(t, a, aliceP, func(e sessions.Entry) bool {
+		return e.Event == "mcp_session" && e.Decision == sessions.DecisionDeny && e.Code == "too_many_requests" &&
+			e.Detail["limit"] == "mcp-sessions-per-principal" && len(e.Actors) == 1 && strings.Contains(e.Actors[0], "opener")
+	})
 	// The same human's other agent counts too; another human does not.
 	other := testkit.TaskToken(t, ts.URL, testkit.Grant{Agent: "second", Scope: "catalog:read"})
 	if _, resp := initialize(t, ts.URL, other); resp.StatusCode != http.StatusTooManyRequests {

@@ -166,6 +166,7 @@ func (e *Edge) Wrap(next http.Handler) http.Handler {
 				case !ok:
 					e.cfg.Log.Warn("MCP session limit reached", "principal", c.Subject, "limit", e.cfg.SessionsPerPrincipal)
 					e.cfg.Observe.Refused(string(limits.TooMany))
+					e.auditEdge(r, c, "mcp_session", "", limits.TooMany, map[string]string{"limit": "mcp-sessions-per-principal"})
 					tooMany(w, time.Minute, fmt.Sprintf("this human's agents already have %d MCP sessions open (--mcp-sessions-per-principal); close one (HTTP DELETE with its Mcp-Session-Id), or retry later: a session idle for %s is closed. Nothing was opened", e.cfg.SessionsPerPrincipal, e.cfg.SessionIdle))
 					return
 				}
@@ -317,11 +318,17 @@ func (s *sessionOwner) record() {
 // auditRefusal records a tool call the HTTP edge refused, as the guard
 // records the calls it refuses: the caller, its chain, the tool, the code.
 func (e *Edge) auditRefusal(r *http.Request, c *auth.Claims, tool string, code fault.Code, detail map[string]string) {
+	e.auditEdge(r, c, "tool_call", tool, code, detail)
+}
+
+// auditEdge appends a refusal of the HTTP edge as event (tool_call, or
+// mcp_session for an initialize past the session limit), coalesced.
+func (e *Edge) auditEdge(r *http.Request, c *auth.Claims, event, tool string, code fault.Code, detail map[string]string) {
 	d := map[string]string{"at": "http edge"}
 	for k, v := range detail {
 		d[k] = v
 	}
-	ent := sessions.Entry{Event: "tool_call", Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
+	ent := sessions.Entry{Event: event, Tool: tool, Decision: sessions.DecisionDeny, Code: string(code),
 		Principal: c.Subject, Actors: c.Act.Chain(), ClientID: c.ClientID, Session: c.SessionID, ParentSession: c.ParentSessionID, JTI: c.ID,
 		Detail: d}
 	// Repeats within a window are counted into one entry (limits.Coalescer).
