@@ -38,6 +38,14 @@ func (r *runner) exchangesAndMemory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.o.ExchangeCPUProfile != "" {
+		if err := profileWhile(r.o.ExchangeCPUProfile, func() error {
+			_, err := drive(ctx, r.o.ExchangesConcurrent, r.o.ExchangeWorkers, op)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	note := "POST /oauth/token (dev user + dev agent → task token); each creates a session and appends its audit entries"
 	r.rows = append(r.rows,
 		sampleRow("token exchange", "sequential", seq, note),

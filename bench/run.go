@@ -40,6 +40,10 @@ type Options struct {
 
 	CPUProfile   string // where the guarded in-process CPU profile goes ("": none)
 	ProfileCalls int    // calls made while profiling (10,000)
+	// ExchangeCPUProfile is where a CPU profile of the concurrent token
+	// exchanges goes ("": none, the default); the profiled run is an
+	// extra one, after the timed ones.
+	ExchangeCPUProfile string
 }
 
 func (o *Options) defaults() {
@@ -142,6 +146,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	printTable(o.Out, r.rows)
 	if o.CPUProfile != "" {
 		fmt.Fprintf(o.Out, "\nCPU profile of the guarded in-process path: %s (go tool pprof -top %s)\n", o.CPUProfile, o.CPUProfile)
+	}
+	if o.ExchangeCPUProfile != "" {
+		fmt.Fprintf(o.Out, "CPU profile of the concurrent token exchanges: %s (go tool pprof -top %s)\n", o.ExchangeCPUProfile, o.ExchangeCPUProfile)
 	}
 	return nil
 }

@@ -166,7 +166,18 @@ func (r *runner) profile(ctx context.Context) error {
 		return err
 	}
 	cfg := cs.find("in-process", true, r.o.Workers)
-	f, err := os.Create(r.o.CPUProfile)
+	t0 := time.Now()
+	err = profileWhile(r.o.CPUProfile, func() error {
+		_, err := drive(ctx, r.o.ProfileCalls, r.o.Workers, cfg.op)
+		return err
+	})
+	r.progress("profiled %d guarded in-process calls in %.1fs", r.o.ProfileCalls, time.Since(t0).Seconds())
+	return err
+}
+
+// profileWhile writes a CPU profile of run to path.
+func profileWhile(path string, run func() error) error {
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
@@ -174,9 +185,7 @@ func (r *runner) profile(ctx context.Context) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	t0 := time.Now()
-	_, err = drive(ctx, r.o.ProfileCalls, r.o.Workers, cfg.op)
+	err = run()
 	pprof.StopCPUProfile()
-	r.progress("profiled %d guarded in-process calls in %.1fs", r.o.ProfileCalls, time.Since(t0).Seconds())
 	return err
 }

@@ -33,6 +33,7 @@ func main() {
 	flag.IntVar(&o.FloorSamples, "floor-samples", 2000, "samples of each floor component")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", filepath.Join(os.TempDir(), "tollgate-guard.cpu.pprof"), "CPU profile of the guarded in-process path (empty: none)")
 	flag.IntVar(&o.ProfileCalls, "profile-calls", 10000, "guarded in-process calls made while profiling")
+	flag.StringVar(&o.ExchangeCPUProfile, "exchange-cpuprofile", "", "CPU profile of an extra run of the concurrent token exchanges (empty: none)")
 	flag.Parse()
 	if o.PaidCalls > 7 {
 		fmt.Fprintln(os.Stderr, "tollgate-bench: -paid-calls above 7 would pass the sandbox's USD 100 monthly cap")
