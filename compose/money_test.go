@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/tollgate-dev/tollgate/gates/spend"
 	"github.com/tollgate-dev/tollgate/internal/testkit"
 )
 
@@ -172,7 +173,7 @@ func TestRacingRegistrationsStopAtTheCap(t *testing.T) {
 func TestDomainRegisterProviderFailures(t *testing.T) {
 	a, ts := newApp(t)
 	fake := a.FakeCloudflare()
-	a.LinkTestAccount(t, alicePrincipal)
+	acct := a.LinkTestAccount(t, alicePrincipal)
 	c := paidClient(t, ts.URL, resources("fail-demo.com", "slow-demo.com", "act-demo.com", "taken-demo.com", "years-demo.com", "key-demo.com", "key2-demo.com"))
 	spent := func() float64 {
 		res, _ := call(t, c, "spend_status", map[string]any{"provider": "cloudflare"})
@@ -202,6 +203,13 @@ func TestDomainRegisterProviderFailures(t *testing.T) {
 	}
 	if got := spent(); got != 1117 {
 		t.Fatalf("action_required: spent %v, want the held 1117 counted", got)
+	}
+	// ... and listed under Cloudflare's key for the registration, so
+	// spend reconcile matches it with what Cloudflare bills (or shows it
+	// committed without a charge), not as money the ledger missed.
+	noted, err := a.Ledger().Charges(context.Background(), alicePrincipal, "cloudflare", spend.MonthOf(time.Now()))
+	if err != nil || len(noted) != 1 || noted[0].Key != acct+"/act-demo.com" || noted[0].Amount.Minor != 1117 {
+		t.Fatalf("the counted action_required hold is not noted for reconcile: %+v %v", noted, err)
 	}
 	// Refused by the quote: nothing held, nothing counted.
 	fake.Unavailable("taken-demo.com")

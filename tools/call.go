@@ -88,6 +88,12 @@ type Charge struct {
 	// is listed under it for tollgate spend reconcile, in the same script
 	// as the commit. NoteRef is kept with it (a request id).
 	Note, NoteRef string
+	// Unknown says the handler does not know what the provider took: it
+	// returns the charge with its refusal only for the Note. Amount, Bind
+	// and With are not used; the guard decides from the refusal whether
+	// the held amount counts (outcome unknown), and if it does, lists it
+	// under Note, so reconcile matches it with what the provider billed.
+	Unknown bool
 }
 
 // facts is what the guard established for a call, whatever its tool's

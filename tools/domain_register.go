@@ -125,24 +125,34 @@ func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegist
 	reg := t.Cloudflare
 	y, _ := h.Quote.Detail.(int)
 	c.Progress(ctx, 0, 3, "registering "+string(name)+" at Cloudflare")
+	// Listed for reconcile under Cloudflare's own key for a registration:
+	// the account and the domain as registered.
+	note := t.AccountID + "/" + string(name)
+	// unknown is a refusal after which Cloudflare may have the order: the
+	// guard decides from the refusal whether the held price counts, and
+	// lists it under note if it does.
+	unknown := func(err error) (domainRegisterResult, *Charge, error) {
+		if !provider.Reached(err) {
+			return none, nil, err
+		}
+		return none, &Charge{Unknown: true, Note: note, NoteRef: string(name)}, err
+	}
 	r, err := reg.Register(ctx, name, y)
 	if err != nil {
 		// Whether Cloudflare may have the order comes from the error: one
 		// never sent releases the hold, one that may have arrived keeps the
 		// price counted.
-		return none, nil, err
+		return unknown(err)
 	}
 	charged := h.Held
 	if r.PriceReported && r.Price.Currency == h.Held.Currency && r.Price.Minor <= h.Held.Minor {
 		charged = r.Price
 	}
-	// Listed for reconcile under Cloudflare's own key for a registration:
-	// the account and the domain as registered.
 	ref := r.RayID
 	if ref == "" {
 		ref = string(name)
 	}
-	charge := &Charge{Amount: charged, RequestID: r.RayID, Note: t.AccountID + "/" + string(name), NoteRef: ref}
+	charge := &Charge{Amount: charged, RequestID: r.RayID, Note: note, NoteRef: ref}
 	status := r.Status
 	for i := 0; !terminal(status) && i < cfg.MaxPolls; i++ {
 		c.Progress(ctx, 1, 3, fmt.Sprintf("waiting for Cloudflare (%s)", status))
@@ -158,7 +168,7 @@ func registerDomain(ctx context.Context, cfg RegisterConfig, c Call[domainRegist
 			continue
 		}
 		if st.State == cloudflare.StateActionRequired {
-			return none, nil, provider.AfterCall(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action))
+			return unknown(provider.AfterCall(fault.Newf(cloudflare.ActionRequired, "Cloudflare needs the account owner to act before %s can be registered: %s. The held price stays counted until that is resolved (tollgate spend holds).", name, st.Action)))
 		}
 		status = st.State
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,29 +140,15 @@ func (p *pipelineCall) settle(ctx context.Context, sp *Hold, charge *Charge, key
 	case sp == nil:
 		e = p.entry("tool_result", sessions.DecisionOK)
 	default:
-		var actual *money.Money
-		var requestID, reason string
-		if charge != nil {
-			// Never more than was held, in the held currency: the cap and
-			// the budgets admitted the hold, not what a provider reported.
-			amt := charge.Amount
-			if amt.Currency != sp.Held.Currency || amt.Minor > sp.Held.Minor || amt.Minor < 0 {
-				p.cfg.Log.Warn("a provider reported a charge outside its hold; the held amount is counted", "hold", sp.ID, "reported", amt, "held", sp.Held)
-				amt = sp.Held
-			}
-			actual, requestID = &amt, charge.RequestID
-		}
-		if actual == nil && res.IsError && providerCalled(res) && outcomeUnknown(resultCode(res)) {
-			held := sp.Held
-			actual, reason = &held, "outcome unknown after the provider was reached ("+string(resultCode(res))+"); the held amount is counted until reconciled"
-		}
+		actual, requestID, reason := committed(p.cfg.Log, sp, charge, res)
+		known := charge != nil && !charge.Unknown
 		if actual != nil {
 			st.Commit = &phase.Commit{HoldID: sp.ID, Actual: *actual}
-			if charge != nil {
+			if known {
 				st.Commit.With = charge.With
 			}
 			e = p.entry("commit", sessions.DecisionOK)
-			if charge != nil && charge.Bind != nil {
+			if known && charge.Bind != nil {
 				b := *charge.Bind
 				b.Subscription.Human = p.c.Subject
 				if chain := p.c.Act.Chain(); len(chain) > 0 {
@@ -273,4 +260,27 @@ func outcomeUnknown(code fault.Code) bool {
 func providerCalled(res *mcp.CallToolResult) bool {
 	b, ok := errorBody(res)
 	return !ok || b.ProviderCalled // unknown: assume it was
+}
+
+// committed decides what a paid call's settle commits, if anything: what
+// the handler reported it was charged (never more than was held, in the
+// held currency: the cap and the budgets admitted the hold, not what a
+// provider reported), or else, after a refusal whose outcome is unknown
+// once the provider was reached, the whole held amount. nil releases the
+// hold. A charge marked Unknown reports no amount: only the refusal
+// decides.
+func committed(log *slog.Logger, sp *Hold, charge *Charge, res *mcp.CallToolResult) (actual *money.Money, requestID, reason string) {
+	if charge != nil && !charge.Unknown {
+		amt := charge.Amount
+		if amt.Currency != sp.Held.Currency || amt.Minor > sp.Held.Minor || amt.Minor < 0 {
+			log.Warn("a provider reported a charge outside its hold; the held amount is counted", "hold", sp.ID, "reported", amt, "held", sp.Held)
+			amt = sp.Held
+		}
+		return &amt, charge.RequestID, ""
+	}
+	if res.IsError && providerCalled(res) && outcomeUnknown(resultCode(res)) {
+		held := sp.Held
+		return &held, "", "outcome unknown after the provider was reached (" + string(resultCode(res)) + "); the held amount is counted until reconciled"
+	}
+	return nil, "", ""
 }

@@ -324,11 +324,10 @@ with no note: whoever links its account now). It works
 against a sandbox only: Cloudflare has no API that lists an account's
 registrar charges, so against a production server it exits 2 (compare with
 Cloudflare's billing export by hand). A registration whose outcome was
-unknown when the call ended (no charge reported, so the held price was
-counted without a key) is not listed under its key and shows as
-charged_without_commit: find its commit in tollgate audit export (reason
-"outcome unknown") before treating it as money the ledger missed. Nothing is
-changed.
+unknown when the call ended is counted at its held price under its key: if
+Cloudflare did not bill it, it shows as committed_without_charge (its
+commit is in tollgate audit export with the reason "outcome unknown").
+Nothing is changed.
 
   tollgate spend reconcile --provider cloudflare --month 2026-12 --issuer http://127.0.0.1:8080 --redis-url redis://127.0.0.1:6379
 
