@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,8 +26,8 @@ type Replicated struct {
 func StartReplicated(t testing.TB) *Replicated {
 	t.Helper()
 	mport, rport := loopbackPort(t), loopbackPort(t)
-	master, _ := startProc(t, []string{"--port", mport, "--repl-diskless-sync-delay", "0"})
-	replica, proc := startProc(t, []string{"--port", rport, "--replicaof", "127.0.0.1", mport})
+	master, _ := startNode(t, []string{"--port", mport, "--repl-diskless-sync-delay", "0"}, mport, nil, "")
+	replica, proc := startNode(t, []string{"--port", rport, "--replicaof", "127.0.0.1", mport}, rport, nil, "")
 	r := &Replicated{Master: master, Replica: replica, replica: proc}
 	t.Cleanup(func() { _ = r.Resume() })
 	ctx := context.Background()
@@ -70,53 +68,6 @@ func (r *Replicated) Pause() error { return r.replica.Signal(syscall.SIGSTOP) }
 // Resume continues a paused replica (SIGCONT).
 func (r *Replicated) Resume() error { return r.replica.Signal(syscall.SIGCONT) }
 
-// startProc starts a plain redis-server with args (which name its port),
-// waits until it answers PING and returns a client and the process. Both
-// end with the test.
-func startProc(t testing.TB, args []string) (*redis.Client, *os.Process) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not on PATH")
-	}
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "redis.log")
-	var port string
-	for i, a := range args {
-		if a == "--port" && i+1 < len(args) {
-			port = args[i+1]
-		}
-	}
-	args = append([]string{"--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--logfile", logFile}, args...)
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port, DialTimeout: time.Second})
-	t.Cleanup(func() { _ = c.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(logFile)
-			t.Fatalf("redis-server %v exited: %s", args, lastLines(string(b), 5))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not answer within 10s", port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c, cmd.Process
-}
-
 // StartClusterReplicated runs a Redis Cluster of two masters (slots
 // 0..8191 and 8192..16383) of which only the first has a replica, for
 // tests of where a Cluster client sends WAIT. It returns a client of the
@@ -127,8 +78,9 @@ func StartClusterReplicated(t testing.TB) *redis.ClusterClient {
 	var nodes []*redis.Client
 	for range 3 {
 		port, bus := loopbackPort(t), loopbackPort(t)
-		nodes = append(nodes, startNode(t, []string{"--port", port, "--cluster-enabled", "yes", "--cluster-port", bus,
-			"--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"}, port, nil, ""))
+		node, _ := startNode(t, []string{"--port", port, "--cluster-enabled", "yes", "--cluster-port", bus,
+			"--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"}, port, nil, "")
+		nodes = append(nodes, node)
 		ports, buses = append(ports, port), append(buses, bus)
 	}
 	ctx := context.Background()

@@ -93,7 +93,7 @@ func StartTLSRedis(t testing.TB) (string, TestCA) {
 	t.Helper()
 	ca := NewTestCA(t)
 	port := loopbackPort(t)
-	startNode(t, append([]string{"--port", "0", "--tls-port", port, "--requirepass", "tls-test-pw"}, ca.tlsArgs()...), port, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}, "tls-test-pw")
+	_, _ = startNode(t, append([]string{"--port", "0", "--tls-port", port, "--requirepass", "tls-test-pw"}, ca.tlsArgs()...), port, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}, "tls-test-pw")
 	return "rediss://:tls-test-pw@127.0.0.1:" + port + "/0", ca
 }
 
@@ -121,7 +121,8 @@ func StartCluster3(t testing.TB, withTLS bool) (string, TestCA) {
 		} else {
 			args = append(args, "--port", port)
 		}
-		nodes = append(nodes, startNode(t, args, port, tc, ""))
+		node, _ := startNode(t, args, port, tc, "")
+		nodes = append(nodes, node)
 		ports, buses = append(ports, port), append(buses, bus)
 	}
 	ctx := context.Background()
@@ -159,9 +160,9 @@ func StartCluster3(t testing.TB, withTLS bool) (string, TestCA) {
 }
 
 // startNode starts redis-server with args, waits until it answers PING on
-// port (over tc when not nil) and returns a client of it. The process is
-// killed when the test ends.
-func startNode(t testing.TB, args []string, port string, tc *tls.Config, password string) *redis.Client {
+// port (over tc when not nil) and returns a client of it and its process
+// (to pause it). The process is killed when the test ends.
+func startNode(t testing.TB, args []string, port string, tc *tls.Config, password string) (*redis.Client, *os.Process) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -188,7 +189,7 @@ func startNode(t testing.TB, args []string, port string, tc *tls.Config, passwor
 	for {
 		err := c.Ping(context.Background()).Err()
 		if err == nil {
-			return c
+			return c, cmd.Process
 		}
 		select {
 		case <-exited:
