@@ -134,28 +134,23 @@ func (s *story) renewal() {
 		fail("spend_status after the renewal", errors.New("no later month shows the renewal as spent"))
 	}
 
-	step("tollgate spend reconcile --provider stripe --month " + renewed + ": the ledger against Stripe's invoices")
-	args := []string{"spend", "reconcile", "--provider", "stripe", "--month", renewed, "--issuer", *issuer}
-	if *redisURL != "" {
-		args = append(args, "--redis-url", *redisURL)
-	}
-	out, err = tollgate(args...)
-	if err != nil {
-		fail("tollgate spend reconcile", fmt.Errorf("%v\n%s", err, out))
-	}
-	say("%s", strings.TrimSpace(string(out)))
-
+	reconcile("stripe", renewed, "Stripe's invoices")
 	// The registration, noted in the commit's script, against the
 	// sandbox Cloudflare's own record of what it charged.
-	thisMonth := now.Format("2006-01")
-	step("tollgate spend reconcile --provider cloudflare --month " + thisMonth + ": the ledger against Cloudflare's registrations")
-	args = []string{"spend", "reconcile", "--provider", "cloudflare", "--month", thisMonth, "--issuer", *issuer}
+	reconcile("cloudflare", now.Format("2006-01"), "Cloudflare's registrations")
+}
+
+// reconcile runs tollgate spend reconcile for provider and month as a step
+// of the story, and stops it on any mismatch.
+func reconcile(provider, month, against string) {
+	step("tollgate spend reconcile --provider " + provider + " --month " + month + ": the ledger against " + against)
+	args := []string{"spend", "reconcile", "--provider", provider, "--month", month, "--issuer", *issuer}
 	if *redisURL != "" {
 		args = append(args, "--redis-url", *redisURL)
 	}
-	out, err = tollgate(args...)
+	out, err := tollgate(args...)
 	if err != nil {
-		fail("tollgate spend reconcile --provider cloudflare", fmt.Errorf("%v\n%s", err, out))
+		fail("tollgate spend reconcile --provider "+provider, fmt.Errorf("%v\n%s", err, out))
 	}
 	say("%s", strings.TrimSpace(string(out)))
 }
